@@ -58,17 +58,38 @@ from ._errors import (
     WrongSubject,
     WrongTokenType,
 )
+from ._issuer import TokenIssuer
+from ._jwks_cache import AsyncRemoteKeySet, RemoteKeySet
+from ._keys import (
+    KeyRing,
+    KeySet,
+    SigningKey,
+    VerificationKey,
+    generate_signing_key,
+    jwk_thumbprint,
+    load_signing_key_pem,
+    save_signing_key_pem,
+)
 from ._models import ErrorCategory, Severity
+from ._policy import CompensationDecision, CompensationPolicy
+from ._token_spec import TOKEN_TYPE, Compensation, DiscountToken, TokenErrorInfo
+from ._verifier import AsyncTokenVerifier, TokenVerifier
 from ._version import __version__
 
 __all__ = [
+    "TOKEN_TYPE",
     "AlreadyRedeemed",
     "ApiError",
+    "AsyncRemoteKeySet",
+    "AsyncTokenVerifier",
     "AuthenticationRequired",
     "BadGateway",
     "BudgetExhausted",
     "BusinessError",
     "Classification",
+    "Compensation",
+    "CompensationDecision",
+    "CompensationPolicy",
     "ConfigurationError",
     "Conflict",
     "ConnectFailed",
@@ -76,6 +97,7 @@ __all__ = [
     "ConnectionLost",
     "ConnectionRefused",
     "DataFormatError",
+    "DiscountToken",
     "DnsFailure",
     "ErrDiscountError",
     "ErrorCategory",
@@ -85,6 +107,8 @@ __all__ = [
     "InvalidResponseBody",
     "InvalidSignature",
     "KeyLoadError",
+    "KeyRing",
+    "KeySet",
     "KeySetUnavailable",
     "MalformedRequest",
     "MalformedResponse",
@@ -98,16 +122,21 @@ __all__ = [
     "RateLimited",
     "ReadTimeout",
     "RedemptionError",
+    "RemoteKeySet",
     "RequestTimeout",
     "RetryAfterTooLong",
     "ServerError",
     "ServiceUnavailable",
     "Severity",
+    "SigningKey",
     "TokenError",
+    "TokenErrorInfo",
     "TokenExpired",
+    "TokenIssuer",
     "TokenNotYetValid",
     "TokenRejected",
     "TokenTooLarge",
+    "TokenVerifier",
     "TooManyRedirects",
     "UnexpectedStatus",
     "UnknownKey",
@@ -115,12 +144,17 @@ __all__ = [
     "UnsupportedAlgorithm",
     "UnsupportedCriticalHeader",
     "UserCapReached",
+    "VerificationKey",
     "WriteTimeout",
     "WrongAudience",
     "WrongIssuer",
     "WrongSubject",
     "WrongTokenType",
     "__version__",
+    "generate_signing_key",
+    "jwk_thumbprint",
+    "load_signing_key_pem",
+    "save_signing_key_pem",
 ]
 
 # Show the public path in reprs and tracebacks, as httpx does.
