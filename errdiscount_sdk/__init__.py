@@ -72,12 +72,11 @@ from ._keys import (
 )
 from ._models import ErrorCategory, Severity
 from ._policy import CompensationDecision, CompensationPolicy
-from ._token_spec import TOKEN_TYPE, Compensation, DiscountToken, TokenErrorInfo
+from ._token_spec import Compensation, DiscountToken, TokenErrorInfo
 from ._verifier import AsyncTokenVerifier, TokenVerifier
 from ._version import __version__
 
 __all__ = [
-    "TOKEN_TYPE",
     "AlreadyRedeemed",
     "ApiError",
     "AsyncRemoteKeySet",
