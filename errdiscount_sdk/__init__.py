@@ -76,7 +76,7 @@ from ._token_spec import Compensation, DiscountToken, TokenErrorInfo
 from ._verifier import AsyncTokenVerifier, TokenVerifier
 from ._version import __version__
 
-__all__ = [
+__all__ = [  # noqa: RUF022 -- tests/test_exported_members.py wants "_" names last
     "AlreadyRedeemed",
     "ApiError",
     "AsyncRemoteKeySet",
@@ -149,11 +149,11 @@ __all__ = [
     "WrongIssuer",
     "WrongSubject",
     "WrongTokenType",
-    "__version__",
     "generate_signing_key",
     "jwk_thumbprint",
     "load_signing_key_pem",
     "save_signing_key_pem",
+    "__version__",
 ]
 
 # Show the public path in reprs and tracebacks, as httpx does.
