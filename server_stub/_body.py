@@ -123,9 +123,13 @@ def check_object(document: object, fields: Mapping[str, Field]) -> dict[str, Any
             raise invalid_body(f"Member {name!r} must have 1 to {field.max_length} items.")
         if isinstance(value, int | float) and not isinstance(value, bool):
             _check_range(name, value, field)
-        if field.items is not None and isinstance(value, list):
-            if not all(_type_ok(item, (field.items,)) for item in value):
-                raise invalid_body(f"Items of {name!r} have the wrong type.")
+        items = field.items
+        if (
+            items is not None
+            and isinstance(value, list)
+            and not all(_type_ok(item, (items,)) for item in value)
+        ):
+            raise invalid_body(f"Items of {name!r} have the wrong type.")
     return document
 
 
