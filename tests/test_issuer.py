@@ -32,8 +32,11 @@ def _parts(token: str) -> tuple[dict[str, object], dict[str, object], bytes]:
 
 def _issue(issuer: TokenIssuer, **kwargs: object) -> str:
     args: dict[str, object] = {
-        "subject": "u1", "error_code": "PAY_001", "category": "network",
-        "severity": "minor", "compensation": COMP,
+        "subject": "u1",
+        "error_code": "PAY_001",
+        "category": "network",
+        "severity": "minor",
+        "compensation": COMP,
     }
     args.update(kwargs)
     return issuer.issue(**args)  # type: ignore[arg-type]
@@ -43,12 +46,16 @@ def test_claims_and_header() -> None:
     issuer = issuer_for(clock=lambda: 1_700_000_000.5)
     header, claims, _ = _parts(_issue(issuer, ttl=dt.timedelta(hours=2), segment="regular"))
     assert header == {"alg": "EdDSA", "kid": issuer.signing_key.kid, "typ": "errdiscount+jwt"}
-    assert claims["iss"] == ISSUER and claims["aud"] == AUDIENCE and claims["sub"] == "u1"
-    assert claims["iat"] == 1_700_000_000 and claims["exp"] == 1_700_007_200
+    assert claims["iss"] == ISSUER
+    assert claims["aud"] == AUDIENCE
+    assert claims["sub"] == "u1"
+    assert claims["iat"] == 1_700_000_000
+    assert claims["exp"] == 1_700_007_200
     assert claims["err"] == {"code": "PAY_001", "category": "network", "severity": "minor"}
     assert claims["comp"] == {"kind": "coupon", "amount": 5, "unit": "USD"}
     assert claims["seg"] == "regular"
-    assert "nbf" not in claims and "incident" not in claims
+    assert "nbf" not in claims
+    assert "incident" not in claims
 
 
 def test_jti_is_random_128_bit_urlsafe() -> None:
@@ -129,6 +136,9 @@ def test_key_ring_caps_ttl_and_signs_with_the_active_key() -> None:
 def test_issued_token_verifies_with_audience_override() -> None:
     issuer = issuer_for()
     token = _issue(issuer, audience="https://other.example", not_before=0)
-    result = TokenVerifier(issuer.jwks(), issuer=ISSUER, audience="https://other.example").verify(token)
+    result = TokenVerifier(issuer.jwks(), issuer=ISSUER, audience="https://other.example").verify(
+        token
+    )
     assert result.nbf == 0
-    assert "kid=" in repr(issuer) and "PRIVATE" not in repr(issuer)
+    assert "kid=" in repr(issuer)
+    assert "PRIVATE" not in repr(issuer)

@@ -240,7 +240,10 @@ def test_no_keys_and_failing_server_is_unavailable(provider) -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        (json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "h"}]}).encode(), "invalid JWKS"),
+        (
+            json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "h"}]}).encode(),
+            "invalid JWKS",
+        ),
         (b"<html>not json</html>", "invalid JWKS"),
         (json.dumps({"keys": []}).encode(), "no usable"),
         (b" " * (64 * 1024 + 10), "larger than"),
@@ -308,7 +311,10 @@ def test_threads_share_one_fetch(provider) -> None:
     verifier = TokenVerifier(_remote(url, Clock()), issuer=ISSUER, audience=AUDIENCE)
     token = _token(key_for("EdDSA"))
     results: list[str] = []
-    threads = [threading.Thread(target=lambda: results.append(verifier.verify(token).sub)) for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: results.append(verifier.verify(token).sub))
+        for _ in range(8)
+    ]
     for thread in threads:
         thread.start()
     state.gate.set()
@@ -319,7 +325,7 @@ def test_threads_share_one_fetch(provider) -> None:
 
 
 def test_from_jwks_url(provider) -> None:
-    state, url = provider
+    _state, url = provider
     verifier = TokenVerifier.from_jwks_url(
         f"{url}/jwks.json", issuer=ISSUER, audience=AUDIENCE, allow_http_loopback=True, cooldown=5
     )
@@ -330,7 +336,9 @@ async def test_async_single_flight_and_verify(provider) -> None:
     state, url = provider
     state.gate = threading.Event()
     clock = Clock()
-    async with AsyncRemoteKeySet(f"{url}/jwks.json", allow_http_loopback=True, clock=clock) as remote:
+    async with AsyncRemoteKeySet(
+        f"{url}/jwks.json", allow_http_loopback=True, clock=clock
+    ) as remote:
         verifier = AsyncTokenVerifier(remote, issuer=ISSUER, audience=AUDIENCE)
         token = _token(key_for("EdDSA"))
         tasks = [asyncio.create_task(verifier.verify(token)) for _ in range(20)]

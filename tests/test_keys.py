@@ -47,7 +47,9 @@ def test_generate_default_kid_is_thumbprint(alg: str) -> None:
     assert key.algorithm == alg
     assert key.kid == jwk_thumbprint(key.private_key.public_key())
     jwk = key.public_jwk()
-    assert jwk["alg"] == alg and jwk["use"] == "sig" and jwk["kid"] == key.kid
+    assert jwk["alg"] == alg
+    assert jwk["use"] == "sig"
+    assert jwk["kid"] == key.kid
     assert not {"d", "p", "q"} & set(jwk)
 
 
@@ -88,7 +90,11 @@ def test_save_refuses_to_overwrite(tmp_path) -> None:
 
 @pytest.mark.parametrize(
     "source",
-    [b"not a pem", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "/nonexistent/k.pem"],
+    [
+        b"not a pem",
+        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        "/nonexistent/k.pem",
+    ],
 )
 def test_bad_pem_sources(source) -> None:
     with pytest.raises(KeyLoadError):
@@ -102,7 +108,9 @@ def test_weak_or_foreign_private_keys_refused() -> None:
     p384 = ec.generate_private_key(ec.SECP384R1())
     for private in (small, p384):
         pem = private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
         with pytest.raises(KeyLoadError):
             load_signing_key_pem(pem)
@@ -114,7 +122,8 @@ def test_keyset_jwks_round_trip_pins_algorithms() -> None:
     again = KeySet.from_jwks(text)
     assert again.kids == keys.kids
     assert [k.algorithm for k in again] == ["EdDSA", "ES256", "RS256"]
-    assert key_for("EdDSA").kid in again and len(again) == 3
+    assert key_for("EdDSA").kid in again
+    assert len(again) == 3
 
 
 def test_kid_defaults_to_thumbprint_and_enc_keys_are_skipped() -> None:
@@ -158,7 +167,9 @@ def test_bad_jwk_rejects_the_set(name, jwk) -> None:
 
 
 def test_rsa_under_2048_bits_rejected() -> None:
-    small = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key().public_numbers()
+    small = (
+        rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key().public_numbers()
+    )
     jwk = {"kty": "RSA", "n": b64url_encode(small.n.to_bytes(128, "big")), "e": "AQAB", "kid": "s"}
     with pytest.raises(KeyLoadError, match="2048"):
         KeySet.from_jwks({"keys": [jwk]})
@@ -207,6 +218,7 @@ def test_key_ring_rotation_schedule() -> None:
     with pytest.raises(KeyLoadError):
         ring.rotate(second)
     third = ring.rotate()  # a fresh key of the same algorithm
-    assert third.algorithm == "EdDSA" and third.kid not in (first.kid, second.kid)
+    assert third.algorithm == "EdDSA"
+    assert third.kid not in (first.kid, second.kid)
     with pytest.raises(KeyLoadError):
         KeyRing(first, max_token_ttl=dt.timedelta(0))

@@ -98,23 +98,72 @@ def _es256_high_s(token: str) -> str:
 # (name, token factory, expected error) -- factories so each builds its own token.
 CASES: list[tuple[str, Callable[[], object], type[TokenError]]] = [
     # --- algorithm confusion
-    ("alg none, empty signature", lambda: f"{b64json({'alg': 'none', 'kid': ED.kid, 'typ': 'errdiscount+jwt'})}.{b64json(claims())}.", UnsupportedAlgorithm),
+    (
+        "alg none, empty signature",
+        lambda: f"{b64json(header(ED, alg='none'))}.{b64json(claims())}.",
+        UnsupportedAlgorithm,
+    ),
     ("alg None capitalised", lambda: forge(ED, header(ED, alg="None")), UnsupportedAlgorithm),
     ("alg missing", lambda: forge(ED, header(ED, alg=DROP)), UnsupportedAlgorithm),
     ("alg not a string", lambda: forge(ED, header(ED, alg=["EdDSA"])), UnsupportedAlgorithm),
-    ("HS256 keyed with the raw public key bytes", lambda: _hs256(header(ED, alg="HS256"), _ed_public_raw()), UnsupportedAlgorithm),
-    ("HS256 keyed with the public JWK JSON", lambda: _hs256(header(ED, alg="HS256"), json.dumps(ED.public_jwk()).encode()), UnsupportedAlgorithm),
-    ("HS256 keyed with the public PEM", lambda: _hs256(header(RS, alg="HS256"), RS.private_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)), UnsupportedAlgorithm),
-    ("ES256 header on the EdDSA key's kid", lambda: forge(ES, header(ED, alg="ES256")), UnsupportedAlgorithm),
-    ("RS256 header on the EdDSA key's kid", lambda: forge(RS, header(ED, alg="RS256")), UnsupportedAlgorithm),
-    ("PS256, an algorithm outside v1", lambda: forge(RS, header(RS, alg="PS256")), UnsupportedAlgorithm),
-    ("Ed25519 as alg (RFC 9864 name, not v1)", lambda: forge(ED, header(ED, alg="Ed25519")), UnsupportedAlgorithm),
+    (
+        "HS256 keyed with the raw public key bytes",
+        lambda: _hs256(header(ED, alg="HS256"), _ed_public_raw()),
+        UnsupportedAlgorithm,
+    ),
+    (
+        "HS256 keyed with the public JWK JSON",
+        lambda: _hs256(header(ED, alg="HS256"), json.dumps(ED.public_jwk()).encode()),
+        UnsupportedAlgorithm,
+    ),
+    (
+        "HS256 keyed with the public PEM",
+        lambda: _hs256(
+            header(RS, alg="HS256"),
+            RS.private_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+        ),
+        UnsupportedAlgorithm,
+    ),
+    (
+        "ES256 header on the EdDSA key's kid",
+        lambda: forge(ES, header(ED, alg="ES256")),
+        UnsupportedAlgorithm,
+    ),
+    (
+        "RS256 header on the EdDSA key's kid",
+        lambda: forge(RS, header(ED, alg="RS256")),
+        UnsupportedAlgorithm,
+    ),
+    (
+        "PS256, an algorithm outside v1",
+        lambda: forge(RS, header(RS, alg="PS256")),
+        UnsupportedAlgorithm,
+    ),
+    (
+        "Ed25519 as alg (RFC 9864 name, not v1)",
+        lambda: forge(ED, header(ED, alg="Ed25519")),
+        UnsupportedAlgorithm,
+    ),
     # --- key confusion and key-locating headers
     ("kid of another trusted key", lambda: forge(ATTACKER, header(ED)), InvalidSignature),
     ("kid nobody trusts", lambda: forge(ATTACKER, header(ATTACKER)), UnknownKey),
-    ("jku pointing elsewhere", lambda: forge(ATTACKER, header(ATTACKER, jku="https://evil.example/jwks")), MalformedToken),
-    ("x5u pointing elsewhere", lambda: forge(ATTACKER, header(ATTACKER, x5u="https://evil.example/cert")), MalformedToken),
-    ("embedded jwk of the attacker", lambda: forge(ATTACKER, header(ATTACKER, jwk=ATTACKER.public_jwk())), MalformedToken),
+    (
+        "jku pointing elsewhere",
+        lambda: forge(ATTACKER, header(ATTACKER, jku="https://evil.example/jwks")),
+        MalformedToken,
+    ),
+    (
+        "x5u pointing elsewhere",
+        lambda: forge(ATTACKER, header(ATTACKER, x5u="https://evil.example/cert")),
+        MalformedToken,
+    ),
+    (
+        "embedded jwk of the attacker",
+        lambda: forge(ATTACKER, header(ATTACKER, jwk=ATTACKER.public_jwk())),
+        MalformedToken,
+    ),
     ("x5c chain", lambda: forge(ATTACKER, header(ED, x5c=["MIIB"])), MalformedToken),
     ("kid not a string", lambda: forge(ED, header(ED, kid=7)), MalformedToken),
     ("unknown header member cty", lambda: forge(ED, header(ED, cty="JWT")), MalformedToken),
@@ -124,30 +173,114 @@ CASES: list[tuple[str, Callable[[], object], type[TokenError]]] = [
     ("typ of an access token", lambda: forge(ED, header(ED, typ="at+jwt")), WrongTokenType),
     # --- crit
     ("unknown crit", lambda: forge(ED, header(ED, crit=["exp"], exp=1)), MalformedToken),
-    ("crit naming an extension we lack", lambda: forge(ED, header(ED, crit=["b64"])), UnsupportedCriticalHeader),
+    (
+        "crit naming an extension we lack",
+        lambda: forge(ED, header(ED, crit=["b64"])),
+        UnsupportedCriticalHeader,
+    ),
     ("empty crit", lambda: forge(ED, header(ED, crit=[])), MalformedToken),
     # --- integrity
-    ("tampered payload (amount raised)", lambda: _with_segment(forge(ED), 1, b64json(claims(comp={"kind": "coupon", "amount": 2000, "unit": "USD"}))), InvalidSignature),
-    ("tampered header (typ member reordered)", lambda: _with_segment(forge(ED), 0, b64json({"typ": "errdiscount+jwt", "alg": ED.algorithm, "kid": ED.kid})), InvalidSignature),
-    ("signature truncated by one byte", lambda: _with_segment(forge(ED), 2, b64(base64.urlsafe_b64decode(forge(ED).split(".")[2] + "==")[:-1])), InvalidSignature),
+    (
+        "tampered payload (amount raised)",
+        lambda: _with_segment(
+            forge(ED), 1, b64json(claims(comp={"kind": "coupon", "amount": 2000, "unit": "USD"}))
+        ),
+        InvalidSignature,
+    ),
+    (
+        "tampered header (typ member reordered)",
+        lambda: _with_segment(
+            forge(ED), 0, b64json({"typ": "errdiscount+jwt", "alg": ED.algorithm, "kid": ED.kid})
+        ),
+        InvalidSignature,
+    ),
+    (
+        "signature truncated by one byte",
+        lambda: _with_segment(
+            forge(ED), 2, b64(base64.urlsafe_b64decode(forge(ED).split(".")[2] + "==")[:-1])
+        ),
+        InvalidSignature,
+    ),
     ("signature empty", lambda: _with_segment(forge(ED), 2, ""), InvalidSignature),
-    ("RS256 signature one byte short", lambda: _with_segment(forge(RS), 2, b64(b"\x01" * 383)), InvalidSignature),
+    (
+        "RS256 signature one byte short",
+        lambda: _with_segment(forge(RS), 2, b64(b"\x01" * 383)),
+        InvalidSignature,
+    ),
     ("token cut to two segments", lambda: forge(ED).rsplit(".", 1)[0], MalformedToken),
     ("five segments (JWE shape)", lambda: forge(ED) + ".a.b", MalformedToken),
     # --- base64url canonical form
-    ("padded payload", lambda: _with_segment(forge(ED), 1, forge(ED).split(".")[1] + "=" * (-len(forge(ED).split(".")[1]) % 4 or 4)), MalformedToken),
-    ("padded header", lambda: _with_segment(forge(ED), 0, b64json(header(ED)) + "=="), MalformedToken),
-    ("standard-alphabet '+' in signature", lambda: _with_segment(forge(ED), 2, forge(ED).split(".")[2].replace("-", "+").replace("_", "/") + ("" if set("-_") & set(forge(ED).split(".")[2]) else "+")), MalformedToken),
-    ("non-canonical trailing bits in the signature", lambda: _with_segment(forge(ED), 2, _flip_trailing_bits(forge(ED).split(".")[2])), MalformedToken),
-    ("whitespace inside the payload", lambda: _with_segment(forge(ED), 1, forge(ED).split(".")[1][:5] + " " + forge(ED).split(".")[1][5:]), MalformedToken),
+    (
+        "padded payload",
+        lambda: _with_segment(
+            forge(ED), 1, forge(ED).split(".")[1] + "=" * (-len(forge(ED).split(".")[1]) % 4 or 4)
+        ),
+        MalformedToken,
+    ),
+    (
+        "padded header",
+        lambda: _with_segment(forge(ED), 0, b64json(header(ED)) + "=="),
+        MalformedToken,
+    ),
+    (
+        "standard-alphabet '+' in signature",
+        lambda: _with_segment(
+            forge(ED),
+            2,
+            forge(ED).split(".")[2].replace("-", "+").replace("_", "/")
+            + ("" if set("-_") & set(forge(ED).split(".")[2]) else "+"),
+        ),
+        MalformedToken,
+    ),
+    (
+        "non-canonical trailing bits in the signature",
+        lambda: _with_segment(forge(ED), 2, _flip_trailing_bits(forge(ED).split(".")[2])),
+        MalformedToken,
+    ),
+    (
+        "whitespace inside the payload",
+        lambda: _with_segment(
+            forge(ED), 1, forge(ED).split(".")[1][:5] + " " + forge(ED).split(".")[1][5:]
+        ),
+        MalformedToken,
+    ),
     # --- JSON
     ("header not JSON", lambda: forge(ED, b64(b"alg=EdDSA")), MalformedToken),
     ("payload not JSON (signed)", lambda: forge(ED, None, b"{not json"), MalformedToken),
     ("payload a JSON array (signed)", lambda: forge(ED, None, b"[1,2]"), MalformedToken),
-    ("duplicate alg in the header", lambda: forge(ED, b64(f'{{"alg":"RS256","alg":"EdDSA","kid":"{ED.kid}","typ":"errdiscount+jwt"}}'.encode())), MalformedToken),
-    ("duplicate sub in the payload (signed)", lambda: forge(ED, None, json.dumps(claims()).replace('"sub": "user-42"', '"sub": "user-42", "sub": "admin"').encode()), MalformedToken),
-    ("NaN amount (signed)", lambda: forge(ED, None, json.dumps(claims()).replace('"amount": 2', '"amount": NaN').encode()), MalformedToken),
-    ("deeply nested payload (signed)", lambda: forge(ED, None, b'{"x":' * 200 + b"1" + b"}" * 200), MalformedToken),
+    (
+        "duplicate alg in the header",
+        lambda: forge(
+            ED,
+            b64(
+                f'{{"alg":"RS256","alg":"EdDSA","kid":"{ED.kid}","typ":"errdiscount+jwt"}}'.encode()
+            ),
+        ),
+        MalformedToken,
+    ),
+    (
+        "duplicate sub in the payload (signed)",
+        lambda: forge(
+            ED,
+            None,
+            json.dumps(claims())
+            .replace('"sub": "user-42"', '"sub": "user-42", "sub": "admin"')
+            .encode(),
+        ),
+        MalformedToken,
+    ),
+    (
+        "NaN amount (signed)",
+        lambda: forge(
+            ED, None, json.dumps(claims()).replace('"amount": 2', '"amount": NaN').encode()
+        ),
+        MalformedToken,
+    ),
+    (
+        "deeply nested payload (signed)",
+        lambda: forge(ED, None, b'{"x":' * 200 + b"1" + b"}" * 200),
+        MalformedToken,
+    ),
     ("payload not UTF-8 (signed)", lambda: forge(ED, None, b'{"sub":"\xff"}'), MalformedToken),
     # --- size and shape of the input itself
     ("9 KiB token", lambda: forge(ED, None, claims(pad="x" * 9000)), TokenTooLarge),
@@ -155,16 +288,40 @@ CASES: list[tuple[str, Callable[[], object], type[TokenError]]] = [
     ("not a string", lambda: 12345, MalformedToken),
     ("non-ASCII token", lambda: forge(ED) + "é", MalformedToken),
     # --- time
-    ("expired", lambda: forge(ED, None, claims(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)), TokenExpired),
-    ("nbf in the future", lambda: forge(ED, None, claims(nbf=int(time.time()) + 3600, exp=int(time.time()) + 7200)), TokenNotYetValid),
-    ("iat in the future", lambda: forge(ED, None, claims(iat=int(time.time()) + 3600, exp=int(time.time()) + 7200)), TokenNotYetValid),
+    (
+        "expired",
+        lambda: forge(ED, None, claims(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)),
+        TokenExpired,
+    ),
+    (
+        "nbf in the future",
+        lambda: forge(ED, None, claims(nbf=int(time.time()) + 3600, exp=int(time.time()) + 7200)),
+        TokenNotYetValid,
+    ),
+    (
+        "iat in the future",
+        lambda: forge(ED, None, claims(iat=int(time.time()) + 3600, exp=int(time.time()) + 7200)),
+        TokenNotYetValid,
+    ),
     # --- who
     ("wrong issuer", lambda: forge(ED, None, claims(iss="https://evil.example")), WrongIssuer),
-    ("issuer with our issuer as prefix", lambda: forge(ED, None, claims(iss=ISSUER + ".evil.example")), WrongIssuer),
-    ("issuer as a list containing ours", lambda: forge(ED, None, claims(iss=[ISSUER])), InvalidClaims),
+    (
+        "issuer with our issuer as prefix",
+        lambda: forge(ED, None, claims(iss=ISSUER + ".evil.example")),
+        WrongIssuer,
+    ),
+    (
+        "issuer as a list containing ours",
+        lambda: forge(ED, None, claims(iss=[ISSUER])),
+        InvalidClaims,
+    ),
     ("wrong audience", lambda: forge(ED, None, claims(aud="https://other.example")), WrongAudience),
     ("audience list without us", lambda: forge(ED, None, claims(aud=["a", "b"])), WrongAudience),
-    ("audience substring of ours", lambda: forge(ED, None, claims(aud=AUDIENCE[:-1])), WrongAudience),
+    (
+        "audience substring of ours",
+        lambda: forge(ED, None, claims(aud=AUDIENCE[:-1])),
+        WrongAudience,
+    ),
 ]
 
 MISSING = ["iss", "sub", "aud", "iat", "exp", "jti", "err", "comp"]
@@ -185,7 +342,10 @@ BAD_CLAIMS = [
     ("extra member in comp", {"comp": {"kind": "coupon", "amount": 5, "unit": "USD", "max": 9}}),
     ("unknown category", {"err": {"code": "PAY_001", "category": "cosmic", "severity": "minor"}}),
     ("unknown severity", {"err": {"code": "PAY_001", "category": "network", "severity": "huge"}}),
-    ("error code with spaces", {"err": {"code": "PAY 001", "category": "network", "severity": "minor"}}),
+    (
+        "error code with spaces",
+        {"err": {"code": "PAY 001", "category": "network", "severity": "minor"}},
+    ),
     ("err as a string", {"err": "PAY_001"}),
     ("unknown segment", {"seg": "vip"}),
     ("terms over http", {"terms": "http://example.com/terms"}),
@@ -275,7 +435,10 @@ def test_high_s_signature_from_a_non_normalising_signer_is_rejected(verifier) ->
 def test_pyjwt_minted_token_of_our_type_verifies(verifier) -> None:
     """Interoperability: format v1 is plain JWS, any JOSE library can mint it."""
     token = jwt.encode(
-        claims(), ED.private_key, algorithm="EdDSA", headers={"kid": ED.kid, "typ": "errdiscount+jwt"}
+        claims(),
+        ED.private_key,
+        algorithm="EdDSA",
+        headers={"kid": ED.kid, "typ": "errdiscount+jwt"},
     )
     assert verifier.verify(token).sub == "user-42"
 

@@ -76,7 +76,9 @@ def test_units_fit_kinds(kind: str, unit: str, ok: bool) -> None:
 
 def test_check_compensation_error_class_is_configurable() -> None:
     with pytest.raises(ConfigurationError, match="amount"):
-        check_compensation({"kind": "coupon", "amount": float("inf"), "unit": "USD"}, ConfigurationError)
+        check_compensation(
+            {"kind": "coupon", "amount": float("inf"), "unit": "USD"}, ConfigurationError
+        )
     assert check_compensation(Compensation("points", 10, "points")).amount == 10
 
 

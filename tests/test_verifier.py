@@ -55,7 +55,11 @@ def test_round_trip(alg: str) -> None:
     assert result.compensation.amount == 30
     assert result.error.category is ErrorCategory.BUSINESS
     assert result.error.severity is Severity.MODERATE
-    assert (result.segment, result.incident, result.terms) == ("high_value", "INC-7", "https://t.example/x")
+    assert (result.segment, result.incident, result.terms) == (
+        "high_value",
+        "INC-7",
+        "https://t.example/x",
+    )
     assert result.expires_at.tzinfo is dt.UTC
     assert result.expires_at - result.issued_at == dt.timedelta(days=30)
     assert result.raw == token
@@ -93,8 +97,12 @@ def test_not_before_respects_leeway() -> None:
     token = forge(key_for("EdDSA"), None, claims(iat=1000, nbf=2000, exp=5000))
     jwks = issuer.jwks()
     with pytest.raises(TokenNotYetValid):
-        TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE, leeway=0, clock=lambda: 1999).verify(token)
-    TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE, leeway=5, clock=lambda: 1996).verify(token)
+        TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE, leeway=0, clock=lambda: 1999).verify(
+            token
+        )
+    TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE, leeway=5, clock=lambda: 1996).verify(
+        token
+    )
 
 
 def test_audience_list_containing_us() -> None:
@@ -105,8 +113,12 @@ def test_audience_list_containing_us() -> None:
 
 def test_rotation_old_tokens_verify_while_published() -> None:
     now = [1_000_000.0]
-    ring = KeyRing(generate_signing_key(), max_token_ttl=dt.timedelta(hours=1), clock=lambda: now[0])
-    issuer = TokenIssuer(ring, issuer=ISSUER, audience=AUDIENCE, default_ttl=3600, clock=lambda: now[0])
+    ring = KeyRing(
+        generate_signing_key(), max_token_ttl=dt.timedelta(hours=1), clock=lambda: now[0]
+    )
+    issuer = TokenIssuer(
+        ring, issuer=ISSUER, audience=AUDIENCE, default_ttl=3600, clock=lambda: now[0]
+    )
     old_token = _issue(issuer)
     old_kid = ring.active.kid
     ring.rotate()
@@ -137,7 +149,9 @@ def test_tampered_signature_bit() -> None:
     head, body, sig = token.split(".")
     flipped = ("B" if sig[0] == "A" else "A") + sig[1:]
     with pytest.raises(InvalidSignature):
-        TokenVerifier(issuer.jwks(), issuer=ISSUER, audience=AUDIENCE).verify(f"{head}.{body}.{flipped}")
+        TokenVerifier(issuer.jwks(), issuer=ISSUER, audience=AUDIENCE).verify(
+            f"{head}.{body}.{flipped}"
+        )
 
 
 @pytest.mark.parametrize(
@@ -159,7 +173,9 @@ def test_bad_jwks_is_a_key_load_error() -> None:
 def test_max_token_bytes_is_honoured() -> None:
     issuer = issuer_for()
     token = _issue(issuer)
-    small = TokenVerifier(issuer.jwks(), issuer=ISSUER, audience=AUDIENCE, max_token_bytes=len(token) - 1)
+    small = TokenVerifier(
+        issuer.jwks(), issuer=ISSUER, audience=AUDIENCE, max_token_bytes=len(token) - 1
+    )
     with pytest.raises(MalformedToken):
         small.verify(token)
 
@@ -188,14 +204,16 @@ _B64 = string.ascii_letters + string.digits + "-_=.+/ "
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(st.text(max_size=300), st.binary(max_size=300), st.text(alphabet=_B64, max_size=300)))
+@given(
+    st.one_of(st.text(max_size=300), st.binary(max_size=300), st.text(alphabet=_B64, max_size=300))
+)
 def test_fuzz_only_token_errors(value: str | bytes) -> None:
     with pytest.raises(TokenError):
         _VERIFIER.verify(value)
 
 
 @settings(max_examples=300)
-@given(st.integers(0, len(_VALID) - 1), st.sampled_from(list(_B64) + ["é", "\x00"]))
+@given(st.integers(0, len(_VALID) - 1), st.sampled_from([*list(_B64), "é", "\x00"]))
 def test_fuzz_mutated_valid_token(position: int, char: str) -> None:
     mutated = _VALID[:position] + char + _VALID[position + 1 :]
     try:
@@ -208,9 +226,13 @@ def test_fuzz_mutated_valid_token(position: int, char: str) -> None:
 
 
 @settings(max_examples=200)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_fuzz_signed_payloads_of_any_shape(value: object) -> None:
     import json
 
