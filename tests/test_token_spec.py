@@ -116,3 +116,22 @@ def test_discount_token_is_slotted_and_hashable() -> None:
     token = check_claims(claims(), header=HEADER)
     assert isinstance(token, DiscountToken)
     assert hash(token) == hash(check_claims(claims(), header=HEADER))
+
+
+def test_worked_example_in_the_spec_verifies() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    from errdiscount_sdk import TokenExpired, TokenVerifier
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "token-spec.md").read_text()
+    jwks = json.loads(re.search(r"```json jwks\n(.*?)```", text, re.S).group(1))
+    token = re.search(r"```text token\n(.*?)\n```", text, re.S).group(1)
+    args = {"issuer": "https://api.example.com", "audience": "https://redeem.example.com"}
+    result = TokenVerifier(jwks, **args, clock=lambda: 1767225700).verify(token, subject="user-42")
+    assert result.jti == "wPbwEetZrMeudblrc1YSkg"
+    assert result.expires_at.isoformat() == "2026-01-31T00:00:00+00:00"
+    assert f"{len(token)} characters" in text
+    with pytest.raises(TokenExpired):
+        TokenVerifier(jwks, **args, clock=lambda: 1769817600 + 31).verify(token)
