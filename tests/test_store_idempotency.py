@@ -127,3 +127,36 @@ def test_bad_responses_are_refused(store: Store) -> None:
             store.complete_idempotent(first, status, body)  # type: ignore[arg-type]
     with pytest.raises(StoreInputError):
         store.begin_idempotent("app", "k" * 256, "fp")
+
+
+def test_redeem_idempotent_claims_and_redeems_in_one_transaction(store: Store) -> None:
+    def once(fingerprint: str = "fp-1") -> object:
+        return store.redeem_idempotent(
+            request("j1"), scope="app", key="key-1", fingerprint=fingerprint, respond=render
+        )
+
+    first = once()
+    assert isinstance(first, Redeemed)
+    assert once() == Replay(status=201, body=json.dumps({"id": first.redemption.id}).encode())
+    assert once("fp-2") == Mismatch()
+    busy = claim(store, key="key-2")
+    assert isinstance(
+        store.redeem_idempotent(
+            request("j2"), scope="app", key="key-2", fingerprint="fp-1", respond=render
+        ),
+        InFlight,
+    )
+    assert store.redemption_by_jti("j2") is None
+    store.abandon_idempotent(busy)
+
+
+def test_redeem_idempotent_keeps_no_claim_when_it_fails(store: Store) -> None:
+    def broken(outcome: RedeemOutcome) -> tuple[int, bytes]:
+        raise RuntimeError("renderer bug")
+
+    with pytest.raises(RuntimeError):
+        store.redeem_idempotent(
+            request("j1"), scope="app", key="key-1", fingerprint="fp-1", respond=broken
+        )
+    assert store.redemption_by_jti("j1") is None
+    assert isinstance(store.begin_idempotent("app", "key-1", "fp-1"), New)
