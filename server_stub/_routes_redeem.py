@@ -2,8 +2,9 @@
 
 Redeeming, in order: per-IP rate limit → body (16 KiB, exactly ``{"token": str}``)
 → Idempotency-Key syntax → token verification (not stored: a refused token can be
-retried) → per-subject rate limit → the store. With a key, the store claims it, and
-in the same transaction as the redemption, the rendered response, so a retry replays exactly what the first attempt answered, even across a crash.
+retried) → per-subject rate limit → the store. With a key, one transaction claims the
+key, redeems and stores the rendered response, so a retry replays exactly what the
+first attempt answered, even across a crash.
 
 Keys are scoped per subject (the token's ``sub``) and fingerprinted with SHA-256 of
 the token; they are remembered for 24 hours (docs/server.md).
