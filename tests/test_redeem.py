@@ -50,8 +50,14 @@ def test_redeem_get_and_compensations(url) -> None:
 def test_typed_errors(url) -> None:
     import httpx
 
-    httpx.put(f"{url}/v1/budgets/points/tight", json={"total": 1, "unit": "points"}, headers=admin())
-    httpx.put(f"{url}/v1/user-caps/trial_extension", json={"max_redemptions": 0, "period_seconds": 60}, headers=admin())
+    httpx.put(
+        f"{url}/v1/budgets/points/tight", json={"total": 1, "unit": "points"}, headers=admin()
+    )
+    httpx.put(
+        f"{url}/v1/user-caps/trial_extension",
+        json={"max_redemptions": 0, "period_seconds": 60},
+        headers=admin(),
+    )
     minted = token()
     with RedemptionClient(url) as client:
         client.redeem(minted)
@@ -62,9 +68,11 @@ def test_typed_errors(url) -> None:
         with pytest.raises(BudgetExhausted):
             client.redeem(token(incident="tight"))
         with pytest.raises(UserCapReached):
-            client.redeem(token(compensation={"kind": "trial_extension", "amount": 1, "unit": "days"}))
+            client.redeem(
+                token(compensation={"kind": "trial_extension", "amount": 1, "unit": "days"})
+            )
+        client.redeem(token(), idempotency_key="same")
         with pytest.raises(IdempotencyConflict):
-            client.redeem(token(), idempotency_key="same")
             client.redeem(token(), idempotency_key="same")
     error = already.value
     assert isinstance(error, BusinessError)
@@ -118,7 +126,11 @@ def test_retries_transient_failures_with_the_same_key() -> None:
 
 def test_gives_up_after_three_attempts() -> None:
     app, keys = flaky_app([503, 503, 503, 503])
-    with serve(app) as base, RedemptionClient(base) as client, pytest.raises(ServiceUnavailable) as info:
+    with (
+        serve(app) as base,
+        RedemptionClient(base) as client,
+        pytest.raises(ServiceUnavailable) as info,
+    ):
         client.redeem("t")
     assert len(keys) == 3
     assert info.value.attempts == 3
@@ -135,9 +147,11 @@ def test_connection_refused_is_typed() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with RedemptionClient(f"http://127.0.0.1:{port}", backoff=0) as client:
-        with pytest.raises(ConnectionRefused) as info:
-            client.redeem("t")
+    with (
+        RedemptionClient(f"http://127.0.0.1:{port}", backoff=0) as client,
+        pytest.raises(ConnectionRefused) as info,
+    ):
+        client.redeem("t")
     assert info.value.attempts == 3
 
 

@@ -23,15 +23,10 @@ TOKENS = 40
 REDEEMERS = 4
 
 
-def _databases(tmp_path, request) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/shared.db"
-    return request.getfixturevalue("postgres_database")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request, tmp_path) -> str:
-    return _databases(tmp_path, request)
+@pytest.fixture
+def database(store_url: str) -> str:
+    """A fresh SQLite file, or a fresh schema in the session's PostgreSQL database."""
+    return store_url
 
 
 @pytest.fixture
@@ -93,9 +88,7 @@ def test_race_exactly_one_success_per_token_and_exact_budget(servers) -> None:
         assert all(o[0] in (201, 409) for o in outcomes), outcomes
     assert successes == TOKENS - 3
     refused_for_budget = [i for i, outcomes in per_token.items() if (201, "") not in outcomes]
-    assert all(
-        ("BUDGET_EXHAUSTED" in {c for _, c in per_token[i]}) for i in refused_for_budget
-    )
+    assert all(("BUDGET_EXHAUSTED" in {c for _, c in per_token[i]}) for i in refused_for_budget)
     with open_store(database) as store:
         assert store.budget("points", "*").remaining == 0
         entries = store.ledger(limit=1000).entries
