@@ -60,21 +60,41 @@ from ._errors import (
     WrongSubject,
     WrongTokenType,
 )
+from ._issuer import TokenIssuer
+from ._jwks_cache import AsyncRemoteKeySet, RemoteKeySet
+from ._keys import (
+    KeyRing,
+    KeySet,
+    SigningKey,
+    VerificationKey,
+    generate_signing_key,
+    jwk_thumbprint,
+    load_signing_key_pem,
+    save_signing_key_pem,
+)
 from ._models import ErrorCategory, Severity
 from ._parse import parse_error_payload
 from ._payload import ErrorPayload
+from ._policy import CompensationDecision, CompensationPolicy
 from ._retry_after import cap_retry_after, parse_retry_after
+from ._token_spec import Compensation, DiscountToken, TokenErrorInfo
+from ._verifier import AsyncTokenVerifier, TokenVerifier
 from ._version import __version__
 
 __all__ = [
     "AlertUrlPolicy",
     "AlreadyRedeemed",
     "ApiError",
+    "AsyncRemoteKeySet",
+    "AsyncTokenVerifier",
     "AuthenticationRequired",
     "BadGateway",
     "BudgetExhausted",
     "BusinessError",
     "Classification",
+    "Compensation",
+    "CompensationDecision",
+    "CompensationPolicy",
     "ConfigurationError",
     "Conflict",
     "ConnectFailed",
@@ -82,6 +102,7 @@ __all__ = [
     "ConnectionLost",
     "ConnectionRefused",
     "DataFormatError",
+    "DiscountToken",
     "DnsFailure",
     "ErrDiscountError",
     "ErrorCategory",
@@ -92,6 +113,8 @@ __all__ = [
     "InvalidResponseBody",
     "InvalidSignature",
     "KeyLoadError",
+    "KeyRing",
+    "KeySet",
     "KeySetUnavailable",
     "MalformedRequest",
     "MalformedResponse",
@@ -105,16 +128,21 @@ __all__ = [
     "RateLimited",
     "ReadTimeout",
     "RedemptionError",
+    "RemoteKeySet",
     "RequestTimeout",
     "RetryAfterTooLong",
     "ServerError",
     "ServiceUnavailable",
     "Severity",
+    "SigningKey",
     "TokenError",
+    "TokenErrorInfo",
     "TokenExpired",
+    "TokenIssuer",
     "TokenNotYetValid",
     "TokenRejected",
     "TokenTooLarge",
+    "TokenVerifier",
     "TooManyRedirects",
     "UnexpectedStatus",
     "UnknownKey",
@@ -122,6 +150,7 @@ __all__ = [
     "UnsupportedAlgorithm",
     "UnsupportedCriticalHeader",
     "UserCapReached",
+    "VerificationKey",
     "WriteTimeout",
     "WrongAudience",
     "WrongIssuer",
@@ -131,8 +160,12 @@ __all__ = [
     "build_error",
     "cap_retry_after",
     "classify",
+    "generate_signing_key",
+    "jwk_thumbprint",
+    "load_signing_key_pem",
     "parse_error_payload",
     "parse_retry_after",
+    "save_signing_key_pem",
 ]
 
 # Show the public path in reprs and tracebacks, as httpx does.

@@ -1,5 +1,5 @@
 """The ``errdiscount`` command line. Exit codes: 0 ok, 1 the operation failed
-(e.g. a token did not verify), 2 usage error."""
+(e.g. a token did not verify), 2 usage error. Token commands: `_cli_tokens`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ._cli_tokens import add_token_commands
 from ._version import __version__
 
 __all__ = ["main"]
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     demo = commands.add_parser("demo", help="run a guided tour of the whole loop locally")
     demo.set_defaults(handler=_cmd_demo)
+    add_token_commands(commands)
     return parser
 
 

@@ -1,0 +1,87 @@
+"""The storage layer of the redemption server: one interface, SQLite or PostgreSQL.
+
+```python
+from server_stub.store import open_store, RedemptionRequest, Redeemed
+
+with open_store("sqlite:///errdiscount.db") as store:
+    outcome = store.redeem(RedemptionRequest(jti=..., subject=..., ...))
+```
+
+See docs/redemption.md for the data model and the exactly-once argument.
+"""
+
+from ._errors import IdempotencyKeyLost, StoreError, StoreInputError
+from ._export import entry_to_json, ledger_csv, ledger_json
+from ._migrations import LATEST_VERSION
+from ._models import (
+    AlreadyRedeemed,
+    AlreadyReversed,
+    Budget,
+    BudgetExhausted,
+    CodeLoad,
+    CodePool,
+    Compensations,
+    Grant,
+    IdempotencyOutcome,
+    InFlight,
+    InventoryExhausted,
+    IssuedToken,
+    LedgerEntry,
+    LedgerEvent,
+    LedgerPage,
+    Mismatch,
+    New,
+    Redeemed,
+    RedeemOutcome,
+    Redemption,
+    RedemptionNotFound,
+    RedemptionRequest,
+    Replay,
+    Reversed,
+    ReverseOutcome,
+    UserCap,
+    UserCapReached,
+)
+from ._redeem import Respond
+from ._store import Clock, Store, open_store
+
+__all__ = [
+    "LATEST_VERSION",
+    "AlreadyRedeemed",
+    "AlreadyReversed",
+    "Budget",
+    "BudgetExhausted",
+    "Clock",
+    "CodeLoad",
+    "CodePool",
+    "Compensations",
+    "Grant",
+    "IdempotencyKeyLost",
+    "IdempotencyOutcome",
+    "InFlight",
+    "InventoryExhausted",
+    "IssuedToken",
+    "LedgerEntry",
+    "LedgerEvent",
+    "LedgerPage",
+    "Mismatch",
+    "New",
+    "RedeemOutcome",
+    "Redeemed",
+    "Redemption",
+    "RedemptionNotFound",
+    "RedemptionRequest",
+    "Replay",
+    "Respond",
+    "ReverseOutcome",
+    "Reversed",
+    "Store",
+    "StoreError",
+    "StoreInputError",
+    "UserCap",
+    "UserCapReached",
+    "entry_to_json",
+    "ledger_csv",
+    "ledger_json",
+    "open_store",
+]

@@ -1,0 +1,169 @@
+"""What both back ends share: the dialect interface, the transaction handle, helpers.
+
+Every piece of business logic (redeem, reverse, idempotency, admin) is written once
+against `Tx` and run by a `Dialect`, which owns connections, the transaction start
+(``BEGIN IMMEDIATE`` on SQLite), bounded retries of serialization failures
+(PostgreSQL) and the translation of driver exceptions into `StoreError`.
+
+SQL is written once with ``:name`` parameters; the PostgreSQL dialect rewrites them to
+``%(name)s``. Only the portable subset common to SQLite >= 3.35 and PostgreSQL >= 12
+is used: ``INSERT ... ON CONFLICT``, ``RETURNING``, partial indexes, savepoints.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, TypeVar
+
+from ._errors import StoreInputError
+from ._models import LedgerEvent
+
+T = TypeVar("T")
+
+Row = dict[str, Any]
+
+# Size caps on everything the store accepts (characters unless said otherwise).
+MAX_ID = 128  # jti, redemption ids, alert ids, pool and campaign names
+MAX_NAME = 256  # subject, issuer
+MAX_SHORT = 64  # kind, unit, cap scope
+MAX_CODE = 128  # one coupon code
+MAX_CODES_PER_LOAD = 100_000
+MAX_REASON = 1_000
+MAX_IDEMPOTENCY_KEY = 255  # as Stripe; the draft sets no limit
+MAX_FINGERPRINT = 128
+MAX_BODY_BYTES = 256 * 1024
+MAX_TOKEN = 16 * 1024
+MAX_AMOUNT = 2**53  # exact in JSON numbers and in every driver
+MAX_PAGE = 1_000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Tx:
+    """One open transaction: run statements, read rows as dicts."""
+
+    def __init__(self, cursor: Any, translate: Callable[[str], str]) -> None:
+        self._cursor = cursor
+        self._translate = translate
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run a statement; returns the number of rows it changed."""
+        self._cursor.execute(self._translate(sql), params or {})
+        return int(self._cursor.rowcount)
+
+    def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        self._cursor.execute(self._translate(sql), params or {})
+        names = [column[0] for column in self._cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in self._cursor.fetchall()]
+
+    def one(self, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:
+        rows = self.all(sql, params)
+        return rows[0] if rows else None
+
+    def ddl(self, sql: str) -> None:
+        """Run a schema statement verbatim (no parameters, no rewriting)."""
+        self._cursor.execute(sql)
+
+
+class Dialect(ABC):
+    """A back end: connections, transactions, retries and error translation."""
+
+    name: ClassVar[str]
+    #: column type of an auto-incrementing integer primary key
+    auto_id: ClassVar[str]
+    #: column type of a byte string
+    blob: ClassVar[str]
+
+    @abstractmethod
+    def run(self, work: Callable[[Tx], T], *, write: bool) -> T:
+        """Run ``work`` in one transaction and commit it (roll back if it raises).
+
+        Raises:
+            StoreError: the database failed; nothing of ``work`` was committed, except
+                when the error says the commit outcome is unknown.
+        """
+
+    @abstractmethod
+    def lock_for_migration(self, tx: Tx) -> None:
+        """Serialize concurrent migrators (several processes starting at once)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close every connection; the store is unusable afterwards."""
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch: how every timestamp is stored (UTC)."""
+    if moment.tzinfo is None:
+        raise StoreInputError("timestamps must be timezone-aware")
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def opt_from_us(value: int | None) -> datetime | None:
+    return None if value is None else from_us(value)
+
+
+def check_text(name: str, value: object, limit: int, *, empty: bool = False) -> str:
+    """A str of at most ``limit`` characters, without NUL or control characters."""
+    if not isinstance(value, str):
+        raise StoreInputError(f"{name} must be a string")
+    if len(value) > limit:
+        raise StoreInputError(f"{name} is longer than {limit} characters")
+    if not value and not empty:
+        raise StoreInputError(f"{name} must not be empty")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise StoreInputError(f"{name} contains control characters")
+    return value
+
+
+def check_amount(name: str, value: object, *, zero: bool = False) -> int:
+    # bool is an int subclass; True must not redeem one cent.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise StoreInputError(f"{name} must be an integer")
+    if value < (0 if zero else 1) or value > MAX_AMOUNT:
+        raise StoreInputError(f"{name} is out of range")
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON for stored documents (sorted keys, no whitespace)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def append_ledger(
+    tx: Tx,
+    *,
+    at: int,
+    event: LedgerEvent,
+    subject: str | None = None,
+    jti: str | None = None,
+    redemption_id: str | None = None,
+    kind: str | None = None,
+    amount: int | None = None,
+    unit: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Append one audit row; ledger rows are only ever inserted (triggers forbid more)."""
+    tx.execute(
+        "INSERT INTO ledger (at, event, subject, jti, redemption_id, kind, amount, unit, detail)"
+        " VALUES (:at, :event, :subject, :jti, :redemption_id, :kind, :amount, :unit, :detail)",
+        {
+            "at": at,
+            "event": event.value,
+            "subject": subject,
+            "jti": jti,
+            "redemption_id": redemption_id,
+            "kind": kind,
+            "amount": amount,
+            "unit": unit,
+            "detail": dumps(dict(detail or {})),
+        },
+    )

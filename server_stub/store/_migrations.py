@@ -1,0 +1,207 @@
+"""Versioned schema migrations: one list, applied to both back ends.
+
+`migrate` runs at every `open_store`: inside one transaction (DDL is transactional on
+SQLite and PostgreSQL) it takes the migration lock, reads ``schema_version`` and applies
+the missing migrations in order, recording each. Running it again is a no-op; several
+processes starting at once serialize on the lock. A database newer than this code is
+refused rather than guessed at.
+
+Statements use two placeholders, ``{auto_id}`` and ``{blob}``, filled per dialect;
+the few truly dialect-specific statements (the ledger's append-only triggers) are
+listed per back end. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+import time
+
+import attrs
+
+from ._base import Dialect, Tx
+from ._errors import StoreError
+
+
+@attrs.frozen
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+    sqlite: tuple[str, ...] = ()
+    postgresql: tuple[str, ...] = ()
+
+
+_LEDGER_EVENTS = "'redeemed', 'reversed', 'budget_set', 'codes_loaded', 'issued'"
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        version=1,
+        description="redemptions, budgets, coupon codes, caps, ledger, idempotency, issued",
+        statements=(
+            """CREATE TABLE redemptions (
+                id TEXT PRIMARY KEY,
+                jti TEXT NOT NULL UNIQUE,
+                subject TEXT NOT NULL,
+                issuer TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                amount BIGINT NOT NULL CHECK (amount > 0),
+                unit TEXT NOT NULL,
+                campaign TEXT NOT NULL,
+                grant_json TEXT NOT NULL,
+                budget_campaign TEXT,
+                cap_usage TEXT NOT NULL,
+                idempotency_key TEXT,
+                expires_at BIGINT,
+                redeemed_at BIGINT NOT NULL,
+                reversed_at BIGINT,
+                reversal_reason TEXT
+            )""",
+            "CREATE INDEX redemptions_by_subject ON redemptions (subject, redeemed_at)",
+            """CREATE TABLE budgets (
+                kind TEXT NOT NULL,
+                campaign TEXT NOT NULL,
+                unit TEXT NOT NULL,
+                total BIGINT NOT NULL CHECK (total >= 0),
+                remaining BIGINT NOT NULL CHECK (remaining >= 0 AND remaining <= total),
+                updated_at BIGINT NOT NULL,
+                PRIMARY KEY (kind, campaign)
+            )""",
+            """CREATE TABLE code_pools (
+                pool TEXT PRIMARY KEY,
+                total BIGINT NOT NULL CHECK (total >= 0),
+                remaining BIGINT NOT NULL CHECK (remaining >= 0 AND remaining <= total)
+            )""",
+            """CREATE TABLE coupon_codes (
+                id {auto_id},
+                pool TEXT NOT NULL REFERENCES code_pools (pool),
+                code TEXT NOT NULL UNIQUE,
+                redemption_id TEXT UNIQUE REFERENCES redemptions (id),
+                loaded_at BIGINT NOT NULL,
+                voided_at BIGINT
+            )""",
+            "CREATE INDEX coupon_codes_free ON coupon_codes (pool, id) WHERE redemption_id IS NULL",
+            """CREATE TABLE user_caps (
+                scope TEXT PRIMARY KEY,
+                max_redemptions BIGINT NOT NULL CHECK (max_redemptions >= 0),
+                period_seconds BIGINT NOT NULL CHECK (period_seconds > 0)
+            )""",
+            """CREATE TABLE subject_usage (
+                subject TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                window_start BIGINT NOT NULL,
+                used BIGINT NOT NULL CHECK (used >= 0),
+                PRIMARY KEY (subject, scope, window_start)
+            )""",
+            f"""CREATE TABLE ledger (
+                seq {{auto_id}},
+                at BIGINT NOT NULL,
+                event TEXT NOT NULL CHECK (event IN ({_LEDGER_EVENTS})),
+                subject TEXT,
+                jti TEXT,
+                redemption_id TEXT,
+                kind TEXT,
+                amount BIGINT,
+                unit TEXT,
+                detail TEXT NOT NULL
+            )""",
+            "CREATE INDEX ledger_by_subject ON ledger (subject, seq)",
+            "CREATE INDEX ledger_by_time ON ledger (at, seq)",
+            """CREATE TABLE idempotency_keys (
+                scope TEXT NOT NULL,
+                key TEXT NOT NULL,
+                fingerprint TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('in_flight', 'done')),
+                owner TEXT NOT NULL,
+                locked_at BIGINT NOT NULL,
+                status INTEGER,
+                body {blob},
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                PRIMARY KEY (scope, key)
+            )""",
+            "CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at)",
+            """CREATE TABLE issued_tokens (
+                jti TEXT PRIMARY KEY,
+                subject TEXT NOT NULL,
+                issuer TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                amount BIGINT NOT NULL CHECK (amount > 0),
+                unit TEXT NOT NULL,
+                campaign TEXT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                alert_id TEXT NOT NULL UNIQUE,
+                token TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX issued_tokens_by_subject ON issued_tokens (subject, expires_at)",
+        ),
+        sqlite=(
+            "CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger"
+            " BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END",
+            "CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger"
+            " BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END",
+        ),
+        postgresql=(
+            "CREATE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'ledger is append-only'; END $$",
+            "CREATE TRIGGER ledger_no_change BEFORE UPDATE OR DELETE ON ledger"
+            " FOR EACH ROW EXECUTE FUNCTION ledger_append_only()",
+            "CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON ledger"
+            " FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only()",
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def migrate(dialect: Dialect, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Bring the schema up to date; returns the schema version now in force.
+
+    Raises:
+        StoreError: the database is newer than this code, or a migration failed
+            (then nothing of it was applied).
+    """
+
+    def work(tx: Tx) -> int:
+        dialect.lock_for_migration(tx)
+        tx.ddl(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
+            " applied_at BIGINT NOT NULL)"
+        )
+        row = tx.one("SELECT MAX(version) AS version FROM schema_version")
+        current = int(row["version"]) if row and row["version"] is not None else 0
+        latest = migrations[-1].version if migrations else 0
+        if current > latest:
+            raise StoreError(
+                f"database schema version {current} is newer than this code ({latest})"
+            )
+        for migration in migrations:
+            if migration.version <= current:
+                continue
+            extra = migration.sqlite if dialect.name == "sqlite" else migration.postgresql
+            for statement in (*migration.statements, *extra):
+                tx.ddl(
+                    statement.replace("{auto_id}", dialect.auto_id).replace("{blob}", dialect.blob)
+                )
+            tx.execute(
+                "INSERT INTO schema_version (version, description, applied_at)"
+                " VALUES (:version, :description, :at)",
+                {
+                    "version": migration.version,
+                    "description": migration.description,
+                    "at": time.time_ns() // 1_000,
+                },
+            )
+            current = migration.version
+        return current
+
+    return dialect.run(work, write=True)
+
+
+def schema_version(dialect: Dialect) -> int:
+    """The highest migration recorded in the database (0 when none)."""
+    row = dialect.run(
+        lambda tx: tx.one("SELECT MAX(version) AS version FROM schema_version"), write=False
+    )
+    return int(row["version"]) if row and row["version"] is not None else 0

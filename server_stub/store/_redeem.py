@@ -1,0 +1,317 @@
+"""The redemption and reversal transactions: all or nothing, never negative.
+
+One redemption is one transaction, in this order (the order is also the lock order on
+PostgreSQL, so two transactions never wait on each other in a cycle):
+
+1. ``INSERT INTO redemptions ... ON CONFLICT (jti) DO NOTHING``: the UNIQUE jti is the
+   arbiter. A concurrent second redeemer of the same jti waits for the first to commit
+   and then finds the conflict: `AlreadyRedeemed` with the first redemption.
+2. Per-subject caps: a conditional increment ``used = used + 1 WHERE used < max`` on a
+   counter row per (subject, scope, window); 0 rows: `UserCapReached`.
+3. Budget: ``remaining = remaining - amount WHERE remaining >= amount`` on the most
+   specific budget row, (kind, campaign) then (kind, ``*``); 0 rows: `BudgetExhausted`.
+   No budget row at all: unlimited.
+4. Inventory (kind ``coupon`` only, pool named by the campaign, else ``coupon``): a
+   conditional decrement of the pool's counter row, which also serializes claimers of
+   that pool, then the claim of exactly one free code; 0 rows: `InventoryExhausted`.
+5. The ledger row, and the idempotency record completed with the caller's response.
+
+Steps 2-4 run under a savepoint: a refusal rolls them back (and the redemption row),
+while the idempotency record still stores the refusal, so a retry replays it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from ._base import Row, Tx, append_ledger, dumps, from_us, to_us
+from ._errors import StoreError
+from ._idempotency import complete
+from ._models import (
+    AlreadyRedeemed,
+    AlreadyReversed,
+    BudgetExhausted,
+    Grant,
+    InventoryExhausted,
+    LedgerEvent,
+    New,
+    Redeemed,
+    RedeemOutcome,
+    RedemptionNotFound,
+    RedemptionRequest,
+    Reversed,
+    ReverseOutcome,
+    UserCapReached,
+)
+from ._rows import REDEMPTION_COLUMNS, redemption
+
+Respond = Callable[[RedeemOutcome], tuple[int, bytes]]
+
+#: the kind whose redemptions take a code from a pool, when a pool exists
+COUPON_KIND = "coupon"
+#: the catch-all campaign of a budget, and the all-kinds scope of a cap
+ANY = "*"
+
+
+def redeem(
+    tx: Tx,
+    request: RedemptionRequest,
+    *,
+    redemption_id: str,
+    now: int,
+    claim: New | None,
+    respond: Respond | None,
+) -> RedeemOutcome:
+    tx.execute("SAVEPOINT redeem_grant")
+    outcome = _grant(tx, request, redemption_id=redemption_id, now=now, claim=claim)
+    if not isinstance(outcome, Redeemed):
+        tx.execute("ROLLBACK TO SAVEPOINT redeem_grant")
+    tx.execute("RELEASE SAVEPOINT redeem_grant")
+    if claim is not None and respond is not None:
+        status, body = respond(outcome)
+        complete(tx, claim, status, body, now=now)
+    return outcome
+
+
+def _grant(
+    tx: Tx, request: RedemptionRequest, *, redemption_id: str, now: int, claim: New | None
+) -> RedeemOutcome:
+    inserted = tx.one(
+        "INSERT INTO redemptions (id, jti, subject, issuer, kind, amount, unit, campaign,"
+        " grant_json, cap_usage, idempotency_key, expires_at, redeemed_at)"
+        " VALUES (:id, :jti, :subject, :issuer, :kind, :amount, :unit, :campaign,"
+        " '{}', '[]', :idempotency_key, :expires_at, :now)"
+        " ON CONFLICT (jti) DO NOTHING RETURNING id",
+        {
+            "id": redemption_id,
+            "jti": request.jti,
+            "subject": request.subject,
+            "issuer": request.issuer,
+            "kind": request.kind,
+            "amount": request.amount,
+            "unit": request.unit,
+            "campaign": request.campaign,
+            "idempotency_key": claim.key if claim is not None else None,
+            "expires_at": None if request.expires_at is None else to_us(request.expires_at),
+            "now": now,
+        },
+    )
+    if inserted is None:
+        existing = _by(tx, "jti", request.jti)
+        if existing is None:  # the conflicting row cannot vanish: redemptions are kept
+            raise StoreError("redemption conflict without a row", retryable=True)
+        return AlreadyRedeemed(redemption(existing))
+
+    capped = _charge_caps(tx, request, now=now)
+    if isinstance(capped, UserCapReached):
+        return capped
+    budget = _charge_budget(tx, request, now=now)
+    if isinstance(budget, BudgetExhausted):
+        return budget
+    code: str | None = None
+    if request.kind == COUPON_KIND:
+        taken = _take_code(tx, request.campaign, redemption_id)
+        if isinstance(taken, InventoryExhausted):
+            return taken
+        code = taken
+    grant = Grant(amount=request.amount, unit=request.unit, coupon_code=code)
+    tx.execute(
+        "UPDATE redemptions SET grant_json = :grant, budget_campaign = :budget,"
+        " cap_usage = :caps WHERE id = :id",
+        {
+            "grant": dumps(grant.to_json()),
+            "budget": budget,
+            "caps": dumps(capped),
+            "id": redemption_id,
+        },
+    )
+    append_ledger(
+        tx,
+        at=now,
+        event=LedgerEvent.REDEEMED,
+        subject=request.subject,
+        jti=request.jti,
+        redemption_id=redemption_id,
+        kind=request.kind,
+        amount=request.amount,
+        unit=request.unit,
+        detail={
+            "campaign": request.campaign,
+            "issuer": request.issuer,
+            "budget": budget,
+            "grant": grant.to_json(),
+        },
+    )
+    row = _by(tx, "id", redemption_id)
+    assert row is not None
+    return Redeemed(redemption(row))
+
+
+def _by(tx: Tx, column: str, value: str) -> Row | None:
+    assert column in ("id", "jti")
+    sql = f"SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE {column} = :value"  # noqa: S608
+    return tx.one(sql, {"value": value})
+
+
+def _charge_caps(
+    tx: Tx, request: RedemptionRequest, *, now: int
+) -> list[list[object]] | UserCapReached:
+    caps = tx.all(
+        "SELECT scope, max_redemptions, period_seconds FROM user_caps"
+        " WHERE scope = :any OR scope = :kind ORDER BY scope",
+        {"any": ANY, "kind": request.kind},
+    )
+    charged: list[list[object]] = []
+    for cap in caps:
+        period = int(cap["period_seconds"]) * 1_000_000
+        window = now - now % period
+        params = {"subject": request.subject, "scope": cap["scope"], "window": window}
+        tx.execute(
+            "INSERT INTO subject_usage (subject, scope, window_start, used)"
+            " VALUES (:subject, :scope, :window, 0)"
+            " ON CONFLICT (subject, scope, window_start) DO NOTHING",
+            params,
+        )
+        counted = tx.execute(
+            "UPDATE subject_usage SET used = used + 1 WHERE subject = :subject"
+            " AND scope = :scope AND window_start = :window AND used < :max",
+            {**params, "max": cap["max_redemptions"]},
+        )
+        if not counted:
+            return UserCapReached(
+                subject=request.subject,
+                scope=cap["scope"],
+                max_redemptions=int(cap["max_redemptions"]),
+                resets_at=from_us(window + period),
+            )
+        charged.append([cap["scope"], window])
+    return charged
+
+
+def _charge_budget(tx: Tx, request: RedemptionRequest, *, now: int) -> str | BudgetExhausted | None:
+    """Charge the most specific budget; returns its campaign, None when unlimited."""
+    campaigns = [request.campaign] if request.campaign == ANY else [request.campaign, ANY]
+    for campaign in campaigns:
+        params = {
+            "kind": request.kind,
+            "campaign": campaign,
+            "unit": request.unit,
+            "amount": request.amount,
+            "now": now,
+        }
+        # A budget created between the UPDATE and the SELECT (PostgreSQL) is retried once.
+        for _ in range(2):
+            charged = tx.execute(
+                "UPDATE budgets SET remaining = remaining - :amount, updated_at = :now"
+                " WHERE kind = :kind AND campaign = :campaign AND unit = :unit"
+                " AND remaining >= :amount",
+                params,
+            )
+            if charged:
+                return campaign
+            row = tx.one(
+                "SELECT unit, remaining FROM budgets WHERE kind = :kind AND campaign = :campaign",
+                params,
+            )
+            if row is None:
+                break
+            if row["unit"] != request.unit or int(row["remaining"]) < request.amount:
+                return BudgetExhausted(
+                    kind=request.kind,
+                    campaign=campaign,
+                    remaining=int(row["remaining"]),
+                    unit=row["unit"],
+                )
+        else:
+            raise StoreError("budget changed twice during one redemption", retryable=True)
+    return None
+
+
+def _take_code(tx: Tx, campaign: str, redemption_id: str) -> str | InventoryExhausted | None:
+    pools = [campaign] if campaign == COUPON_KIND else [campaign, COUPON_KIND]
+    for pool in pools:
+        counted = tx.execute(
+            "UPDATE code_pools SET remaining = remaining - 1 WHERE pool = :pool AND remaining >= 1",
+            {"pool": pool},
+        )
+        if not counted:
+            if tx.one("SELECT pool FROM code_pools WHERE pool = :pool", {"pool": pool}) is None:
+                continue
+            return InventoryExhausted(pool=pool)
+        # The pool row is now locked by us until commit; every writer of this pool's
+        # codes takes that lock first, so the oldest free code is ours alone.
+        row = tx.one(
+            "UPDATE coupon_codes SET redemption_id = :rid WHERE id = (SELECT MIN(id)"
+            " FROM coupon_codes WHERE pool = :pool AND redemption_id IS NULL)"
+            " AND redemption_id IS NULL RETURNING code",
+            {"rid": redemption_id, "pool": pool},
+        )
+        if row is None:
+            raise StoreError(f"code pool counter out of step with its codes: {pool}")
+        return str(row["code"])
+    return None
+
+
+def reverse(tx: Tx, redemption_id: str, reason: str, *, now: int) -> ReverseOutcome:
+    """Roll back: flag the row, restore budget and cap, void the code, append to the ledger.
+
+    The coupon code is voided, not returned to the pool: it was shown to the subject
+    and may still be used at a checkout, so handing it to someone else could pay twice.
+    """
+    flagged = tx.execute(
+        "UPDATE redemptions SET reversed_at = :now, reversal_reason = :reason"
+        " WHERE id = :id AND reversed_at IS NULL",
+        {"now": now, "reason": reason, "id": redemption_id},
+    )
+    row = tx.one(
+        f"SELECT {REDEMPTION_COLUMNS}, budget_campaign, cap_usage FROM redemptions"  # noqa: S608
+        " WHERE id = :id",
+        {"id": redemption_id},
+    )
+    if row is None:
+        return RedemptionNotFound(redemption_id=redemption_id)
+    if not flagged:
+        return AlreadyReversed(redemption(row))
+    restored = 0
+    if row["budget_campaign"] is not None:
+        restored = tx.execute(
+            "UPDATE budgets SET updated_at = :now, remaining = CASE"
+            " WHEN remaining + :amount > total THEN total ELSE remaining + :amount END"
+            " WHERE kind = :kind AND campaign = :campaign AND unit = :unit",
+            {
+                "now": now,
+                "amount": row["amount"],
+                "kind": row["kind"],
+                "campaign": row["budget_campaign"],
+                "unit": row["unit"],
+            },
+        )
+    for scope, window in json.loads(row["cap_usage"]):
+        tx.execute(
+            "UPDATE subject_usage SET used = used - 1 WHERE subject = :subject"
+            " AND scope = :scope AND window_start = :window AND used > 0",
+            {"subject": row["subject"], "scope": scope, "window": window},
+        )
+    voided = tx.execute(
+        "UPDATE coupon_codes SET voided_at = :now WHERE redemption_id = :id",
+        {"now": now, "id": redemption_id},
+    )
+    append_ledger(
+        tx,
+        at=now,
+        event=LedgerEvent.REVERSED,
+        subject=row["subject"],
+        jti=row["jti"],
+        redemption_id=redemption_id,
+        kind=row["kind"],
+        amount=row["amount"],
+        unit=row["unit"],
+        detail={
+            "reason": reason,
+            "budget": row["budget_campaign"],
+            "budget_restored": bool(restored),
+            "code_voided": bool(voided),
+        },
+    )
+    return Reversed(redemption(row))

@@ -1,0 +1,64 @@
+"""Rows to values (shared by the redemption, admin and query code)."""
+
+from __future__ import annotations
+
+import json
+
+from ._base import MAX_ID, MAX_NAME, MAX_SHORT, Row, check_amount, check_text, from_us, opt_from_us
+from ._models import Grant, IssuedToken, Redemption, RedemptionRequest
+
+REDEMPTION_COLUMNS = (
+    "id, jti, subject, issuer, kind, amount, unit, campaign, grant_json, expires_at,"
+    " idempotency_key, redeemed_at, reversed_at, reversal_reason"
+)
+ISSUED_COLUMNS = (
+    "jti, subject, issuer, kind, amount, unit, campaign, expires_at, alert_id, token, created_at"
+)
+
+
+def check_request(request: RedemptionRequest) -> None:
+    check_text("jti", request.jti, MAX_ID)
+    check_text("subject", request.subject, MAX_NAME)
+    check_text("issuer", request.issuer, MAX_NAME)
+    check_text("kind", request.kind, MAX_SHORT)
+    check_text("unit", request.unit, MAX_SHORT)
+    check_text("campaign", request.campaign, MAX_ID)
+    check_amount("amount", request.amount)
+
+
+def redemption(row: Row) -> Redemption:
+    grant = json.loads(row["grant_json"])
+    return Redemption(
+        id=row["id"],
+        jti=row["jti"],
+        subject=row["subject"],
+        issuer=row["issuer"],
+        kind=row["kind"],
+        amount=int(row["amount"]),
+        unit=row["unit"],
+        campaign=row["campaign"],
+        grant=Grant(
+            amount=int(grant["amount"]), unit=grant["unit"], coupon_code=grant.get("coupon_code")
+        ),
+        redeemed_at=from_us(row["redeemed_at"]),
+        expires_at=opt_from_us(row["expires_at"]),
+        idempotency_key=row["idempotency_key"],
+        reversed_at=opt_from_us(row["reversed_at"]),
+        reversal_reason=row["reversal_reason"],
+    )
+
+
+def issued(row: Row) -> IssuedToken:
+    return IssuedToken(
+        jti=row["jti"],
+        subject=row["subject"],
+        issuer=row["issuer"],
+        kind=row["kind"],
+        amount=int(row["amount"]),
+        unit=row["unit"],
+        campaign=row["campaign"],
+        expires_at=from_us(row["expires_at"]),
+        alert_id=row["alert_id"],
+        token=row["token"],
+        created_at=from_us(row["created_at"]),
+    )

@@ -1,0 +1,120 @@
+"""The SQLite back end: stdlib sqlite3, one connection per thread, WAL.
+
+Policy:
+- ``journal_mode=WAL`` (readers never block the writer), ``synchronous=FULL`` (a
+  committed redemption survives power loss, not only a process crash),
+  ``foreign_keys=ON``, ``busy_timeout`` (default 10 s) for other processes' writers.
+- Every write transaction starts with ``BEGIN IMMEDIATE``: it takes the database's
+  write lock up front, so two writers never both read and then both write; the
+  conditional updates then run strictly one after another, across threads *and*
+  processes sharing the file. Within one process a lock queues writers first, so the
+  file lock is not contended by busy-polling threads.
+- Reads run in a deferred transaction (one consistent WAL snapshot).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from ._base import Dialect, Tx
+from ._errors import StoreError
+
+T = TypeVar("T")
+
+MIN_SQLITE = (3, 35, 0)  # RETURNING
+
+
+def _translate(sql: str) -> str:
+    return sql
+
+
+class SqliteDialect(Dialect):
+    name = "sqlite"
+    auto_id = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    blob = "BLOB"
+
+    def __init__(self, path: str, *, busy_timeout: timedelta = timedelta(seconds=10)) -> None:
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise StoreError(f"SQLite {sqlite3.sqlite_version} is too old; 3.35 or later needed")
+        self._path = path
+        self._busy_ms = int(busy_timeout.total_seconds() * 1000)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._registry_lock = threading.Lock()
+        self._closed = False
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            return connection
+        if self._closed:
+            raise StoreError("the store is closed")
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread is off
+        # only so close() can close every thread's connection; each is used by one thread.
+        connection = sqlite3.connect(
+            self._path, isolation_level=None, check_same_thread=False, timeout=0
+        )
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = FULL")
+            connection.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error:
+            connection.close()
+            raise
+        with self._registry_lock:
+            self._connections.append(connection)
+        self._local.connection = connection
+        return connection
+
+    def run(self, work: Callable[[Tx], T], *, write: bool) -> T:
+        try:
+            if write:
+                with self._write_lock:
+                    return self._run(work, "BEGIN IMMEDIATE")
+            return self._run(work, "BEGIN")
+        except sqlite3.Error as exc:
+            raise _wrap(exc) from exc
+
+    def _run(self, work: Callable[[Tx], T], begin: str) -> T:
+        connection = self._connection()
+        cursor = connection.cursor()
+        cursor.execute(begin)
+        try:
+            result = work(Tx(cursor, _translate))
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        finally:
+            cursor.close()
+        # A failed COMMIT leaves the transaction open in SQLite: roll back explicitly so
+        # the connection is clean for the next call.
+        try:
+            connection.execute("COMMIT")
+        except sqlite3.Error:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return result
+
+    def lock_for_migration(self, tx: Tx) -> None:
+        """``BEGIN IMMEDIATE`` already holds the write lock for the whole migration."""
+
+    def close(self) -> None:
+        self._closed = True
+        with self._registry_lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+
+
+def _wrap(exc: sqlite3.Error) -> StoreError:
+    # Only the error class and SQLite's own message (no paths, no values) go out.
+    busy = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+    return StoreError(f"sqlite: {type(exc).__name__}: {exc}", retryable=busy)

@@ -1,0 +1,381 @@
+"""`Store`: the one interface the server uses, over either back end; `open_store`."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from errdiscount_sdk import ConfigurationError
+
+from . import _admin, _idempotency, _redeem
+from ._base import (
+    MAX_CODE,
+    MAX_CODES_PER_LOAD,
+    MAX_ID,
+    MAX_NAME,
+    MAX_PAGE,
+    MAX_REASON,
+    MAX_SHORT,
+    MAX_TOKEN,
+    Dialect,
+    check_amount,
+    check_text,
+    to_us,
+)
+from ._errors import StoreInputError
+from ._migrations import migrate, schema_version
+from ._models import (
+    Budget,
+    CodeLoad,
+    CodePool,
+    Compensations,
+    IdempotencyOutcome,
+    IssuedToken,
+    LedgerPage,
+    New,
+    RedeemOutcome,
+    Redemption,
+    RedemptionRequest,
+    ReverseOutcome,
+    UserCap,
+)
+from ._redeem import Respond
+from ._rows import REDEMPTION_COLUMNS, check_request, redemption
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """Exactly-once redemption, budgets, inventory, caps, idempotency and the ledger.
+
+    Thread-safe: share one instance between the server's worker threads. Every method
+    is one transaction. Business results are returned as typed values; `StoreError`
+    means the database failed (nothing was committed), `StoreInputError` means an
+    argument was out of range (nothing was attempted).
+    """
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        *,
+        clock: Clock = _utcnow,
+        idempotency_ttl: timedelta = timedelta(hours=24),
+        idempotency_lock_timeout: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self._dialect = dialect
+        self._clock = clock
+        self._ttl = int(idempotency_ttl / timedelta(microseconds=1))
+        self._lock_timeout = int(idempotency_lock_timeout / timedelta(microseconds=1))
+        self.schema = migrate(dialect)
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._dialect.name
+
+    def _now(self) -> int:
+        return to_us(self._clock())
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database."""
+        return schema_version(self._dialect)
+
+    def close(self) -> None:
+        self._dialect.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- redemption ---------------------------------------------------------------
+
+    def redeem(
+        self,
+        request: RedemptionRequest,
+        *,
+        claim: New | None = None,
+        respond: Respond | None = None,
+    ) -> RedeemOutcome:
+        """Redeem ``request.jti`` exactly once, in one transaction.
+
+        Args:
+            request: the verified token's claims.
+            claim: the idempotency claim from `begin_idempotent`, if the request had a key.
+            respond: with ``claim``: renders the outcome as (status, body); that response
+                is stored in the same transaction, so a retry replays exactly it. It must
+                be pure and quick (it runs while the write lock is held).
+
+        Raises:
+            StoreInputError: a value is out of range, or only one of claim/respond given.
+            IdempotencyKeyLost: the claim was taken over (lock timeout); nothing committed.
+            StoreError: the database failed; nothing was committed.
+        """
+        check_request(request)
+        if (claim is None) != (respond is None):
+            raise StoreInputError("claim and respond go together")
+        redemption_id = "rdm_" + secrets.token_hex(12)
+        now = self._now()
+        return self._dialect.run(
+            lambda tx: _redeem.redeem(
+                tx, request, redemption_id=redemption_id, now=now, claim=claim, respond=respond
+            ),
+            write=True,
+        )
+
+    def redemption(self, redemption_id: str) -> Redemption | None:
+        """The redemption with that id, or None."""
+        return self._find("id", check_text("redemption id", redemption_id, MAX_ID))
+
+    def redemption_by_jti(self, jti: str) -> Redemption | None:
+        """The redemption of that token id, or None."""
+        return self._find("jti", check_text("jti", jti, MAX_ID))
+
+    def _find(self, column: str, value: str) -> Redemption | None:
+        sql = f"SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE {column} = :value"  # noqa: S608
+        row = self._dialect.run(lambda tx: tx.one(sql, {"value": value}), write=False)
+        return None if row is None else redemption(row)
+
+    def reverse(self, redemption_id: str, reason: str) -> ReverseOutcome:
+        """Roll a redemption back without deleting anything (see docs/redemption.md).
+
+        Returns `Reversed`, `AlreadyReversed` (nothing changed) or `RedemptionNotFound`.
+        """
+        check_text("redemption id", redemption_id, MAX_ID)
+        check_text("reason", reason, MAX_REASON)
+        now = self._now()
+        return self._dialect.run(
+            lambda tx: _redeem.reverse(tx, redemption_id, reason, now=now), write=True
+        )
+
+    # -- idempotency --------------------------------------------------------------
+
+    def begin_idempotent(self, scope: str, key: str, fingerprint: str) -> IdempotencyOutcome:
+        """Claim (scope, key) for a request with that fingerprint, or say why not.
+
+        Returns `New` (run the request, then complete or abandon), `Replay` (send the
+        stored response), `InFlight` (409) or `Mismatch` (422).
+        """
+        _idempotency.check_begin(scope, key, fingerprint)
+        now = self._now()
+        return self._dialect.run(
+            lambda tx: _idempotency.begin(
+                tx,
+                scope,
+                key,
+                fingerprint,
+                now=now,
+                ttl=self._ttl,
+                lock_timeout=self._lock_timeout,
+            ),
+            write=True,
+        )
+
+    def complete_idempotent(self, claim: New, status: int, body: bytes) -> None:
+        """Store the response of a claimed request (for requests other than `redeem`).
+
+        Raises:
+            IdempotencyKeyLost: the claim was taken over after its lock timeout.
+        """
+        _idempotency.check_response(status, body)
+        now = self._now()
+        self._dialect.run(
+            lambda tx: _idempotency.complete(tx, claim, status, body, now=now), write=True
+        )
+
+    def abandon_idempotent(self, claim: New) -> bool:
+        """Release a claim without a stored response (e.g. the request was invalid)."""
+        return self._dialect.run(lambda tx: _idempotency.abandon(tx, claim), write=True)
+
+    def purge_idempotency(self) -> int:
+        """Delete expired idempotency records; returns how many."""
+        now = self._now()
+        return self._dialect.run(lambda tx: _idempotency.purge(tx, now=now), write=True)
+
+    # -- budgets, inventory, caps -------------------------------------------------
+
+    def set_budget(self, kind: str, campaign: str, total: int, *, unit: str) -> Budget:
+        """Create or resize the budget of (kind, campaign); spent amounts stay spent.
+
+        ``campaign="*"`` is the kind-wide budget used when no campaign budget exists.
+        """
+        check_text("kind", kind, MAX_SHORT)
+        check_text("campaign", campaign, MAX_ID)
+        check_text("unit", unit, MAX_SHORT)
+        check_amount("total", total, zero=True)
+        now = self._now()
+        return self._dialect.run(
+            lambda tx: _admin.set_budget(tx, kind, campaign, unit, total, now=now), write=True
+        )
+
+    def budget(self, kind: str, campaign: str) -> Budget | None:
+        """The budget of (kind, campaign), or None (unlimited unless ``*`` has one)."""
+        for budget in self.budgets():
+            if budget.kind == kind and budget.campaign == campaign:
+                return budget
+        return None
+
+    def budgets(self) -> list[Budget]:
+        return self._dialect.run(_admin.budgets, write=False)
+
+    def load_codes(self, pool: str, codes: Sequence[str]) -> CodeLoad:
+        """Add coupon codes to ``pool``; duplicates (in the list or already known) are skipped."""
+        check_text("pool", pool, MAX_ID)
+        if len(codes) > MAX_CODES_PER_LOAD:
+            raise StoreInputError(f"at most {MAX_CODES_PER_LOAD} codes per load")
+        for code in codes:
+            check_text("code", code, MAX_CODE)
+        now = self._now()
+        return self._dialect.run(
+            lambda tx: _admin.load_codes(tx, pool, list(codes), now=now), write=True
+        )
+
+    def code_pool(self, pool: str) -> CodePool | None:
+        check_text("pool", pool, MAX_ID)
+        return self._dialect.run(lambda tx: _admin.code_pool(tx, pool), write=False)
+
+    def set_user_cap(self, cap: UserCap) -> None:
+        """At most ``cap.max_redemptions`` per subject per ``cap.period`` (scope: kind or *)."""
+        check_text("scope", cap.scope, MAX_SHORT)
+        check_amount("max_redemptions", cap.max_redemptions, zero=True)
+        if cap.period < timedelta(seconds=1) or cap.period.microseconds:
+            raise StoreInputError("a cap period is a whole number of seconds, at least 1")
+        self._dialect.run(lambda tx: _admin.set_user_cap(tx, cap), write=True)
+
+    def remove_user_cap(self, scope: str) -> bool:
+        check_text("scope", scope, MAX_SHORT)
+        return self._dialect.run(lambda tx: _admin.remove_user_cap(tx, scope), write=True)
+
+    def user_caps(self) -> list[UserCap]:
+        return self._dialect.run(_admin.user_caps, write=False)
+
+    # -- ledger, issued tokens, compensations -------------------------------------
+
+    def ledger(
+        self,
+        *,
+        subject: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> LedgerPage:
+        """Ledger rows in ``seq`` order, filtered; ``after`` is the previous page's cursor.
+
+        ``since`` is inclusive, ``until`` exclusive; ``limit`` is capped at 1000.
+        """
+        if subject is not None:
+            check_text("subject", subject, MAX_NAME)
+        if after is not None:
+            check_amount("after", after, zero=True)
+        check_amount("limit", limit)
+        since_us = None if since is None else to_us(since)
+        until_us = None if until is None else to_us(until)
+        return self._dialect.run(
+            lambda tx: _admin.ledger(
+                tx,
+                subject=subject,
+                since=since_us,
+                until=until_us,
+                after=after,
+                limit=min(limit, MAX_PAGE),
+            ),
+            write=False,
+        )
+
+    def record_issued(self, token: IssuedToken) -> bool:
+        """Remember a token the server issued; False if its jti or alert id is known."""
+        for name, value, limit in (
+            ("jti", token.jti, MAX_ID),
+            ("subject", token.subject, MAX_NAME),
+            ("issuer", token.issuer, MAX_NAME),
+            ("kind", token.kind, MAX_SHORT),
+            ("unit", token.unit, MAX_SHORT),
+            ("campaign", token.campaign, MAX_ID),
+            ("alert id", token.alert_id, MAX_ID),
+            ("token", token.token, MAX_TOKEN),
+        ):
+            check_text(name, value, limit)
+        check_amount("amount", token.amount)
+        to_us(token.expires_at)
+        now = self._now()
+        return self._dialect.run(lambda tx: _admin.record_issued(tx, token, now=now), write=True)
+
+    def alert(self, alert_id: str) -> IssuedToken | None:
+        """The issued token an alert id stands for, or None."""
+        check_text("alert id", alert_id, MAX_ID)
+        return self._dialect.run(lambda tx: _admin.alert(tx, alert_id), write=False)
+
+    def compensations(self, subject: str) -> Compensations:
+        """Redeemed (newest first) and pending (issued, unredeemed, unexpired) for a subject."""
+        check_text("subject", subject, MAX_NAME)
+        now = self._now()
+        return self._dialect.run(lambda tx: _admin.compensations(tx, subject, now=now), write=False)
+
+
+def open_store(
+    url: str,
+    *,
+    clock: Clock = _utcnow,
+    idempotency_ttl: timedelta = timedelta(hours=24),
+    idempotency_lock_timeout: timedelta = timedelta(seconds=60),
+    pool_size: int = 10,
+    timeout: timedelta = timedelta(seconds=10),
+) -> Store:
+    """Open (and migrate) the store at ``url``.
+
+    Args:
+        url: ``sqlite:///relative.db``, ``sqlite:////absolute/path.db``, or a
+            ``postgresql://`` / ``postgres://`` connection URL (libpq syntax).
+        clock: the source of "now" (tests inject a fake one).
+        idempotency_ttl: how long an idempotency key is remembered (default 24 h).
+        idempotency_lock_timeout: after this, an in-flight key can be taken over.
+        pool_size: PostgreSQL connections at most.
+        timeout: SQLite busy timeout; PostgreSQL connect and pool-wait timeout.
+
+    Raises:
+        ConfigurationError: the URL names no supported back end.
+        StoreError: the database cannot be opened or migrated.
+    """
+    from ._sqlite import SqliteDialect
+
+    if idempotency_ttl <= timedelta(0) or idempotency_lock_timeout <= timedelta(0):
+        raise ConfigurationError("idempotency_ttl and idempotency_lock_timeout must be positive")
+    dialect: Dialect
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if not path or path == ":memory:" or path.startswith("file:"):
+            raise ConfigurationError("sqlite URL needs a file path (sqlite:///path.db)")
+        dialect = SqliteDialect(path, busy_timeout=timeout)
+    elif url.startswith(("postgresql://", "postgres://")):
+        from ._postgres import PostgresDialect
+
+        if pool_size < 1:
+            raise ConfigurationError("pool_size must be at least 1")
+        dialect = PostgresDialect(url, max_size=pool_size, timeout=timeout)
+    else:
+        # Never echo the URL: it may carry a password.
+        raise ConfigurationError("database URL must start with sqlite:/// or postgresql://")
+    try:
+        return Store(
+            dialect,
+            clock=clock,
+            idempotency_ttl=idempotency_ttl,
+            idempotency_lock_timeout=idempotency_lock_timeout,
+        )
+    except BaseException:
+        dialect.close()
+        raise
