@@ -13,15 +13,24 @@
     var status = main.querySelector("[data-errdiscount-demo-status]");
     var host = location.hostname;
 
+    var busy = false;
+    // The button stays enabled (aria-busy instead of disabled) so it keeps the
+    // focus, which the widget hands back to it when the popup closes.
+    function done() {
+      busy = false;
+      button.removeAttribute("aria-busy");
+    }
     button.addEventListener("click", async function () {
-      button.disabled = true;
+      if (busy) return;
+      busy = true;
+      button.setAttribute("aria-busy", "true");
       status.textContent = texts.paying;
       var response = await fetch(main.getAttribute("data-api"), {
         method: "POST", headers: {"Accept": "application/json"}, credentials: "same-origin"
       });
       if (response.ok) {
         status.textContent = "";
-        button.disabled = false;
+        done();
         return;
       }
       var result = await globalThis.ErrDiscount.handleError(response, {
@@ -33,13 +42,13 @@
         onRedeemed: function () { status.textContent = texts.redeemed; },
         onDismiss: function (info) {
           if (!info.redeemed) status.textContent = texts.dismissed;
-          button.disabled = false;
+          done();
         }
       });
       var code = result.payload && result.payload.errorCode ? result.payload.errorCode : "?";
       status.textContent = texts.failed.replace("{code}", code);
       main.setAttribute("data-widget-result", result.shown ? "shown" : String(result.reason));
-      if (!result.shown) button.disabled = false;
+      if (!result.shown) done();
     });
     button.disabled = false;
   }
