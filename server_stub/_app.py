@@ -1,0 +1,105 @@
+"""`create_app(settings)`: the Starlette application of the redemption server.
+
+Routes come in groups, each a function ``(ServerState) -> list[BaseRoute]``; pass
+``route_groups=(*DEFAULT_ROUTE_GROUPS, my_group)`` to add more (the alert pages do).
+The store is opened (and migrated) when the app starts and closed when it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from errdiscount_sdk import SigningKey
+from server_stub.store import StoreError
+
+from ._http_security import CorsPolicy, SecurityHeaders
+from ._problems import register_handlers
+from ._routes_admin import admin_routes
+from ._routes_ledger import ledger_routes
+from ._routes_meta import meta_routes
+from ._routes_redeem import redemption_routes
+from ._settings import Settings
+from ._state import ServerState
+
+__all__ = ["CORS_PATHS", "DEFAULT_ROUTE_GROUPS", "RouteGroup", "create_app"]
+
+log = logging.getLogger("server_stub")
+
+RouteGroup = Callable[[ServerState], list[BaseRoute]]
+
+DEFAULT_ROUTE_GROUPS: tuple[RouteGroup, ...] = (
+    meta_routes,
+    redemption_routes,
+    admin_routes,
+    ledger_routes,
+)
+#: front-end facing paths: CORS applies here (and only here)
+CORS_PATHS: tuple[str, ...] = ("/v1/redemptions", "/v1/alerts", "/.well-known/jwks.json")
+#: how often expired idempotency records are deleted
+PURGE_INTERVAL_SECONDS = 600.0
+
+
+async def _purge_forever(state: ServerState) -> None:
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+        try:
+            await state.db(state.store.purge_idempotency)
+        except Exception:  # a failed purge is retried next round; never kill the app
+            log.warning("purging expired idempotency keys failed", exc_info=True)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    signing_key: SigningKey | None = None,
+    route_groups: Sequence[RouteGroup] = DEFAULT_ROUTE_GROUPS,
+    cors_paths: Iterable[str] = CORS_PATHS,
+) -> Starlette:
+    """Build the app; nothing touches the database until it starts (lifespan).
+
+    Args:
+        settings: the configuration.
+        signing_key: use this key instead of ``settings.signing_key`` (tests, embedding).
+        route_groups: the route groups, in matching order.
+        cors_paths: path prefixes where the CORS allow-list applies.
+
+    Raises:
+        ConfigurationError: unusable settings (`KeyLoadError`, `PolicyError`).
+    """
+    state = ServerState(settings, signing_key=signing_key)
+    routes = [route for group in route_groups for route in group(state)]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await state.start()
+        except StoreError:
+            log.error("cannot open the database", exc_info=True)
+            raise
+        purge = asyncio.create_task(_purge_forever(state))
+        try:
+            yield
+        finally:
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
+            await state.stop()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(CorsPolicy, origins=settings.cors_origins, path_prefixes=tuple(cors_paths)),
+        ],
+        exception_handlers=register_handlers(),  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.server = state
+    return app

@@ -1,0 +1,130 @@
+"""Between tokens, the store and the wire: integer amounts, grants, JSON documents.
+
+The store counts in integers of the unit's smallest denomination; tokens carry
+``{"kind", "amount", "unit"}`` with currency amounts as decimals. The mapping:
+
+- currency (``USD``): the store counts cents, unit ``USD_cent``; at most 2 decimals.
+- ``points`` / ``days``: whole numbers, same unit.
+
+Budgets are therefore set in those store units (``USD_cent``, ``points``, ``days``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from errdiscount_sdk import Compensation, DiscountToken, InvalidClaims
+from server_stub.store import Budget, CodeLoad, CodePool, IssuedToken, Redemption
+
+__all__ = [
+    "budget_json",
+    "compensation_json",
+    "redemption_json",
+    "rfc3339",
+    "store_amount",
+]
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_CENT = "_cent"
+
+
+def rfc3339(moment: datetime) -> str:
+    """UTC, microseconds when present, ``Z`` suffix."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def store_amount(compensation: Compensation) -> tuple[int, str]:
+    """(integer amount, store unit) of a token's compensation.
+
+    Raises:
+        InvalidClaims: a fraction the store cannot count exactly.
+    """
+    amount = compensation.amount
+    if _CURRENCY.fullmatch(compensation.unit):
+        cents = round(amount * 100)
+        if abs(cents - amount * 100) > 1e-6 or cents < 1:
+            raise InvalidClaims("claim 'comp.amount' has more than 2 decimals")
+        return cents, compensation.unit + _CENT
+    if isinstance(amount, float) and not amount.is_integer():
+        raise InvalidClaims(f"claim 'comp.amount' must be whole {compensation.unit}")
+    return int(amount), compensation.unit
+
+
+def _wire_amount(amount: int, unit: str) -> tuple[int | float, str]:
+    if unit.endswith(_CENT):
+        value = amount / 100
+        return (int(value) if value.is_integer() else value), unit[: -len(_CENT)]
+    return amount, unit
+
+
+def compensation_json(kind: str, amount: int, unit: str) -> dict[str, Any]:
+    """``{"kind", "amount", "unit"}`` as the token states it."""
+    value, wire_unit = _wire_amount(amount, unit)
+    return {"kind": kind, "amount": value, "unit": wire_unit}
+
+
+def grant_json(redemption: Redemption) -> dict[str, Any]:
+    """What was granted, shaped per kind (docs/openapi.yaml, ``Grant``)."""
+    kind = redemption.kind
+    value, unit = _wire_amount(redemption.grant.amount, redemption.grant.unit)
+    if kind == "coupon":
+        return {
+            "kind": kind,
+            "coupon_code": redemption.grant.coupon_code,
+            "amount": value,
+            "unit": unit,
+        }
+    if kind == "points":
+        return {"kind": kind, "points": value}
+    if kind in ("membership_extension", "trial_extension"):
+        return {"kind": kind, "days": value}
+    if kind == "retry_chance":
+        return {"kind": kind, "count": 1, "days": value}
+    return {"kind": kind, "amount": value, "unit": unit}
+
+
+def redemption_json(redemption: Redemption) -> dict[str, Any]:
+    return {
+        "id": redemption.id,
+        "jti": redemption.jti,
+        "subject": redemption.subject,
+        "compensation": compensation_json(redemption.kind, redemption.amount, redemption.unit),
+        "grant": grant_json(redemption),
+        "redeemed_at": rfc3339(redemption.redeemed_at),
+        "reversed_at": None if redemption.reversed_at is None else rfc3339(redemption.reversed_at),
+    }
+
+
+def pending_json(issued: IssuedToken) -> dict[str, Any]:
+    return {
+        "jti": issued.jti,
+        "alert_id": issued.alert_id,
+        "compensation": compensation_json(issued.kind, issued.amount, issued.unit),
+        "expires_at": rfc3339(issued.expires_at),
+    }
+
+
+def budget_json(budget: Budget) -> dict[str, Any]:
+    return {
+        "kind": budget.kind,
+        "campaign": budget.campaign,
+        "unit": budget.unit,
+        "total": budget.total,
+        "remaining": budget.remaining,
+    }
+
+
+def pool_json(pool: CodePool | CodeLoad) -> dict[str, Any]:
+    data: dict[str, Any] = {"pool": pool.pool, "remaining": pool.remaining}
+    if isinstance(pool, CodePool):
+        data["total"] = pool.total
+    else:
+        data.update(added=pool.added, duplicates=pool.duplicates)
+    return data
+
+
+def campaign_of(token: DiscountToken) -> str:
+    """What a redemption draws its budget (and coupon pool) from: the incident, else the kind."""
+    return token.incident or token.compensation.kind

@@ -1,0 +1,120 @@
+"""`ServerState`: what every route needs, built once per app from `Settings`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from errdiscount_sdk import CompensationPolicy, SigningKey, TokenIssuer
+from server_stub.store import (
+    IdempotencyKeyLost,
+    Store,
+    StoreError,
+    StoreInputError,
+    open_store,
+)
+
+from ._auth import KeyChecker
+from ._problems import HttpProblem
+from ._ratelimit import RateLimiter
+from ._settings import Settings
+from ._trust import TokenGate, load_or_create_signing_key
+
+__all__ = ["ServerState", "state_of", "store_unavailable"]
+
+log = logging.getLogger("server_stub")
+
+T = TypeVar("T")
+
+
+class ServerState:
+    """Keys, verifier, issuer, policy, limiters, and (once started) the store."""
+
+    def __init__(self, settings: Settings, *, signing_key: SigningKey | None = None) -> None:
+        self.settings = settings
+        self.signing_key = signing_key or load_or_create_signing_key(settings.signing_key)
+        self.gate = TokenGate(
+            self.signing_key,
+            issuer=settings.issuer,
+            audience=settings.audience,
+            trusted=settings.trusted_jwks,
+        )
+        self.policy = (
+            CompensationPolicy.from_file(settings.policy)
+            if settings.policy
+            else CompensationPolicy.default()
+        )
+        self.issuer = TokenIssuer(
+            self.signing_key, issuer=settings.issuer, audience=settings.audience
+        )
+        self.keys = KeyChecker(settings.admin_key, settings.app_keys)
+        self.ip_limit = RateLimiter(
+            rate_per_second=settings.rate_ip_per_minute / 60, burst=settings.rate_burst
+        )
+        self.subject_limit = RateLimiter(
+            rate_per_second=settings.rate_subject_per_minute / 60, burst=settings.rate_burst
+        )
+        self.jwks_body = json.dumps(self.issuer.jwks(), separators=(",", ":")).encode()
+        self._store: Store | None = None
+
+    async def start(self) -> None:
+        """Open (and migrate) the store; called by the app's lifespan."""
+        if self._store is None:
+            self._store = await run_in_threadpool(open_store, self.settings.database)
+
+    async def stop(self) -> None:
+        if self._store is not None:
+            store, self._store = self._store, None
+            await run_in_threadpool(store.close)
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise HttpProblem(
+                503, "NOT_READY", "The server is starting.", "Retry in a moment.",
+                {"Retry-After": "1"},
+            )  # fmt: skip
+        return self._store
+
+    async def db(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a store call on a worker thread; database failures become 503."""
+        try:
+            return await run_in_threadpool(call, *args, **kwargs)
+        except IdempotencyKeyLost:
+            raise
+        except StoreInputError as exc:
+            # The store checks sizes and characters; its messages name the field only.
+            raise HttpProblem(
+                422, "INVALID_BODY", f"Invalid value: {exc}.", "Check the documented limits."
+            ) from None
+        except StoreError as exc:
+            log.warning("store call failed", exc_info=exc)
+            raise store_unavailable(exc) from exc
+
+
+def store_unavailable(exc: StoreError) -> HttpProblem:
+    if exc.retryable:
+        return HttpProblem(
+            503,
+            "STORE_BUSY",
+            "The database is busy.",
+            "Retry the same request (with the same Idempotency-Key).",
+            {"Retry-After": "1"},
+        )
+    return HttpProblem(
+        503,
+        "STORE_UNAVAILABLE",
+        "The database is unavailable.",
+        "Retry later with the same Idempotency-Key; the operator has been alerted.",
+        {"Retry-After": "5"},
+    )
+
+
+def state_of(request: Request) -> ServerState:
+    state: ServerState = request.app.state.server
+    return state
