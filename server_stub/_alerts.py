@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from ._i18n import Catalogues, catalogues, choose_language
 from ._pages import Markup, escape, html_response, prefers_html, render
+from ._render import compensation_json
 
 __all__ = ["AlertStore", "IssuedAlert", "alert_content", "alert_routes"]
 
@@ -110,12 +111,15 @@ def alert_content(
     """
     cat = texts or catalogues()
     claims = _claims(record.token)
-    err = claims.get("err") if isinstance(claims.get("err"), dict) else {}
+    raw_err = claims.get("err")
+    err: dict[str, Any] = raw_err if isinstance(raw_err, dict) else {}
     category = err.get("category") if err.get("category") in _CATEGORIES else "business"
     code = err.get("code") if isinstance(err.get("code"), str) else ""
     severity = err.get("severity") if isinstance(err.get("severity"), str) else ""
-    kind = record.kind if f"summary.{record.kind}" in cat.keys() else "coupon"
-    summary = cat.text(lang, f"summary.{kind}", amount=_amount(record.amount), unit=record.unit)
+    # The store counts in integer units (cents); show the amount as the token states it.
+    shown = compensation_json(record.kind, record.amount, record.unit)
+    kind = record.kind if f"summary.{record.kind}" in cat.keys() else "coupon"  # noqa: SIM118
+    summary = cat.text(lang, f"summary.{kind}", amount=_amount(shown["amount"]), unit=shown["unit"])
     if redeemed:
         status, body_key = "redeemed", "alert.body_redeemed"
     elif record.expires_at <= now:
@@ -135,12 +139,7 @@ def alert_content(
             "explanation": cat.text(lang, f"explanation.{category}"),
             "suggestion": cat.text(lang, f"suggestion.{category}"),
         },
-        "compensation": {
-            "kind": record.kind,
-            "amount": record.amount,
-            "unit": record.unit,
-            "summary": summary,
-        },
+        "compensation": {**shown, "summary": summary},
         "expires_at": _rfc3339(record.expires_at),
         "terms_url": _https_url(claims.get("terms")),
         "redeem": {"method": "POST", "url": redeem_url, "token": record.token},

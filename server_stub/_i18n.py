@@ -53,7 +53,7 @@ class Catalogues:
             default language, or a text has other placeholders.
     """
 
-    def __init__(self, texts: Mapping[str, Mapping[str, str]]) -> None:
+    def __init__(self, texts: Mapping[str, Mapping[str, object]]) -> None:
         missing = [lang for lang in LANGUAGES if lang not in texts]
         if missing:
             raise ConfigurationError(f"no catalogue for {', '.join(missing)}")
@@ -66,9 +66,11 @@ class Catalogues:
             for key, text in table.items():
                 if not isinstance(text, str) or not text:
                     raise ConfigurationError(f"catalogue {lang}: {key} must be a non-empty string")
-                if _placeholders(text) != _placeholders(reference[key]):
+                if _placeholders(text) != _placeholders(str(reference[key])):
                     raise ConfigurationError(f"catalogue {lang}: {key} has other placeholders")
-        self._texts = {lang: dict(texts[lang]) for lang in LANGUAGES}
+        self._texts = {
+            lang: {key: str(text) for key, text in texts[lang].items()} for lang in LANGUAGES
+        }
 
     def keys(self) -> frozenset[str]:
         """Every key (the same in each language)."""
@@ -102,7 +104,7 @@ def load_catalogues(directory: Path = _LOCALES) -> Catalogues:
         ConfigurationError: a file is missing, too large, not a JSON object of
             strings, or inconsistent with the others.
     """
-    texts: dict[str, dict[str, str]] = {}
+    texts: dict[str, dict[str, object]] = {}
     for lang in LANGUAGES:
         path = directory / f"{lang}.json"
         try:

@@ -80,3 +80,68 @@ def page(browser: Any, console: ConsoleLog) -> Iterator[Any]:
         context.close()
     assert console.csp_violations() == []
     assert [m for m in console.messages if m.startswith("pageerror")] == []
+
+
+ADMIN_KEY = "admin-key-for-tests-0123456789"
+
+
+class LiveServer:
+    """The real redemption server (create_app) on loopback, SQLite in tmp_path."""
+
+    def __init__(self, base_url: str, app: Any) -> None:
+        self.base_url = base_url
+        self.app = app
+        self.admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+    def issue(self, **overrides: Any) -> dict[str, Any]:
+        import httpx
+
+        body = {
+            "subject": "user-1",
+            "error_code": "PAY_001",
+            "category": "business",
+            "severity": "minor",
+            "compensation": {"kind": "coupon", "amount": 5, "unit": "USD"},
+            **overrides,
+        }
+        response = httpx.post(f"{self.base_url}/v1/tokens", json=body, headers=self.admin)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def load_codes(self, *codes: str, pool: str = "coupon") -> None:
+        import httpx
+
+        response = httpx.post(
+            f"{self.base_url}/v1/coupon-pools/{pool}/codes",
+            json={"codes": list(codes)},
+            headers=self.admin,
+        )
+        assert response.status_code in (200, 201), response.text
+
+    def redemptions(self) -> int:
+        """How many redemptions the server recorded (from the store itself)."""
+        import httpx
+
+        response = httpx.get(
+            f"{self.base_url}/v1/ledger", params={"format": "json"}, headers=self.admin
+        )
+        assert response.status_code == 200, response.text
+        entries = response.json()["entries"]
+        return sum(1 for entry in entries if entry["event"] == "redeemed")
+
+
+@pytest.fixture
+def live_server(tmp_path: Any) -> Iterator[LiveServer]:
+    from errdiscount_sdk import generate_signing_key
+    from server_stub import Settings, create_app
+    from tests._server import serve
+
+    settings = Settings(
+        database=f"sqlite:///{tmp_path / 'server.db'}",
+        admin_key=ADMIN_KEY,
+        demo=True,
+        access_log=False,
+    )
+    app = create_app(settings, signing_key=generate_signing_key())
+    with serve(app) as base_url:
+        yield LiveServer(base_url, app)

@@ -62,7 +62,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def client(store: Store) -> Iterator[httpx.Client]:
     app = Starlette(
         routes=[
-            *alert_routes(lambda: store, frame_ancestors=["https://shop.example"], clock=lambda: NOW),
+            *alert_routes(
+                lambda: store, frame_ancestors=["https://shop.example"], clock=lambda: NOW
+            ),
             *static_routes(),
         ]
     )
@@ -79,15 +81,27 @@ def test_json_content_follows_the_contract(client: httpx.Client, store: Store) -
     assert response.headers["content-language"] == "en"
     body = response.json()
     assert set(body) == {
-        "alert_id", "lang", "status", "title", "body", "error", "compensation",
-        "expires_at", "terms_url", "redeem", "texts",
+        "alert_id",
+        "lang",
+        "status",
+        "title",
+        "body",
+        "error",
+        "compensation",
+        "expires_at",
+        "terms_url",
+        "redeem",
+        "texts",
     }
     assert body["status"] == "pending"
     assert body["alert_id"] == record.alert_id
     assert body["error"]["code"] == "PAY_001"
     assert body["error"]["category"] == "business"
     assert body["compensation"] == {
-        "kind": "coupon", "amount": 5, "unit": "USD", "summary": "a 5 USD coupon",
+        "kind": "coupon",
+        "amount": 5,
+        "unit": "USD",
+        "summary": "a 5 USD coupon",
     }
     assert "a 5 USD coupon" in body["body"]
     assert body["expires_at"] == "2030-01-08T00:00:00Z"
@@ -109,7 +123,10 @@ def test_language_from_query_then_accept_language(client: httpx.Client, store: S
     assert zh["texts"]["redeem"] == "立即领取"
     forced = client.get(url, params={"lang": "en"}, headers={**JSON, "Accept-Language": "zh-CN"})
     assert forced.json()["lang"] == "en"
-    assert client.get(url, params={"lang": "zh-CN"}, headers=JSON).json()["title"] == "抱歉，操作没有成功"
+    assert (
+        client.get(url, params={"lang": "zh-CN"}, headers=JSON).json()["title"]
+        == "抱歉，操作没有成功"
+    )
 
 
 def test_redeemed_and_expired_status(client: httpx.Client, store: Store) -> None:
@@ -118,8 +135,13 @@ def test_redeemed_and_expired_status(client: httpx.Client, store: Store) -> None
     record = _issue(store)
     store.redeem(
         RedemptionRequest(
-            jti=record.jti, subject=record.subject, issuer=record.issuer, kind=record.kind,
-            amount=record.amount, unit=record.unit, campaign=record.campaign,
+            jti=record.jti,
+            subject=record.subject,
+            issuer=record.issuer,
+            kind=record.kind,
+            amount=record.amount,
+            unit=record.unit,
+            campaign=record.campaign,
         )
     )
     body = client.get(f"/v1/alerts/{record.alert_id}", headers=JSON).json()
@@ -145,7 +167,7 @@ def test_html_page_is_escaped_and_has_strict_headers(client: httpx.Client, store
     assert '<script src="/static/errdiscount.js" defer></script>' in page
     assert page.count("<script") == 1  # the external widget only, nothing inline
     assert "<script>" not in page
-    assert 'x=&quot;&lt;script&gt;' in page
+    assert "x=&quot;&lt;script&gt;" in page
     assert "抱歉，操作没有成功" in page
     assert f'data-token="{record.token}"' in page
 
@@ -173,7 +195,11 @@ def test_hostile_texts_stay_text_in_json_and_html(store: Store) -> None:
         token = "x.e30.y"
 
     content = alert_content(
-        Record(), lang="en", redeemed=False, now=NOW - dt.timedelta(days=1), redeem_url="https://r/v1"
+        Record(),
+        lang="en",
+        redeemed=False,
+        now=NOW - dt.timedelta(days=1),
+        redeem_url="https://r/v1",
     )
     assert content["compensation"]["summary"] == 'a 5 "><script>alert(1)</script> coupon'
     assert content["terms_url"] is None

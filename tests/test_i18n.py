@@ -42,8 +42,19 @@ def test_chinese_catalogue_is_actually_translated() -> None:
 
 def test_widget_section_has_the_contract_keys() -> None:
     contract = {
-        "redeem", "dismiss", "close", "redeeming", "success", "already_redeemed", "expired",
-        "budget_exhausted", "user_cap_reached", "failed", "coupon_code", "points", "days",
+        "redeem",
+        "dismiss",
+        "close",
+        "redeeming",
+        "success",
+        "already_redeemed",
+        "expired",
+        "budget_exhausted",
+        "user_cap_reached",
+        "failed",
+        "coupon_code",
+        "points",
+        "days",
     }
     for lang in LANGUAGES:
         assert contract <= set(catalogues().section(lang, "widget"))

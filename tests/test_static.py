@@ -14,10 +14,15 @@ def test_static_files_have_types_caching_and_etags() -> None:
             assert response.headers["content-type"] == media_type
             assert response.headers["x-content-type-options"] == "nosniff"
             assert "max-age=" in response.headers["cache-control"]
-            again = client.get(f"/static/{name}", headers={"If-None-Match": response.headers["etag"]})
+            again = client.get(
+                f"/static/{name}", headers={"If-None-Match": response.headers["etag"]}
+            )
             assert again.status_code == 304
             assert again.content == b""
-        assert client.get("/static/errdiscount.js", headers={"If-None-Match": '"other"'}).status_code == 200
+        assert (
+            client.get("/static/errdiscount.js", headers={"If-None-Match": '"other"'}).status_code
+            == 200
+        )
 
 
 def test_only_listed_files_are_served() -> None:
@@ -32,6 +37,15 @@ def test_only_listed_files_are_served() -> None:
 def test_widget_source_never_uses_innerhtml_or_eval() -> None:
     from pathlib import Path
 
-    source = (Path(__file__).parent.parent / "server_stub" / "static" / "errdiscount.js").read_text()
-    for forbidden in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+    source = (
+        Path(__file__).parent.parent / "server_stub" / "static" / "errdiscount.js"
+    ).read_text()
+    for forbidden in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+    ):
         assert forbidden not in source, forbidden
