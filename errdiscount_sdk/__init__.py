@@ -76,6 +76,14 @@ from ._models import ErrorCategory, Severity
 from ._parse import parse_error_payload
 from ._payload import ErrorPayload
 from ._policy import CompensationDecision, CompensationPolicy
+from ._redeem import (
+    AsyncRedemptionClient,
+    PendingCompensation,
+    Redemption,
+    RedemptionClient,
+    RedemptionGrant,
+    UserCompensations,
+)
 from ._retry_after import cap_retry_after, parse_retry_after
 from ._token_spec import Compensation, DiscountToken, TokenErrorInfo
 from ._verifier import AsyncTokenVerifier, TokenVerifier
@@ -85,6 +93,7 @@ __all__ = [
     "AlertUrlPolicy",
     "AlreadyRedeemed",
     "ApiError",
+    "AsyncRedemptionClient",
     "AsyncRemoteKeySet",
     "AsyncTokenVerifier",
     "AuthenticationRequired",
@@ -121,13 +130,17 @@ __all__ = [
     "MalformedToken",
     "NetworkError",
     "NotFound",
+    "PendingCompensation",
     "PermissionDenied",
     "PolicyError",
     "PoolTimeout",
     "ProtocolError",
     "RateLimited",
     "ReadTimeout",
+    "Redemption",
+    "RedemptionClient",
     "RedemptionError",
+    "RedemptionGrant",
     "RemoteKeySet",
     "RequestTimeout",
     "RetryAfterTooLong",
@@ -150,6 +163,7 @@ __all__ = [
     "UnsupportedAlgorithm",
     "UnsupportedCriticalHeader",
     "UserCapReached",
+    "UserCompensations",
     "VerificationKey",
     "WriteTimeout",
     "WrongAudience",

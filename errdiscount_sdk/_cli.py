@@ -1,5 +1,6 @@
 """The ``errdiscount`` command line. Exit codes: 0 ok, 1 the operation failed
-(e.g. a token did not verify), 2 usage error. Token commands: `_cli_tokens`."""
+(e.g. a token did not verify), 2 usage error. Token commands: `_cli_tokens`;
+``redeem``: `_cli_redeem`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ._cli_redeem import add_redeem_command
 from ._cli_tokens import add_token_commands
 from ._version import __version__
 
@@ -31,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run a guided tour of the whole loop locally")
     demo.set_defaults(handler=_cmd_demo)
     add_token_commands(commands)
+    add_redeem_command(commands)
     return parser
 
 

@@ -323,6 +323,8 @@ def _key_from_jwk(jwk: Any, where: str) -> VerificationKey | None:
             public = rsa.RSAPublicNumbers(e, n).public_key()
         else:
             raise KeyLoadError(f"{where}: key type {kty!r} is not allowed (OKP, EC, RSA only)")
+    except KeyLoadError:
+        raise
     except (ValueError, TypeError, _CryptoUnsupported):
         raise KeyLoadError(f"{where}: not a valid public key") from None
     algorithm = algorithm_for_key(public)

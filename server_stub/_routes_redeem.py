@@ -2,9 +2,9 @@
 
 Redeeming, in order: per-IP rate limit → body (16 KiB, exactly ``{"token": str}``)
 → Idempotency-Key syntax → token verification (not stored: a refused token can be
-retried) → per-subject rate limit → the store. With a key, the store claims it, and
-the redemption transaction stores the rendered response with the redemption itself,
-so a retry replays exactly what the first attempt answered, even across a crash.
+retried) → per-subject rate limit → the store. With a key, one transaction claims the
+key, redeems and stores the rendered response, so a retry replays exactly what the
+first attempt answered, even across a crash.
 
 Keys are scoped per subject (the token's ``sub``) and fingerprinted with SHA-256 of
 the token; they are remembered for 24 hours (docs/server.md).
@@ -12,7 +12,6 @@ the token; they are remembered for 24 hours (docs/server.md).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from typing import Any
 
@@ -28,13 +27,11 @@ from server_stub.store import (
     InFlight,
     InventoryExhausted,
     Mismatch,
-    New,
     Redeemed,
     RedeemOutcome,
     RedemptionRequest,
     Replay,
     Store,
-    StoreError,
     UserCapReached,
 )
 
@@ -182,7 +179,7 @@ async def redeem(request: Request) -> Response:
     fingerprint = hashlib.sha256(body["token"].encode("utf-8")).hexdigest()
     try:
         result = await state.db(
-            _redeem_keyed_render, store, redemption, "redeem:" + token.sub, key, fingerprint
+            _redeem_keyed, store, redemption, "redeem:" + token.sub, key, fingerprint
         )
     except IdempotencyKeyLost:
         raise _in_flight() from None
@@ -200,26 +197,19 @@ async def redeem(request: Request) -> Response:
     return Response(content, status_code=status, media_type=JSON, headers=headers)
 
 
-def _redeem_keyed_render(
+def _redeem_keyed(
     store: Store, request: RedemptionRequest, scope: str, key: str, fingerprint: str
 ) -> tuple[int, bytes, bool] | InFlight | Mismatch:
-    began = store.begin_idempotent(scope, key, fingerprint)
-    if isinstance(began, Replay):
-        return began.status, began.body, True
-    if not isinstance(began, New):
-        return began
-    try:
-        outcome = store.redeem(request, claim=began, respond=render)
-    except IdempotencyKeyLost:
-        raise
-    except StoreError:
-        # Roll the claim back so a retry does not wait for the lock timeout.
-        # (If that fails too, the claim is taken over after the store's lock timeout.)
-        with contextlib.suppress(StoreError):
-            store.abandon_idempotent(began)
-        raise
+    """Claim the key and redeem in one transaction; (status, body, replayed)."""
+    result = store.redeem_idempotent(
+        request, scope=scope, key=key, fingerprint=fingerprint, respond=render
+    )
+    if isinstance(result, Replay):
+        return result.status, result.body, True
+    if isinstance(result, InFlight | Mismatch):
+        return result
     # render is pure: rendering again gives the bytes the store just committed.
-    status, content = render(outcome)
+    status, content = render(result)
     return status, content, False
 
 

@@ -2,7 +2,7 @@ import httpx
 
 from errdiscount_sdk import AlertUrlPolicy, parse_error_payload
 from server_stub._i18n import catalogues
-from tests.conftest import LiveServer
+from tests._browser import LiveServer
 
 
 def test_demo_api_fails_with_the_seed_payload(live_server: LiveServer) -> None:

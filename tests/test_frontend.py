@@ -5,7 +5,7 @@ from errdiscount_sdk import ConfigurationError, generate_signing_key
 from server_stub import Settings, create_app
 from server_stub._settings import settings_from_args
 from tests._server import serve
-from tests.conftest import ADMIN_KEY, LiveServer
+from tests._browser import ADMIN_KEY, LiveServer
 
 
 def test_routes_are_registered_and_demo_is_off_by_default(tmp_path) -> None:

@@ -38,6 +38,7 @@ from ._models import (
     New,
     Redeemed,
     RedeemOutcome,
+    Redemption,
     RedemptionNotFound,
     RedemptionRequest,
     Reversed,
@@ -143,9 +144,22 @@ def _grant(
             "grant": grant.to_json(),
         },
     )
-    row = _by(tx, "id", redemption_id)
-    assert row is not None
-    return Redeemed(redemption(row))
+    return Redeemed(
+        Redemption(
+            id=redemption_id,
+            jti=request.jti,
+            subject=request.subject,
+            issuer=request.issuer,
+            kind=request.kind,
+            amount=request.amount,
+            unit=request.unit,
+            campaign=request.campaign,
+            grant=grant,
+            redeemed_at=from_us(now),
+            expires_at=None if request.expires_at is None else from_us(to_us(request.expires_at)),
+            idempotency_key=claim.key if claim is not None else None,
+        )
+    )
 
 
 def _by(tx: Tx, column: str, value: str) -> Row | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -61,7 +62,7 @@ class SqliteDialect(Dialect):
         )
         try:
             connection.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-            connection.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal(connection)
             connection.execute("PRAGMA synchronous = FULL")
             connection.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error:
@@ -71,6 +72,25 @@ class SqliteDialect(Dialect):
             self._connections.append(connection)
         self._local.connection = connection
         return connection
+
+    def _enable_wal(self, connection: sqlite3.Connection) -> None:
+        # WAL is persistent in the file, so usually it is already on. Switching needs an
+        # exclusive lock and SQLite does not always call the busy handler for it (several
+        # processes opening a new file at once), so retry for up to the busy timeout.
+        deadline = time.monotonic() + self._busy_ms / 1000
+        pause = 0.005
+        while True:
+            try:
+                mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+                continue
+            if str(mode).lower() != "wal":
+                raise StoreError(f"sqlite: cannot switch to WAL (journal mode is {mode})")
+            return
 
     def run(self, work: Callable[[Tx], T], *, write: bool) -> T:
         try:
@@ -116,5 +136,10 @@ class SqliteDialect(Dialect):
 
 def _wrap(exc: sqlite3.Error) -> StoreError:
     # Only the error class and SQLite's own message (no paths, no values) go out.
-    busy = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
-    return StoreError(f"sqlite: {type(exc).__name__}: {exc}", retryable=busy)
+    return StoreError(f"sqlite: {type(exc).__name__}: {exc}", retryable=_is_busy(exc))
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc)
+    )

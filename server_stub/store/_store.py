@@ -21,6 +21,7 @@ from ._base import (
     MAX_SHORT,
     MAX_TOKEN,
     Dialect,
+    Tx,
     check_amount,
     check_text,
     to_us,
@@ -33,12 +34,15 @@ from ._models import (
     CodePool,
     Compensations,
     IdempotencyOutcome,
+    InFlight,
     IssuedToken,
     LedgerPage,
+    Mismatch,
     New,
     RedeemOutcome,
     Redemption,
     RedemptionRequest,
+    Replay,
     ReverseOutcome,
     UserCap,
 )
@@ -135,6 +139,42 @@ class Store:
             ),
             write=True,
         )
+
+    def redeem_idempotent(
+        self,
+        request: RedemptionRequest,
+        *,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        respond: Respond,
+    ) -> RedeemOutcome | Replay | InFlight | Mismatch:
+        """`begin_idempotent` and `redeem` in one transaction (one commit, not two).
+
+        Returns the idempotency result (`Replay`, `InFlight`, `Mismatch`: nothing was
+        redeemed) or, when the key was free (or expired, or taken over), the outcome of
+        the redemption, whose ``respond`` rendering is stored under the key.
+
+        Raises:
+            StoreInputError: a value is out of range.
+            StoreError: the database failed; nothing was committed (not even the claim).
+        """
+        check_request(request)
+        _idempotency.check_begin(scope, key, fingerprint)
+        redemption_id = "rdm_" + secrets.token_hex(12)
+        now = self._now()
+
+        def work(tx: Tx) -> RedeemOutcome | Replay | InFlight | Mismatch:
+            claim = _idempotency.begin(
+                tx, scope, key, fingerprint, now=now, ttl=self._ttl, lock_timeout=self._lock_timeout
+            )
+            if not isinstance(claim, New):
+                return claim
+            return _redeem.redeem(
+                tx, request, redemption_id=redemption_id, now=now, claim=claim, respond=respond
+            )
+
+        return self._dialect.run(work, write=True)
 
     def redemption(self, redemption_id: str) -> Redemption | None:
         """The redemption with that id, or None."""

@@ -1,0 +1,87 @@
+"""Schema migrations and opening a store, on both back ends."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from errdiscount_sdk import ConfigurationError
+from server_stub.store import LATEST_VERSION, StoreError, open_store
+from server_stub.store._migrations import MIGRATIONS, Migration, migrate
+from tests._store_support import raw_execute, request
+
+
+def test_opening_twice_migrates_once_and_keeps_the_data(store_url: str) -> None:
+    with open_store(store_url) as first:
+        assert first.schema_version() == LATEST_VERSION
+        first.redeem(request("j1"))
+    with open_store(store_url) as second:
+        assert second.schema_version() == LATEST_VERSION
+        assert second.redemption_by_jti("j1") is not None
+        assert second.backend in ("sqlite", "postgresql")
+
+
+def test_concurrent_openers_migrate_once(store_url: str) -> None:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def opener() -> None:
+        barrier.wait()
+        try:
+            open_store(store_url).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with open_store(store_url) as store:
+        assert store.schema_version() == LATEST_VERSION
+
+
+def test_a_newer_database_is_refused(store_url: str) -> None:
+    open_store(store_url).close()
+    raw_execute(
+        store_url,
+        "INSERT INTO schema_version (version, description, applied_at) VALUES (999, 'future', 0)",
+    )
+    with pytest.raises(StoreError, match="newer"):
+        open_store(store_url)
+
+
+def test_a_failing_migration_applies_nothing(store_url: str) -> None:
+    with open_store(store_url) as store:
+        dialect = store._dialect
+        broken = Migration(
+            version=LATEST_VERSION + 1,
+            description="half-broken",
+            statements=("CREATE TABLE extra (id BIGINT)", "CREATE TABLE broken (oops"),
+        )
+        with pytest.raises(StoreError):
+            migrate(dialect, (*MIGRATIONS, broken))
+        assert store.schema_version() == LATEST_VERSION
+        # "extra" was rolled back with the rest: creating it again works.
+        raw_execute(store_url, "CREATE TABLE extra (id BIGINT)")
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://localhost/x", "sqlite://", "sqlite:///:memory:", "sqlite:///", "x"]
+)
+def test_unsupported_urls_are_configuration_errors(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        open_store(url)
+
+
+def test_an_unreachable_postgresql_is_a_store_error_without_the_password() -> None:
+    with pytest.raises(StoreError) as caught:
+        open_store(
+            "postgresql://user:s3cr3t-pw@127.0.0.1:1/db?connect_timeout=1",
+            timeout=timedelta(seconds=0.5),
+        )
+    assert "s3cr3t-pw" not in str(caught.value)
+    assert caught.value.retryable is False
