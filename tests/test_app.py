@@ -25,19 +25,12 @@ def test_meta_routes(tmp_path: Path) -> None:
         spec = http.get("/openapi.yaml")
         missing = http.get("/nowhere")
         wrong_method = http.delete("/v1/redemptions")
-    assert health == {
-        "status": "ok",
-        "backend": "sqlite",
-        "schema_version": health["schema_version"],
-    }
+    assert health == {"status": "ok", "backend": "sqlite", "schema_version": health["schema_version"]}
     assert jwks.headers["Cache-Control"] == "public, max-age=300"
     assert jwks.json() == {"keys": [shared_key().public_jwk()]}
     assert spec.content == openapi_text()
     assert (missing.status_code, missing.json()["error_code"]) == (404, "NOT_FOUND")
-    assert (wrong_method.status_code, wrong_method.json()["error_code"]) == (
-        405,
-        "METHOD_NOT_ALLOWED",
-    )
+    assert (wrong_method.status_code, wrong_method.json()["error_code"]) == (405, "METHOD_NOT_ALLOWED")
     assert missing.headers["X-Content-Type-Options"] == "nosniff"
     assert missing.headers["Cache-Control"] == "no-store"
 
@@ -86,8 +79,6 @@ def test_trusted_jwks_of_another_issuer_verify_only_that_issuer(tmp_path: Path) 
             "compensation": {"kind": "points", "amount": 1, "unit": "points"},
         }
         ok = httpx.post(f"{url}/v1/redemptions", json={"token": good.issue(subject="p", **fields)})
-        bad = httpx.post(
-            f"{url}/v1/redemptions", json={"token": forged.issue(subject="p", **fields)}
-        )
+        bad = httpx.post(f"{url}/v1/redemptions", json={"token": forged.issue(subject="p", **fields)})
     assert ok.status_code == 201
     assert (bad.status_code, bad.json()["error_code"]) == (401, "TOKEN_UNKNOWN_KEY")

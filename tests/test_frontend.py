@@ -4,8 +4,8 @@ import pytest
 from errdiscount_sdk import ConfigurationError, generate_signing_key
 from server_stub import Settings, create_app
 from server_stub._settings import settings_from_args
-from tests._server import serve
 from tests._browser import ADMIN_KEY, LiveServer
+from tests._server import serve
 
 
 def test_routes_are_registered_and_demo_is_off_by_default(tmp_path) -> None:

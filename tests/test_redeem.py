@@ -50,14 +50,8 @@ def test_redeem_get_and_compensations(url) -> None:
 def test_typed_errors(url) -> None:
     import httpx
 
-    httpx.put(
-        f"{url}/v1/budgets/points/tight", json={"total": 1, "unit": "points"}, headers=admin()
-    )
-    httpx.put(
-        f"{url}/v1/user-caps/trial_extension",
-        json={"max_redemptions": 0, "period_seconds": 60},
-        headers=admin(),
-    )
+    httpx.put(f"{url}/v1/budgets/points/tight", json={"total": 1, "unit": "points"}, headers=admin())
+    httpx.put(f"{url}/v1/user-caps/trial_extension", json={"max_redemptions": 0, "period_seconds": 60}, headers=admin())
     minted = token()
     with RedemptionClient(url) as client:
         client.redeem(minted)
@@ -68,9 +62,7 @@ def test_typed_errors(url) -> None:
         with pytest.raises(BudgetExhausted):
             client.redeem(token(incident="tight"))
         with pytest.raises(UserCapReached):
-            client.redeem(
-                token(compensation={"kind": "trial_extension", "amount": 1, "unit": "days"})
-            )
+            client.redeem(token(compensation={"kind": "trial_extension", "amount": 1, "unit": "days"}))
         with pytest.raises(IdempotencyConflict):
             client.redeem(token(), idempotency_key="same")
             client.redeem(token(), idempotency_key="same")
@@ -126,11 +118,7 @@ def test_retries_transient_failures_with_the_same_key() -> None:
 
 def test_gives_up_after_three_attempts() -> None:
     app, keys = flaky_app([503, 503, 503, 503])
-    with (
-        serve(app) as base,
-        RedemptionClient(base) as client,
-        pytest.raises(ServiceUnavailable) as info,
-    ):
+    with serve(app) as base, RedemptionClient(base) as client, pytest.raises(ServiceUnavailable) as info:
         client.redeem("t")
     assert len(keys) == 3
     assert info.value.attempts == 3

@@ -111,20 +111,14 @@ def test_pools_and_caps(client) -> None:
     assert client.get("/v1/coupon-pools/none", headers=admin()).status_code == 404
     cap = {"max_redemptions": 3, "period_seconds": 3600}
     assert client.put("/v1/user-caps/points", json=cap, headers=admin()).json()["scope"] == "points"
-    assert client.get("/v1/user-caps", headers=admin()).json()["user_caps"] == [
-        dict(cap, scope="points")
-    ]
+    assert client.get("/v1/user-caps", headers=admin()).json()["user_caps"] == [dict(cap, scope="points")]
     assert client.delete("/v1/user-caps/points", headers=admin()).status_code == 204
     assert client.delete("/v1/user-caps/points", headers=admin()).status_code == 404
 
 
 def test_admin_bodies_are_validated(client) -> None:
-    wrong = client.put(
-        "/v1/budgets/points/*", json={"total": "10", "unit": "points"}, headers=admin()
-    )
-    negative = client.put(
-        "/v1/budgets/points/*", json={"total": -1, "unit": "points"}, headers=admin()
-    )
+    wrong = client.put("/v1/budgets/points/*", json={"total": "10", "unit": "points"}, headers=admin())
+    negative = client.put("/v1/budgets/points/*", json={"total": -1, "unit": "points"}, headers=admin())
     control = client.post("/v1/coupon-pools/p/codes", json={"codes": ["a\nb"]}, headers=admin())
     for response in (wrong, negative, control):
         assert (response.status_code, response.json()["error_code"]) == (422, "INVALID_BODY")

@@ -57,9 +57,7 @@ def test_second_redemption_is_409_already_redeemed(client) -> None:
 
 
 def test_currency_coupon_is_counted_in_cents_and_takes_a_pool_code(client) -> None:
-    loaded = client.post(
-        "/v1/coupon-pools/coupon/codes", json={"codes": ["SAVE-1"]}, headers=admin()
-    )
+    loaded = client.post("/v1/coupon-pools/coupon/codes", json={"codes": ["SAVE-1"]}, headers=admin())
     assert loaded.json()["added"] == 1
     coupon = {"kind": "coupon", "amount": 2.5, "unit": "USD"}
     first = client.post("/v1/redemptions", json={"token": token(compensation=coupon)})
@@ -149,23 +147,15 @@ def test_replay_also_replays_a_refusal(client) -> None:
 
 def test_same_key_different_body_is_422(client) -> None:
     headers = {"Idempotency-Key": "key-2"}
-    assert (
-        client.post("/v1/redemptions", json={"token": token()}, headers=headers).status_code == 201
-    )
+    assert client.post("/v1/redemptions", json={"token": token()}, headers=headers).status_code == 201
     reused = client.post("/v1/redemptions", json={"token": token()}, headers=headers)
     assert (reused.status_code, error_of(reused)) == (422, "IDEMPOTENCY_KEY_REUSED")
 
 
 def test_keys_are_scoped_per_subject(client) -> None:
     headers = {"Idempotency-Key": "shared"}
-    assert (
-        client.post("/v1/redemptions", json={"token": token("a")}, headers=headers).status_code
-        == 201
-    )
-    assert (
-        client.post("/v1/redemptions", json={"token": token("b")}, headers=headers).status_code
-        == 201
-    )
+    assert client.post("/v1/redemptions", json={"token": token("a")}, headers=headers).status_code == 201
+    assert client.post("/v1/redemptions", json={"token": token("b")}, headers=headers).status_code == 201
 
 
 @pytest.mark.parametrize("key", ["", "k" * 256, "caf\u00e9", "tab\there"])
@@ -189,9 +179,7 @@ def test_key_in_flight_is_409(tmp_path) -> None:
         with open_store(f"sqlite:///{tmp_path}/server.db") as store:
             fingerprint = hashlib.sha256(minted.encode()).hexdigest()
             store.begin_idempotent("redeem:dave", "busy", fingerprint)
-        response = http.post(
-            "/v1/redemptions", json={"token": minted}, headers={"Idempotency-Key": "busy"}
-        )
+        response = http.post("/v1/redemptions", json={"token": minted}, headers={"Idempotency-Key": "busy"})
         assert (response.status_code, error_of(response)) == (409, "IDEMPOTENCY_KEY_IN_FLIGHT")
         assert response.headers["Retry-After"] == "1"
 
@@ -245,9 +233,7 @@ def test_streamed_oversized_body_without_length_is_413(client) -> None:
 def test_rate_limit_per_ip_is_429_with_retry_after(tmp_path) -> None:
     with running(tmp_path, rate_ip_per_minute=1.0, rate_burst=2.0) as url:
         with httpx.Client(base_url=url) as http:
-            codes = [
-                http.post("/v1/redemptions", json={"token": "x"}).status_code for _ in range(3)
-            ]
+            codes = [http.post("/v1/redemptions", json={"token": "x"}).status_code for _ in range(3)]
             limited = http.post("/v1/redemptions", json={"token": "x"})
     assert codes[:2] == [422, 422]
     assert (limited.status_code, error_of(limited)) == (429, "RATE_LIMITED")
@@ -331,12 +317,7 @@ def test_get_redemption_needs_a_key(client) -> None:
 def test_compensations_list_redeemed_and_pending(client) -> None:
     issued = client.post(
         "/v1/tokens",
-        json={
-            "subject": "gina",
-            "error_code": "PAY_001",
-            "category": "business",
-            "severity": "moderate",
-        },
+        json={"subject": "gina", "error_code": "PAY_001", "category": "business", "severity": "moderate"},
         headers=admin(),
     ).json()
     client.post("/v1/redemptions", json={"token": token("gina")})

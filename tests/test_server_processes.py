@@ -93,7 +93,9 @@ def test_race_exactly_one_success_per_token_and_exact_budget(servers) -> None:
         assert all(o[0] in (201, 409) for o in outcomes), outcomes
     assert successes == TOKENS - 3
     refused_for_budget = [i for i, outcomes in per_token.items() if (201, "") not in outcomes]
-    assert all(("BUDGET_EXHAUSTED" in {c for _, c in per_token[i]}) for i in refused_for_budget)
+    assert all(
+        ("BUDGET_EXHAUSTED" in {c for _, c in per_token[i]}) for i in refused_for_budget
+    )
     with open_store(database) as store:
         assert store.budget("points", "*").remaining == 0
         entries = store.ledger(limit=1000).entries

@@ -26,7 +26,7 @@ from server_stub.store import (
     open_store,
 )
 from tests._store_support import raw_execute, request
-from tests._browser import FakeClock
+from tests.conftest import FakeClock
 
 
 def redeemed(outcome: object) -> Redeemed:

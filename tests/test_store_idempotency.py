@@ -19,7 +19,7 @@ from server_stub.store import (
     Store,
 )
 from tests._store_support import request
-from tests._browser import FakeClock
+from tests.conftest import FakeClock
 
 
 def render(outcome: RedeemOutcome) -> tuple[int, bytes]:

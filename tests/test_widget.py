@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from errdiscount_sdk import AlertUrlPolicy, CompensationPolicy, UnsafeAlertUrl
 from server_stub._i18n import catalogues
-from tests._server import serve
 from tests._browser import ConsoleLog, LiveServer
+from tests._server import serve
 
 pytestmark = pytest.mark.browser
 
