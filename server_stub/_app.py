@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute
 from errdiscount_sdk import SigningKey
 from server_stub.store import StoreError
 
+from ._frontend import frontend_routes
 from ._http_security import CorsPolicy, SecurityHeaders
 from ._problems import register_handlers
 from ._routes_admin import admin_routes
@@ -39,6 +40,7 @@ DEFAULT_ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     redemption_routes,
     admin_routes,
     ledger_routes,
+    frontend_routes,
 )
 #: front-end facing paths: CORS applies here (and only here)
 CORS_PATHS: tuple[str, ...] = ("/v1/redemptions", "/v1/alerts", "/.well-known/jwks.json")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,8 @@ PUBLIC_BODY_LIMIT = 16 * 1024
 #: request bodies of admin endpoints (coupon-code loads are the big ones)
 ADMIN_BODY_LIMIT = 1024 * 1024
 _MAX_SECRETS = 64
+# A CSP source expression without separators that could smuggle another directive.
+_FRAME_SOURCE = re.compile(r"'self'|https?://[A-Za-z0-9.\-*]+(:[0-9]{1,5})?")
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -56,6 +59,9 @@ class Settings:
         app_keys: bearer keys of the read endpoints (the admin key works there too).
         cors_origins: browser origins allowed to call the public endpoints.
         public_url: base URL for ``alert_url`` values; None: the request's own base URL.
+        frame_ancestors: CSP ``frame-ancestors`` sources of the alert and demo pages
+            (empty: they may not be framed).
+        demo: serve the demo shop at /demo (it mints real tokens: development only).
         rate_ip_per_minute, rate_subject_per_minute: sustained redemption rates.
         rate_burst: bucket size of both limiters.
         policy: CompensationPolicy file (.toml/.json); None: the default policy.
@@ -74,6 +80,8 @@ class Settings:
     app_keys: tuple[str, ...] = attrs.field(default=(), converter=_tuple, repr=False)
     cors_origins: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     public_url: str | None = None
+    frame_ancestors: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    demo: bool = False
     rate_ip_per_minute: float = attrs.field(default=600.0, validator=_positive)
     rate_subject_per_minute: float = attrs.field(default=60.0, validator=_positive)
     rate_burst: float = attrs.field(default=20.0, validator=_positive)
@@ -100,6 +108,9 @@ class Settings:
                 raise ConfigurationError("CORS origins look like https://example.com")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigurationError("public URL must start with http:// or https://")
+        for source in self.frame_ancestors:
+            if not _FRAME_SOURCE.fullmatch(source):
+                raise ConfigurationError("frame ancestors look like https://shop.example or 'self'")
 
 
 # (flag, env suffix, attribute, kind, help); kind: str/int/float/list/bool
@@ -131,6 +142,13 @@ _FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
     ),
     ("--rate-burst", "RATE_BURST", "rate_burst", "float", "burst size of the rate limits"),
     ("--policy", "POLICY", "policy", "str", "CompensationPolicy file (.toml or .json)"),
+    (
+        "--frame-ancestor",
+        "FRAME_ANCESTORS",
+        "frame_ancestors",
+        "list",
+        "origin allowed to frame the alert pages (repeatable; default none)",
+    ),
     ("--workers", "WORKERS", "workers", "int", "server processes (default 1)"),
 )
 
@@ -152,6 +170,13 @@ def build_arg_parser() -> argparse.ArgumentParser:
         action="store_const",
         const="0",
         help="do not log each request [env ERRDISCOUNT_ACCESS_LOG=0]",
+    )
+    parser.add_argument(
+        "--demo",
+        dest="demo",
+        action="store_const",
+        const="1",
+        help="serve the demo shop at /demo; it mints real tokens [env ERRDISCOUNT_DEMO=1]",
     )
     return parser
 
@@ -184,7 +209,11 @@ def settings_from_args(
     env = os.environ if environ is None else environ
     args = build_arg_parser().parse_args(argv)
     values: dict[str, object] = {}
-    for flag, suffix, attribute, kind, _ in (*_FLAGS, ("", "ACCESS_LOG", "access_log", "bool", "")):
+    for flag, suffix, attribute, kind, _ in (
+        *_FLAGS,
+        ("", "ACCESS_LOG", "access_log", "bool", ""),
+        ("", "DEMO", "demo", "bool", ""),
+    ):
         given = getattr(args, attribute, None)
         raw = given if given is not None else env.get(f"ERRDISCOUNT_{suffix}")
         if raw is None or raw == "":

@@ -1,0 +1,71 @@
+"""``GET /demo`` and ``POST /demo/api/pay``: a tiny shop whose payment API always fails.
+
+The failure is the seed's: HTTP 402 with the flat payload ``PAY_001`` carrying
+a fresh discount token and its ``alert_url`` (minted by the server's own issuer
+for a demo subject), so the widget on the page can do its job end to end.
+Enabled only when the server's ``demo`` setting is on: it mints real tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ._i18n import catalogues, choose_language
+from ._pages import html_response, render
+
+__all__ = ["DEMO_SUBJECT", "Mint", "demo_routes"]
+
+DEMO_SUBJECT = "demo-user"
+
+Mint = Callable[[Request], Awaitable[tuple[str, str]]]
+"""Issues a demo token for the request; returns ``(discount_token, alert_url)``."""
+
+
+def demo_routes(mint: Mint, *, frame_ancestors: Iterable[str] = ()) -> list[Route]:
+    """The demo page and its failing payment endpoint.
+
+    Args:
+        mint: issues and records a token for `DEMO_SUBJECT`.
+        frame_ancestors: CSP ``frame-ancestors`` of the page (empty: none).
+    """
+    ancestors = tuple(frame_ancestors)
+
+    async def page(request: Request) -> Response:
+        lang = choose_language(
+            request.query_params.get("lang"), request.headers.get("accept-language")
+        )
+        cat = catalogues()
+        body = render(
+            "demo.html",
+            {
+                "lang": lang,
+                "title": cat.text(lang, "demo.title"),
+                "intro": cat.text(lang, "demo.intro"),
+                "pay": cat.text(lang, "demo.pay"),
+                "language_label": cat.text(lang, "demo.language"),
+                "texts_json": json.dumps(cat.section(lang, "demo"), ensure_ascii=False),
+            },
+        )
+        return html_response(body, frame_ancestors=ancestors)
+
+    async def pay(request: Request) -> Response:
+        token, alert_url = await mint(request)
+        payload: dict[str, Any] = {
+            "error_code": "PAY_001",
+            "message": "Insufficient balance on the card.",
+            "suggestion": "Change the payment method or top up, then retry.",
+            "discount_token": token,
+            "alert_url": alert_url,
+        }
+        return JSONResponse(payload, status_code=402, headers={"Cache-Control": "no-store"})
+
+    return [
+        Route("/demo", page, methods=["GET"], name="demo"),
+        Route("/demo/api/pay", pay, methods=["POST"], name="demo_pay"),
+    ]

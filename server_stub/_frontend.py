@@ -1,0 +1,77 @@
+"""The front-end route group of `create_app`: alerts, /static and (optionally) /demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute
+
+from errdiscount_sdk import Compensation
+from server_stub.store import IssuedToken
+
+from ._alerts import alert_routes
+from ._demo_pages import DEMO_SUBJECT, Mint, demo_routes
+from ._render import campaign_of, store_amount
+from ._routes_redeem import alert_url
+from ._state import ServerState
+from ._static import static_routes
+
+__all__ = ["DEMO_COMPENSATION", "frontend_routes"]
+
+DEMO_ERROR = ("PAY_001", "business", "minor")
+#: used when the compensation policy does not compensate the demo error
+DEMO_COMPENSATION = Compensation(kind="coupon", amount=5, unit="USD")
+_DEMO_TTL = dt.timedelta(days=7)
+
+
+def _demo_mint(state: ServerState) -> Mint:
+    async def mint(request: Request) -> tuple[str, str]:
+        code, category, severity = DEMO_ERROR
+        decision = state.policy.decide(code, category=category, severity=severity)
+        compensation = decision.compensation or DEMO_COMPENSATION
+        alert_id = secrets.token_urlsafe(16)
+        url = alert_url(state, request, alert_id)
+        token = state.issuer.issue(
+            subject=DEMO_SUBJECT,
+            error_code=code,
+            category=category,
+            severity=severity,
+            compensation=compensation,
+            ttl=_DEMO_TTL,
+        )
+        verified = await state.gate.verify(token)
+        amount, unit = store_amount(verified.compensation)
+        issued = IssuedToken(
+            jti=verified.jti,
+            subject=verified.sub,
+            issuer=verified.iss,
+            kind=verified.compensation.kind,
+            amount=amount,
+            unit=unit,
+            campaign=campaign_of(verified),
+            expires_at=verified.expires_at,
+            alert_id=alert_id,
+            token=token,
+        )
+        await state.db(state.store.record_issued, issued)
+        return token, url
+
+    return mint
+
+
+def frontend_routes(state: ServerState) -> list[BaseRoute]:
+    """``GET /v1/alerts/{id}``, ``GET /static/{name}`` and, with ``settings.demo``, the demo."""
+    settings = state.settings
+    routes: list[BaseRoute] = [
+        *alert_routes(
+            lambda: state.store,
+            frame_ancestors=settings.frame_ancestors,
+            public_url=settings.public_url,
+        ),
+        *static_routes(),
+    ]
+    if settings.demo:
+        routes.extend(demo_routes(_demo_mint(state), frame_ancestors=settings.frame_ancestors))
+    return routes
