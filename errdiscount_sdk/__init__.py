@@ -1,5 +1,6 @@
 """errdiscount: typed API errors, safe retries and signed compensation vouchers."""
 
+from ._budget import RetryBudget
 from ._classification import Classification
 from ._errors import (
     AlreadyRedeemed,
@@ -59,6 +60,7 @@ from ._errors import (
     WrongTokenType,
 )
 from ._models import ErrorCategory, Severity
+from ._retry import RetryDetails, RetryPolicy
 from ._version import __version__
 
 __all__ = [
@@ -100,6 +102,9 @@ __all__ = [
     "RedemptionError",
     "RequestTimeout",
     "RetryAfterTooLong",
+    "RetryBudget",
+    "RetryDetails",
+    "RetryPolicy",
     "ServerError",
     "ServiceUnavailable",
     "Severity",
