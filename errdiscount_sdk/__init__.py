@@ -1,7 +1,9 @@
 """errdiscount: typed API errors, safe retries and signed compensation vouchers."""
 
+from ._alert import AlertUrlPolicy
 from ._budget import RetryBudget
 from ._classification import Classification
+from ._classify import build_error, classify
 from ._errors import (
     AlreadyRedeemed,
     ApiError,
@@ -60,10 +62,14 @@ from ._errors import (
     WrongTokenType,
 )
 from ._models import ErrorCategory, Severity
+from ._parse import parse_error_payload
+from ._payload import ErrorPayload
 from ._retry import RetryDetails, RetryPolicy
+from ._retry_after import cap_retry_after, parse_retry_after
 from ._version import __version__
 
 __all__ = [
+    "AlertUrlPolicy",
     "AlreadyRedeemed",
     "ApiError",
     "AuthenticationRequired",
@@ -81,6 +87,7 @@ __all__ = [
     "DnsFailure",
     "ErrDiscountError",
     "ErrorCategory",
+    "ErrorPayload",
     "GatewayTimeout",
     "IdempotencyConflict",
     "InvalidClaims",
@@ -126,6 +133,11 @@ __all__ = [
     "WrongSubject",
     "WrongTokenType",
     "__version__",
+    "build_error",
+    "cap_retry_after",
+    "classify",
+    "parse_error_payload",
+    "parse_retry_after",
 ]
 
 # Show the public path in reprs and tracebacks, as httpx does.

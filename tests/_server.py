@@ -19,7 +19,9 @@ class _QuietServer(uvicorn.Server):
 @contextlib.contextmanager
 def serve(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve an ASGI app on a free loopback port; yields its base URL."""
-    config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="auto")
+    config = uvicorn.Config(
+        app, host=host, port=0, log_level="warning", lifespan="auto", timeout_graceful_shutdown=2
+    )
     server = _QuietServer(config)
     loop_ready = threading.Event()
 
