@@ -1,9 +1,11 @@
 """errdiscount: typed API errors, safe retries and signed compensation vouchers."""
 
 from ._alert import AlertUrlPolicy
+from ._async_client import AsyncClient
 from ._budget import RetryBudget
 from ._classification import Classification
 from ._classify import build_error, classify
+from ._client import Client
 from ._errors import (
     AlreadyRedeemed,
     ApiError,
@@ -72,11 +74,13 @@ __all__ = [
     "AlertUrlPolicy",
     "AlreadyRedeemed",
     "ApiError",
+    "AsyncClient",
     "AuthenticationRequired",
     "BadGateway",
     "BudgetExhausted",
     "BusinessError",
     "Classification",
+    "Client",
     "ConfigurationError",
     "Conflict",
     "ConnectFailed",

@@ -30,6 +30,7 @@ import attrs
 import tenacity
 
 from ._budget import RetryBudget
+from ._classify import is_safe_to_retry
 from ._errors import ApiError, ConfigurationError, RetryAfterTooLong
 from ._hooks import Hook, acall_hook, call_hook
 
@@ -49,8 +50,6 @@ logger = logging.getLogger("errdiscount_sdk")
 
 # Read at call time so tests can substitute a fake clock for deadline checks.
 _clock = time.monotonic
-
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 # The testing switch (see errdiscount_sdk.testing). A plain module global: it is
 # flipped by test set-up code, read once per planned sleep.
@@ -76,12 +75,7 @@ def default_retry_on(error: ApiError) -> bool:
 
 def is_safe_to_resend(error: ApiError) -> bool:
     """True when sending the same request again cannot apply it twice."""
-    if not error.classification.request_sent:
-        return True
-    request = error.request
-    if request is None:
-        return error.retryable
-    return request.method.upper() in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
+    return is_safe_to_retry(error.request, request_sent=error.classification.request_sent)
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -280,17 +274,27 @@ def run_sync(
 ) -> T:
     """Run ``attempt`` under ``policy`` (None: once). Raises the last `ApiError`.
 
+    The first attempt runs outside tenacity, so a call that succeeds at once
+    pays nothing for the retry machinery; tenacity takes over from the first
+    failure (replaying it as its own attempt 1, so numbering and decisions
+    are tenacity's).
+
     Raises:
         ApiError: the last attempt's error, with ``.attempts`` set.
         RetryAfterTooLong: the server asked to wait longer than allowed.
     """
-    if policy is None:
-        try:
-            return attempt()
-        except ApiError as error:
-            error.attempts = 1
+    plan = _CallPlan(policy) if policy is not None else None
+    try:
+        result = attempt()
+    except ApiError as error:
+        error.attempts = 1
+        if plan is None:
             raise
-    plan = _CallPlan(policy)
+        first: ApiError | None = error
+    else:
+        if plan is not None:
+            plan.healthy(1)
+        return result
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         call_hook("on_retry", on_retry, plan.details(state))
@@ -305,6 +309,9 @@ def run_sync(
     )
     for attempt_manager in retrying:
         with attempt_manager:
+            if first is not None:
+                replay, first = first, None
+                raise replay
             number = attempt_manager.retry_state.attempt_number
             try:
                 result = attempt()
@@ -323,13 +330,18 @@ async def run_async(
     on_retry: Hook | None = None,
 ) -> T:
     """The async twin of `run_sync`; ``on_retry`` may be sync or async."""
-    if policy is None:
-        try:
-            return await attempt()
-        except ApiError as error:
-            error.attempts = 1
+    plan = _CallPlan(policy) if policy is not None else None
+    try:
+        result = await attempt()
+    except ApiError as error:
+        error.attempts = 1
+        if plan is None:
             raise
-    plan = _CallPlan(policy)
+        first: ApiError | None = error
+    else:
+        if plan is not None:
+            plan.healthy(1)
+        return result
 
     async def before_sleep(state: tenacity.RetryCallState) -> None:
         await acall_hook("on_retry", on_retry, plan.details(state))
@@ -344,6 +356,9 @@ async def run_async(
     )
     async for attempt_manager in retrying:
         with attempt_manager:
+            if first is not None:
+                replay, first = first, None
+                raise replay
             number = attempt_manager.retry_state.attempt_number
             try:
                 result = await attempt()

@@ -71,9 +71,7 @@ class FaultApp:
             headers = dict(scope["headers"])
             key = headers.get(b"idempotency-key")
             with self._lock:
-                self.hits.append(
-                    Hit(scope["method"], scope["path"], key.decode() if key else None)
-                )
+                self.hits.append(Hit(scope["method"], scope["path"], key.decode() if key else None))
         await self.app(scope, receive, send)
 
     def count(self, path: str) -> int:
