@@ -214,7 +214,7 @@ async def test_refused_token_and_refused_alert(
         on_discount=recorder.hook("discount"),
         on_alert=recorder.hook("alert"),
     ) as client:
-        with caplog.at_level(logging.DEBUG, logger="errdiscount_sdk"):
+        with caplog.at_level(logging.DEBUG, logger="errdiscount_sdk"):  # noqa: SIM117
             with pytest.raises(BusinessError) as caught:
                 await client.get("/business", params={"alert": "javascript:alert(1)"})
     assert recorder.calls == []

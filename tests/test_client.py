@@ -99,7 +99,7 @@ def test_flaky_get_is_retried_until_it_succeeds(server: tuple[FaultApp, str]) ->
 def test_gives_up_after_max_attempts_with_the_last_error(server: tuple[FaultApp, str]) -> None:
     app, url = server
     errors: list[ApiError] = []
-    with Client(base_url=url, on_error=errors.append) as client:
+    with Client(base_url=url, on_error=errors.append) as client:  # noqa: SIM117
         with pytest.raises(ServiceUnavailable) as caught:
             client.get("/flaky/b", params={"failures": 9})
     assert caught.value.attempts == 3
@@ -135,7 +135,7 @@ def test_a_post_without_a_key_is_never_resent_after_reaching_the_server(
     server: tuple[FaultApp, str],
 ) -> None:
     app, url = server
-    with Client(base_url=url, idempotency_keys=False) as client:
+    with Client(base_url=url, idempotency_keys=False) as client:  # noqa: SIM117
         with pytest.raises(ServiceUnavailable) as caught:
             client.post("/flaky/i", params={"failures": 1})
     assert caught.value.attempts == 1
@@ -145,7 +145,7 @@ def test_a_post_without_a_key_is_never_resent_after_reaching_the_server(
 def test_retry_after_is_honoured(server: tuple[FaultApp, str]) -> None:
     app, url = server
     details: list[RetryDetails] = []
-    with Client(base_url=url, on_retry=details.append) as client:
+    with Client(base_url=url, on_retry=details.append) as client:  # noqa: SIM117
         with pytest.raises(ServiceUnavailable) as caught:
             client.get("/unavailable", params={"after": "2"})
     assert [d.wait for d in details] == [2.0, 2.0]
@@ -188,7 +188,7 @@ def test_connection_refused_is_retried_even_for_a_post_without_key() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     # nothing listens on the port now
-    with disable_backoff(), Client(idempotency_keys=False) as client:
+    with disable_backoff(), Client(idempotency_keys=False) as client:  # noqa: SIM117
         with pytest.raises(ConnectionRefused) as caught:
             client.post(f"http://127.0.0.1:{port}/x")
     assert caught.value.attempts == 3
@@ -210,7 +210,7 @@ def test_without_a_verifier_on_discount_gets_the_raw_token(
     server: tuple[FaultApp, str],
 ) -> None:
     recorder = Recorder()
-    with Client(base_url=server[1], on_discount=recorder.hook("discount")) as client:
+    with Client(base_url=server[1], on_discount=recorder.hook("discount")) as client:  # noqa: SIM117
         with pytest.raises(BusinessError) as caught:
             client.get("/business")
     assert recorder.calls == [("discount", (SEED_TOKEN, caught.value))]
@@ -221,11 +221,13 @@ def test_a_verified_token_is_handed_out(server: tuple[FaultApp, str]) -> None:
     recorder = Recorder()
     verified = object()
     verifier = FakeVerifier(verified)
-    with Client(
-        base_url=server[1], verifier=verifier, on_discount=recorder.hook("discount")
-    ) as client:
-        with pytest.raises(BusinessError) as caught:
-            client.get("/business")
+    with (
+        Client(
+            base_url=server[1], verifier=verifier, on_discount=recorder.hook("discount")
+        ) as client,
+        pytest.raises(BusinessError) as caught,
+    ):
+        client.get("/business")
     assert verifier.tokens == [SEED_TOKEN]
     assert caught.value.discount is verified
     assert caught.value.discount_rejection is None
@@ -237,14 +239,16 @@ def test_a_refused_token_is_kept_out_with_its_reason(
 ) -> None:
     recorder = Recorder()
     refusal = TokenExpired("expired")
-    with Client(
-        base_url=server[1],
-        verifier=FakeVerifier(refusal),
-        on_discount=recorder.hook("discount"),
-    ) as client:
-        with caplog.at_level(logging.DEBUG, logger="errdiscount_sdk"):
-            with pytest.raises(BusinessError) as caught:
-                client.get("/business")
+    with (  # noqa: SIM117
+        Client(
+            base_url=server[1],
+            verifier=FakeVerifier(refusal),
+            on_discount=recorder.hook("discount"),
+        ) as client,
+        caplog.at_level(logging.DEBUG, logger="errdiscount_sdk"),
+    ):
+        with pytest.raises(BusinessError) as caught:
+            client.get("/business")
     assert caught.value.discount is None
     assert caught.value.discount_rejection is refusal
     assert recorder.calls == []
@@ -253,7 +257,7 @@ def test_a_refused_token_is_kept_out_with_its_reason(
 
 
 def test_a_crashing_verifier_does_not_break_the_call(server: tuple[FaultApp, str]) -> None:
-    with Client(base_url=server[1], verifier=FakeVerifier(RuntimeError("bug"))) as client:
+    with Client(base_url=server[1], verifier=FakeVerifier(RuntimeError("bug"))) as client:  # noqa: SIM117
         with pytest.raises(BusinessError) as caught:
             client.get("/business")
     assert isinstance(caught.value.discount_rejection, TokenError)
@@ -262,11 +266,13 @@ def test_a_crashing_verifier_does_not_break_the_call(server: tuple[FaultApp, str
 
 def test_on_alert_gets_an_allowed_url(server: tuple[FaultApp, str]) -> None:
     recorder = Recorder()
-    with Client(
-        base_url=server[1], alert_policy=STATUS_POLICY, on_alert=recorder.hook("alert")
-    ) as client:
-        with pytest.raises(BusinessError) as caught:
-            client.get("/business")
+    with (
+        Client(
+            base_url=server[1], alert_policy=STATUS_POLICY, on_alert=recorder.hook("alert")
+        ) as client,
+        pytest.raises(BusinessError) as caught,
+    ):
+        client.get("/business")
     assert recorder.calls == [("alert", (SEED_ALERT_URL, caught.value))]
     assert caught.value.alert_url == SEED_ALERT_URL
     assert caught.value.alert_url_rejection is None
@@ -289,7 +295,7 @@ def test_a_refused_alert_url_is_logged_and_recorded_not_raised(
     reason: str,
 ) -> None:
     recorder = Recorder()
-    with Client(base_url=server[1], alert_policy=policy, on_alert=recorder.hook("alert")) as c:
+    with Client(base_url=server[1], alert_policy=policy, on_alert=recorder.hook("alert")) as c:  # noqa: SIM117
         with caplog.at_level(logging.WARNING, logger="errdiscount_sdk"):
             with pytest.raises(BusinessError) as caught:
                 c.get("/business", params={"alert": alert})
@@ -302,15 +308,17 @@ def test_a_refused_alert_url_is_logged_and_recorded_not_raised(
 
 def test_hook_order_is_discount_alert_error(server: tuple[FaultApp, str]) -> None:
     recorder = Recorder()
-    with Client(
-        base_url=server[1],
-        alert_policy=STATUS_POLICY,
-        on_discount=recorder.hook("discount"),
-        on_alert=recorder.hook("alert"),
-        on_error=recorder.hook("error"),
-    ) as client:
-        with pytest.raises(BusinessError):
-            client.get("/business")
+    with (
+        Client(
+            base_url=server[1],
+            alert_policy=STATUS_POLICY,
+            on_discount=recorder.hook("discount"),
+            on_alert=recorder.hook("alert"),
+            on_error=recorder.hook("error"),
+        ) as client,
+        pytest.raises(BusinessError),
+    ):
+        client.get("/business")
     assert recorder.names() == ["discount", "alert", "error"]
 
 
@@ -320,18 +328,20 @@ def test_raising_hooks_are_logged_and_never_break_the_call(
     def broken(*args: object) -> None:
         raise RuntimeError("hook bug")
 
-    with Client(
-        base_url=server[1],
-        alert_policy=STATUS_POLICY,
-        on_retry=broken,
-        on_discount=broken,
-        on_alert=broken,
-        on_error=broken,
-    ) as client:
-        with caplog.at_level(logging.ERROR, logger="errdiscount_sdk"):
-            assert client.get("/flaky/j", params={"failures": 1}).status_code == 200
-            with pytest.raises(BusinessError):
-                client.get("/business")
+    with (
+        Client(
+            base_url=server[1],
+            alert_policy=STATUS_POLICY,
+            on_retry=broken,
+            on_discount=broken,
+            on_alert=broken,
+            on_error=broken,
+        ) as client,
+        caplog.at_level(logging.ERROR, logger="errdiscount_sdk"),
+    ):
+        assert client.get("/flaky/j", params={"failures": 1}).status_code == 200
+        with pytest.raises(BusinessError):
+            client.get("/business")
     for name in ("on_retry", "on_discount", "on_alert", "on_error"):
         assert f"hook {name} raised" in caplog.text
 
@@ -353,9 +363,7 @@ def test_not_found_is_not_retried(client: Client, app: FaultApp) -> None:
     assert app.count("/status/404") == 1
 
 
-def test_malformed_json_200_passes_unless_json_is_expected(
-    client: Client, app: FaultApp
-) -> None:
+def test_malformed_json_200_passes_unless_json_is_expected(client: Client, app: FaultApp) -> None:
     assert client.get("/malformed-json").status_code == 200
     with pytest.raises(InvalidResponseBody) as caught:
         client.get("/malformed-json", expect_json=True)
@@ -406,7 +414,7 @@ def test_each_default_client_has_its_own_budget() -> None:
 
 def test_retry_none_makes_one_attempt(server: tuple[FaultApp, str]) -> None:
     app, url = server
-    with Client(base_url=url, retry=None) as client:
+    with Client(base_url=url, retry=None) as client:  # noqa: SIM117
         with pytest.raises(ServiceUnavailable) as caught:
             client.get("/flaky/k", params={"failures": 1})
     assert caught.value.attempts == 1
