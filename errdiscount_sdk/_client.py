@@ -107,6 +107,17 @@ class ClientBase:
             **kwargs,
         )
 
+    def finish_sync(self, error: ApiError) -> None:
+        """Enrich a final error and run the hooks: on_discount, on_alert, on_error."""
+        self._log_failure(error)
+        token = discount_for(error, self.verifier)
+        url = alert_url_for(error, self.alert_policy)
+        if token is not None:
+            call_hook("on_discount", self.on_discount, token, error)
+        if url is not None:
+            call_hook("on_alert", self.on_alert, url, error)
+        call_hook("on_error", self.on_error, error)
+
     @staticmethod
     def _log_failure(error: ApiError) -> None:
         logger.debug(
@@ -234,18 +245,8 @@ class Client(ClientBase):
         try:
             return run_sync(self.retry, attempt, on_retry=self.on_retry)
         except ApiError as error:
-            self._finish(error)
+            self.finish_sync(error)
             raise
-
-    def _finish(self, error: ApiError) -> None:
-        self._log_failure(error)
-        token = discount_for(error, self.verifier)
-        url = alert_url_for(error, self.alert_policy)
-        if token is not None:
-            call_hook("on_discount", self.on_discount, token, error)
-        if url is not None:
-            call_hook("on_alert", self.on_alert, url, error)
-        call_hook("on_error", self.on_error, error)
 
     def get(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         """``request("GET", url, ...)``."""
