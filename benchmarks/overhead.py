@@ -1,6 +1,6 @@
 """Per-call overhead of errdiscount's clients on a successful GET, vs raw httpx.
 
-Run: ``python benchmarks/overhead.py`` (about a minute).
+Run: ``python benchmarks/overhead.py`` (about 35 seconds).
 
 A tiny ASGI app runs under uvicorn in a separate process on loopback, so the
 server does not compete with the client for the GIL. Each round times a batch
@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from errdiscount_sdk import AsyncClient, Client  # noqa: E402
 
-ROUNDS = 31
-BATCH = 200
+ROUNDS = 101
+BATCH = 100
 TARGET = 1.05
 
 SERVER = """
