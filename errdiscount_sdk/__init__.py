@@ -1,8 +1,11 @@
 """errdiscount: typed API errors, safe retries and signed compensation vouchers."""
 
 from ._alert import AlertUrlPolicy
+from ._async_client import AsyncClient
+from ._budget import RetryBudget
 from ._classification import Classification
 from ._classify import build_error, classify
+from ._client import Client
 from ._errors import (
     AlreadyRedeemed,
     ApiError,
@@ -84,6 +87,7 @@ from ._redeem import (
     RedemptionGrant,
     UserCompensations,
 )
+from ._retry import RetryDetails, RetryPolicy
 from ._retry_after import cap_retry_after, parse_retry_after
 from ._token_spec import Compensation, DiscountToken, TokenErrorInfo
 from ._verifier import AsyncTokenVerifier, TokenVerifier
@@ -93,6 +97,7 @@ __all__ = [
     "AlertUrlPolicy",
     "AlreadyRedeemed",
     "ApiError",
+    "AsyncClient",
     "AsyncRedemptionClient",
     "AsyncRemoteKeySet",
     "AsyncTokenVerifier",
@@ -101,6 +106,7 @@ __all__ = [
     "BudgetExhausted",
     "BusinessError",
     "Classification",
+    "Client",
     "Compensation",
     "CompensationDecision",
     "CompensationPolicy",
@@ -144,6 +150,9 @@ __all__ = [
     "RemoteKeySet",
     "RequestTimeout",
     "RetryAfterTooLong",
+    "RetryBudget",
+    "RetryDetails",
+    "RetryPolicy",
     "ServerError",
     "ServiceUnavailable",
     "Severity",

@@ -1,0 +1,235 @@
+"""requests integration: a `requests.Session` with errdiscount's errors, retries and hooks.
+
+Install with the ``requests`` extra (``pip install 'errdiscount-sdk[requests]'``).
+
+    from errdiscount_sdk.requests import Session
+
+    with Session(timeout=5.0) as session:
+        response = session.get("https://api.example.com/items")  # a requests.Response
+
+Every call goes through the same machinery as `errdiscount_sdk.Client`: the
+`RetryPolicy` and its budget, the ``Idempotency-Key`` on POST/PATCH, the
+classification (`classify`), payload parsing, verified discounts, alert URL
+policy and the four hooks. Errors are the same `ApiError` classes; their
+``request`` and ``response`` are translated into `httpx.Request` /
+`httpx.Response` so there is one typed shape whichever HTTP library you use.
+requests' own exceptions never escape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+try:
+    import requests
+    import requests.exceptions as rex
+except ImportError:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "errdiscount_sdk.requests needs requests: pip install 'errdiscount-sdk[requests]'"
+    ) from None
+
+from ._alert import AlertUrlPolicy
+from ._classify import build_error
+from ._client import DEFAULT_RETRY, ClientBase
+from ._enrich import SupportsVerify
+from ._errors import ApiError, ConfigurationError
+from ._hooks import Hook
+from ._retry import RetryPolicy, run_sync
+from ._transport import (
+    DEFAULT_MAX_JSON_BYTES,
+    DEFAULT_TIMEOUT,
+    IDEMPOTENCY_KEY,
+    KEYED_METHODS,
+    Validator,
+    check_response,
+    new_idempotency_key,
+)
+
+__all__ = ["Session"]
+
+# Hop-by-hop and encoding headers describe the wire form requests already
+# decoded; keeping them would make httpx decode the body a second time.
+_DROPPED_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
+
+
+class Session(requests.Session):
+    """A `requests.Session` whose calls raise typed `ApiError`s and retry safely.
+
+    Args:
+        timeout: default per-attempt timeout in seconds (requests has none;
+            an unbounded wait is never what a retrying client wants).
+            A ``timeout=`` passed to a call wins.
+        retry, alert_policy, verifier, on_retry, on_error, on_discount,
+        on_alert, idempotency_keys, expect_json, max_json_bytes: as for
+            `errdiscount_sdk.Client`.
+
+    Raises:
+        ConfigurationError: invalid arguments (at construction), or an invalid
+            URL or a body that cannot be resent (per call).
+
+    Success returns the ordinary `requests.Response`. Calls also accept
+    ``idempotency_key=``, ``expect_json=`` and ``validator=``.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float | tuple[float, float] | None = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        alert_policy: AlertUrlPolicy | None = None,
+        verifier: SupportsVerify | None = None,
+        on_retry: Hook | None = None,
+        on_error: Hook | None = None,
+        on_discount: Hook | None = None,
+        on_alert: Hook | None = None,
+        idempotency_keys: bool = True,
+        expect_json: bool = False,
+        max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+    ) -> None:
+        super().__init__()
+        self.errdiscount = ClientBase(
+            retry=retry,
+            alert_policy=alert_policy,
+            verifier=verifier,
+            on_retry=on_retry,
+            on_error=on_error,
+            on_discount=on_discount,
+            on_alert=on_alert,
+            idempotency_keys=idempotency_keys,
+            expect_json=expect_json,
+            max_json_bytes=max_json_bytes,
+        )
+        self.timeout = timeout
+
+    def request(  # type: ignore[override]
+        self,
+        method: str | bytes,
+        url: str | bytes,
+        *,
+        idempotency_key: str | None = None,
+        expect_json: bool | None = None,
+        validator: Validator | None = None,
+        timeout: Any = None,
+        allow_redirects: bool = True,
+        proxies: Mapping[str, str] | None = None,
+        stream: bool | None = None,
+        verify: bool | str | None = None,
+        cert: Any = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send a request with errdiscount's retries; return the response or raise.
+
+        Raises:
+            ApiError: the classified failure of the last attempt, with ``.attempts``.
+            ConfigurationError: an invalid URL or argument.
+        """
+        core = self.errdiscount
+        try:
+            prepared = self.prepare_request(requests.Request(method=method, url=url, **kwargs))
+        except (rex.InvalidURL, rex.MissingSchema, rex.InvalidSchema, rex.InvalidHeader) as exc:
+            raise ConfigurationError(f"invalid request: {exc}") from None
+        if idempotency_key is not None:
+            prepared.headers[IDEMPOTENCY_KEY] = idempotency_key
+        elif (
+            core.idempotency_keys
+            and (prepared.method or "").upper() in KEYED_METHODS
+            and IDEMPOTENCY_KEY not in prepared.headers
+        ):
+            prepared.headers[IDEMPOTENCY_KEY] = new_idempotency_key()
+        settings = self.merge_environment_settings(
+            prepared.url, dict(proxies or {}), stream, verify, cert
+        )
+        send_kwargs: dict[str, Any] = {
+            "timeout": self.timeout if timeout is None else timeout,
+            "allow_redirects": allow_redirects,
+            **settings,
+        }
+        mirror = _to_httpx_request(prepared)
+        replayable = prepared.body is None or isinstance(prepared.body, bytes | str)
+        want_json = core.expect_json if expect_json is None else expect_json
+        attempts = 0
+
+        def attempt() -> requests.Response:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and not replayable:
+                raise ConfigurationError(
+                    "the request body is a one-shot stream and cannot be resent; pass bytes"
+                )
+            try:
+                response = self.send(prepared.copy(), **send_kwargs)
+            except rex.RequestException as exc:
+                raise _error_from_exception(exc, mirror) from None
+            check_response(
+                _to_httpx_response(response, mirror),
+                mirror,
+                expect_json=want_json,
+                validator=validator,
+                max_json_bytes=core.max_json_bytes,
+            )
+            return response
+
+        try:
+            return run_sync(core.retry, attempt, on_retry=core.on_retry)
+        except ApiError as error:
+            core.finish_sync(error)
+            raise
+
+
+def _to_httpx_request(prepared: requests.PreparedRequest) -> httpx.Request:
+    body = prepared.body if isinstance(prepared.body, bytes | str) else None
+    return httpx.Request(
+        prepared.method or "GET",
+        prepared.url or "",
+        headers=list(prepared.headers.items()),
+        content=body,
+    )
+
+
+def _to_httpx_response(response: requests.Response, request: httpx.Request) -> httpx.Response:
+    headers = [
+        (name, value)
+        for name, value in response.headers.items()
+        if name.lower() not in _DROPPED_HEADERS
+    ]
+    return httpx.Response(
+        response.status_code, headers=headers, content=response.content, request=request
+    )
+
+
+def _error_from_exception(
+    exc: rex.RequestException, request: httpx.Request
+) -> ApiError | ConfigurationError:
+    """Map a requests exception onto the httpx one it corresponds to, then classify it."""
+    if isinstance(exc, rex.InvalidURL | rex.MissingSchema | rex.InvalidSchema | rex.InvalidHeader):
+        return ConfigurationError(f"invalid request: {exc}")
+    message = str(exc)
+    equivalent: httpx.HTTPError
+    if isinstance(exc, rex.ConnectTimeout):
+        equivalent = httpx.ConnectTimeout(message, request=request)
+    elif isinstance(exc, rex.ReadTimeout):
+        equivalent = httpx.ReadTimeout(message, request=request)
+    elif isinstance(exc, rex.Timeout):
+        equivalent = httpx.TimeoutException(message, request=request)
+    elif isinstance(exc, rex.ProxyError):
+        equivalent = httpx.ProxyError(message, request=request)
+    elif isinstance(exc, rex.ChunkedEncodingError):
+        equivalent = httpx.RemoteProtocolError(f"incomplete body: {message}", request=request)
+    elif isinstance(exc, rex.ContentDecodingError):
+        equivalent = httpx.DecodingError(message, request=request)
+    elif isinstance(exc, rex.TooManyRedirects):
+        equivalent = httpx.TooManyRedirects(message, request=request)
+    elif isinstance(exc, rex.ConnectionError):
+        # requests folds "could not connect" and "lost mid-exchange" into one
+        # class; urllib3's "Connection aborted" means the request may be sent.
+        if "connection aborted" in message.lower() or "remotedisconnected" in message.lower():
+            equivalent = httpx.ReadError(f"connection reset: {message}", request=request)
+        else:
+            equivalent = httpx.ConnectError(message, request=request)
+    else:
+        equivalent = httpx.TransportError(message, request=request)
+    equivalent.__cause__ = exc
+    return build_error(equivalent, request=request)
