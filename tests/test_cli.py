@@ -9,12 +9,6 @@ from starlette.routing import Route
 from errdiscount_sdk._cli import main
 from tests._server import serve
 
-
-def test_demo_exits_zero(capsys) -> None:
-    assert main(["demo"]) == 0
-    assert "errdiscount" in capsys.readouterr().out
-
-
 # --- token commands: keygen, jwks, issue, verify -------------------------------------
 
 
