@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from errdiscount_sdk import Compensation
-from server_stub.store import IssuedToken
 
 from ._alerts import alert_routes
 from ._demo_pages import DEMO_SUBJECT, Mint, demo_routes
-from ._render import campaign_of, store_amount
-from ._routes_redeem import alert_url
 from ._state import ServerState
 from ._static import static_routes
+from ._vouchers import issue_voucher
 
 __all__ = ["DEMO_COMPENSATION", "frontend_routes"]
 
@@ -31,9 +28,9 @@ def _demo_mint(state: ServerState) -> Mint:
         code, category, severity = DEMO_ERROR
         decision = state.policy.decide(code, category=category, severity=severity)
         compensation = decision.compensation or DEMO_COMPENSATION
-        alert_id = secrets.token_urlsafe(16)
-        url = alert_url(state, request, alert_id)
-        token = state.issuer.issue(
+        voucher = await issue_voucher(
+            state,
+            request,
             subject=DEMO_SUBJECT,
             error_code=code,
             category=category,
@@ -41,22 +38,7 @@ def _demo_mint(state: ServerState) -> Mint:
             compensation=compensation,
             ttl=_DEMO_TTL,
         )
-        verified = await state.gate.verify(token)
-        amount, unit = store_amount(verified.compensation)
-        issued = IssuedToken(
-            jti=verified.jti,
-            subject=verified.sub,
-            issuer=verified.iss,
-            kind=verified.compensation.kind,
-            amount=amount,
-            unit=unit,
-            campaign=campaign_of(verified),
-            expires_at=verified.expires_at,
-            alert_id=alert_id,
-            token=token,
-        )
-        await state.db(state.store.record_issued, issued)
-        return token, url
+        return voucher.token, voucher.alert_url
 
     return mint
 

@@ -8,7 +8,6 @@ up to the admin body cap.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from typing import Any
 
 from starlette.requests import Request
@@ -18,14 +17,12 @@ from starlette.routing import BaseRoute, Route
 from errdiscount_sdk import (
     Compensation,
     ConfigurationError,
-    InvalidClaims,
     PolicyError,
     TokenError,
 )
-from errdiscount_sdk._token_spec import check_compensation, check_https_url
+from errdiscount_sdk._token_spec import check_compensation
 from server_stub.store import (
     AlreadyReversed,
-    IssuedToken,
     RedemptionNotFound,
     Reversed,
     UserCap,
@@ -35,16 +32,15 @@ from ._body import Field, invalid_body, read_json
 from ._problems import HttpProblem, json_response
 from ._render import (
     budget_json,
-    campaign_of,
     compensation_json,
     pool_json,
     redemption_json,
     rfc3339,
-    store_amount,
 )
-from ._routes_redeem import alert_url, check_path_id
+from ._routes_redeem import check_path_id
 from ._settings import ADMIN_BODY_LIMIT
 from ._state import ServerState, state_of
+from ._vouchers import issue_voucher
 
 __all__ = ["admin_routes"]
 
@@ -119,14 +115,10 @@ async def issue_token(request: Request) -> Response:
     state = _admin(request)
     body = await read_json(request, ADMIN_BODY_LIMIT, _ISSUE)
     compensation, ttl = _compensation(state, body)
-    alert_id = secrets.token_urlsafe(16)
-    url = alert_url(state, request, alert_id)
     try:
-        alert_claim = check_https_url(url, "alert")
-    except InvalidClaims:
-        alert_claim = None  # the alert claim must be https; a loopback server is not
-    try:
-        token = state.issuer.issue(
+        voucher = await issue_voucher(
+            state,
+            request,
             subject=body["subject"],
             error_code=body["error_code"],
             category=body["category"],
@@ -135,33 +127,18 @@ async def issue_token(request: Request) -> Response:
             ttl=ttl,
             segment=body.get("segment"),
             incident=body.get("incident"),
-            alert=alert_claim,
         )
-        verified = await state.gate.verify(token)
-        amount, unit = store_amount(verified.compensation)
     except (ConfigurationError, TokenError) as exc:
         raise invalid_body(str(exc)) from None
-    issued = IssuedToken(
-        jti=verified.jti,
-        subject=verified.sub,
-        issuer=verified.iss,
-        kind=verified.compensation.kind,
-        amount=amount,
-        unit=unit,
-        campaign=campaign_of(verified),
-        expires_at=verified.expires_at,
-        alert_id=alert_id,
-        token=token,
-    )
-    await state.db(state.store.record_issued, issued)
+    issued = voucher.record
     return json_response(
         {
-            "token": token,
-            "jti": verified.jti,
-            "alert_id": alert_id,
-            "alert_url": url,
-            "compensation": compensation_json(issued.kind, amount, unit),
-            "expires_at": rfc3339(verified.expires_at),
+            "token": voucher.token,
+            "jti": issued.jti,
+            "alert_id": voucher.alert_id,
+            "alert_url": voucher.alert_url,
+            "compensation": compensation_json(issued.kind, issued.amount, issued.unit),
+            "expires_at": rfc3339(issued.expires_at),
         },
         201,
     )

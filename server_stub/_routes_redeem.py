@@ -40,6 +40,7 @@ from ._problems import JSON, HttpProblem, error_body, json_bytes, json_response
 from ._render import campaign_of, pending_json, redemption_json, rfc3339, store_amount
 from ._settings import PUBLIC_BODY_LIMIT
 from ._state import ServerState, state_of
+from ._vouchers import alert_url
 
 __all__ = ["alert_url", "check_path_id", "client_ip", "redemption_routes", "render"]
 
@@ -242,11 +243,6 @@ async def get_redemption(request: Request) -> Response:
             "Use the id returned by POST /v1/redemptions.",
         )
     return json_response(redemption_json(found))
-
-
-def alert_url(state: ServerState, request: Request, alert_id: str) -> str:
-    base = state.settings.public_url or str(request.base_url)
-    return base.rstrip("/") + "/v1/alerts/" + alert_id
 
 
 async def compensations(request: Request) -> Response:
