@@ -100,13 +100,19 @@ class AsyncClient(ClientBase):
         http, max_json = self._http, self.max_json_bytes
 
         async def attempt() -> httpx.Response:
-            return await _transport.asend(
-                http,
-                request,
-                expect_json=want_json,
-                validator=validator,
-                max_json_bytes=max_json,
-            )
+            try:
+                return await _transport.asend(
+                    http,
+                    request,
+                    expect_json=want_json,
+                    validator=validator,
+                    max_json_bytes=max_json,
+                )
+            except ApiError as error:
+                refined = self._refine_error(error)
+                if refined is error:
+                    raise
+                raise refined from error.__cause__
 
         try:
             return await run_async(self.retry, attempt, on_retry=self.on_retry)

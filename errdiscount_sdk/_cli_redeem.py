@@ -1,7 +1,9 @@
 """``errdiscount redeem TOKEN --server URL``: redeem a discount token at a server.
 
-Exit codes: 0 redeemed (the redemption is printed as JSON); 1 the server refused or
-could not be reached (the error code and message go to stderr as JSON); 2 usage.
+Transient failures are retried by the SDK's retry engine (``--attempts``, default 3,
+honouring ``Retry-After``) with the same ``Idempotency-Key``. Exit codes: 0 redeemed
+(the redemption is printed as JSON); 1 the server refused or could not be reached
+(error class, code, status, message and attempts go to stderr as JSON); 2 usage.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from ._errors import ApiError, ConfigurationError
 from ._redeem import Redemption, RedemptionClient
+from ._retry import RetryPolicy
 
 __all__ = ["add_redeem_command"]
 
@@ -52,7 +55,8 @@ def _cmd_redeem(args: argparse.Namespace) -> int:
         print("errdiscount: error: the token is empty or too long", file=sys.stderr)
         return 2
     try:
-        with RedemptionClient(args.server, timeout=args.timeout) as client:
+        policy = RetryPolicy(max_attempts=args.attempts)
+        with RedemptionClient(args.server, timeout=args.timeout, retry=policy) as client:
             redemption = client.redeem(token, idempotency_key=args.idempotency_key)
     except ConfigurationError as exc:
         print(f"errdiscount: error: {exc}", file=sys.stderr)
@@ -63,6 +67,7 @@ def _cmd_redeem(args: argparse.Namespace) -> int:
             "error_code": exc.error_code,
             "status": exc.status_code,
             "message": exc.payload.message if exc.payload else str(exc),
+            "attempts": exc.attempts,
         }
         print(json.dumps(error), file=sys.stderr)
         return 1
@@ -79,4 +84,10 @@ def add_redeem_command(commands: Any) -> None:
         "--idempotency-key", help="reuse a key to retry a redemption safely (default: random)"
     )
     redeem.add_argument("--timeout", type=float, default=10.0, help="seconds per attempt")
+    redeem.add_argument(
+        "--attempts",
+        type=int,
+        default=3,
+        help="attempts at most on transient failures, the first included (1-20; default 3)",
+    )
     redeem.set_defaults(handler=_cmd_redeem)

@@ -107,6 +107,15 @@ class ClientBase:
             **kwargs,
         )
 
+    def _refine_error(self, error: ApiError) -> ApiError:
+        """Turn one attempt's `ApiError` into a more specific one (default: unchanged).
+
+        Runs inside the retry loop, before the policy looks at the error, so a
+        subclass that knows a server's error codes (`RedemptionClient`'s) decides
+        what is transient and which class is raised.
+        """
+        return error
+
     def finish_sync(self, error: ApiError) -> None:
         """Enrich a final error and run the hooks: on_discount, on_alert, on_error."""
         self._log_failure(error)
@@ -234,13 +243,19 @@ class Client(ClientBase):
         http, max_json = self._http, self.max_json_bytes
 
         def attempt() -> httpx.Response:
-            return _transport.send(
-                http,
-                request,
-                expect_json=want_json,
-                validator=validator,
-                max_json_bytes=max_json,
-            )
+            try:
+                return _transport.send(
+                    http,
+                    request,
+                    expect_json=want_json,
+                    validator=validator,
+                    max_json_bytes=max_json,
+                )
+            except ApiError as error:
+                refined = self._refine_error(error)
+                if refined is error:
+                    raise
+                raise refined from error.__cause__
 
         try:
             return run_sync(self.retry, attempt, on_retry=self.on_retry)

@@ -1,31 +1,32 @@
 """`RedemptionClient` and `AsyncRedemptionClient`: redeem discount tokens at a server.
 
-Retries: at most ``retry`` attempts (default 3) on transient failures — network
-errors, 502/503/504, 429, and 409 IDEMPOTENCY_KEY_IN_FLIGHT — honouring
-``Retry-After`` up to ``max_retry_wait`` seconds (longer: `RetryAfterTooLong`, not
-slept). Redeeming is safe to retry because every attempt carries the same
-``Idempotency-Key``: the server replays the first outcome instead of redeeming twice.
+Both are built on `Client` / `AsyncClient`: the same transport glue, `RetryPolicy`
+(backoff, ``Retry-After``, deadline, `RetryBudget`), ``on_retry`` hook and
+`errdiscount_sdk.testing.disable_backoff` switch apply to redemptions. Redeeming is
+safe to retry because every attempt of one `redeem` call carries the same
+``Idempotency-Key`` (generated once per call unless given): the server replays the
+first outcome instead of redeeming twice.
 
-Server refusals map to the typed errors of the tree: TOKEN_* → `TokenRejected`,
-TOKEN_ALREADY_REDEEMED → `AlreadyRedeemed`, BUDGET_EXHAUSTED / INVENTORY_EXHAUSTED →
-`BudgetExhausted`, USER_CAP_REACHED → `UserCapReached`, IDEMPOTENCY_KEY_* →
-`IdempotencyConflict`; anything else is the `ApiError` `build_error` picks.
+Server refusals map to the typed errors of the tree, inside the retry loop (so
+the policy sees them): TOKEN_* (4xx) → `TokenRejected`, TOKEN_ALREADY_REDEEMED →
+`AlreadyRedeemed`, BUDGET_EXHAUSTED / INVENTORY_EXHAUSTED → `BudgetExhausted`,
+USER_CAP_REACHED → `UserCapReached`, IDEMPOTENCY_KEY_* → `IdempotencyConflict`.
+Only IDEMPOTENCY_KEY_IN_FLIGHT among them is transient (an earlier attempt with
+the key is still running; retrying returns its result). Anything else is the
+`ApiError` the generic classification picks (503 STORE_BUSY → `ServiceUnavailable`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import attrs
-import httpx
 
-from ._classify import build_error, classify
+from ._async_client import AsyncClient
+from ._client import DEFAULT_RETRY, Client
 from ._errors import (
     AlreadyRedeemed,
     ApiError,
@@ -33,15 +34,18 @@ from ._errors import (
     ConfigurationError,
     IdempotencyConflict,
     RedemptionError,
-    RetryAfterTooLong,
     TokenRejected,
     UserCapReached,
 )
+from ._hooks import Hook
 from ._models import ErrorCategory
-from ._parse import parse_error_payload
-from ._retry_after import parse_retry_after
+from ._retry import RetryPolicy, is_safe_to_resend
 from ._token_spec import Compensation
+from ._transport import TimeoutTypes, new_idempotency_key
 from ._version import __version__
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "AsyncRedemptionClient",
@@ -50,10 +54,11 @@ __all__ = [
     "RedemptionClient",
     "RedemptionGrant",
     "UserCompensations",
+    "redemption_error",
 ]
 
 MAX_RESPONSE_BYTES = 1024 * 1024
-_TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
+DEFAULT_REDEEM_TIMEOUT = 10.0
 _CODE_CLASSES: dict[str, type[RedemptionError]] = {
     "TOKEN_ALREADY_REDEEMED": AlreadyRedeemed,
     "BUDGET_EXHAUSTED": BudgetExhausted,
@@ -63,6 +68,9 @@ _CODE_CLASSES: dict[str, type[RedemptionError]] = {
     "IDEMPOTENCY_KEY_REUSED": IdempotencyConflict,
     "IDEMPOTENCY_KEY_INVALID": IdempotencyConflict,
 }
+_IN_FLIGHT = "IDEMPOTENCY_KEY_IN_FLIGHT"
+
+M = TypeVar("M")
 
 
 def _time(value: Any) -> datetime:
@@ -181,114 +189,107 @@ class UserCompensations:
         )
 
 
-class _Core:
-    """What both clients share: URLs, headers, response interpretation, retry rules."""
+def redemption_error(error: ApiError) -> ApiError:
+    """The typed `RedemptionError` for a server refusal; ``error`` itself otherwise.
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None,
-        retry: int,
-        max_retry_wait: float,
-        backoff: float,
-    ) -> None:
-        if not str(base_url).startswith(("http://", "https://")):
+    Category BUSINESS; severity, request, response, payload, ``retry_after``
+    and attempts are kept. Only IDEMPOTENCY_KEY_IN_FLIGHT is transient.
+    """
+    payload, response = error.payload, error.response
+    if payload is None or response is None or not payload.error_code:
+        return error
+    code = payload.error_code
+    cls = _CODE_CLASSES.get(code)
+    if cls is None and code.startswith("TOKEN_") and response.status_code < 500:
+        cls = TokenRejected
+    if cls is None:
+        return error
+    in_flight = code == _IN_FLIGHT
+    status = response.status_code
+    description = (
+        f"An earlier attempt with the same Idempotency-Key is still in progress (HTTP {status})"
+        if in_flight
+        else f"The redemption server refused the token (HTTP {status})"
+    )
+    classification = attrs.evolve(
+        error.classification,
+        category=ErrorCategory.BUSINESS,
+        transient=in_flight,
+        retryable=in_flight and is_safe_to_resend(error),
+        error_type=code.lower(),
+        description=description,
+    )
+    message = f"{description}; the server says: {code}"
+    if payload.message:
+        message += f": {payload.message}"
+    return cls(
+        message,
+        classification=classification,
+        request=error.request,
+        response=response,
+        payload=payload,
+        attempts=error.attempts,
+    )
+
+
+class _Parsed:
+    """The success-body validator of one call: parses into ``model`` and keeps it."""
+
+    __slots__ = ("model", "value")
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.value: Any = None
+
+    def __call__(self, data: Any) -> None:
+        # ValueError/KeyError/TypeError here make the call fail with InvalidResponseBody.
+        self.value = self.model.from_json(data)
+
+
+class _RedeemHttp(Client):
+    def _refine_error(self, error: ApiError) -> ApiError:
+        return redemption_error(error)
+
+
+class _AsyncRedeemHttp(AsyncClient):
+    def _refine_error(self, error: ApiError) -> ApiError:
+        return redemption_error(error)
+
+
+class _Core:
+    """What both clients share: URLs, headers, argument checks."""
+
+    def __init__(self, base_url: object, api_key: str | None) -> None:
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ConfigurationError("base_url must be an http(s) URL")
-        if not 1 <= retry <= 10:
-            raise ConfigurationError("retry (attempts) must be between 1 and 10")
-        if max_retry_wait < 0 or backoff < 0:
-            raise ConfigurationError("max_retry_wait and backoff must be >= 0")
+        if api_key is not None and not api_key:
+            raise ConfigurationError("api_key must be a non-empty string or None")
         self.base_url = base_url.rstrip("/")
-        self.attempts = retry
-        self.max_retry_wait = max_retry_wait
-        self.backoff = backoff
         self.headers = {"User-Agent": f"errdiscount/{__version__}", "Accept": "application/json"}
         if api_key is not None:
             self.headers["Authorization"] = f"Bearer {api_key}"
 
-    def __repr__(self) -> str:  # never the API key
-        return f"{type(self).__name__}({self.base_url!r})"
+    def __repr__(self) -> str:
+        # Never the API key, nor userinfo or a query string of the URL.
+        parts = urlsplit(self.base_url)
+        host = parts.netloc.rpartition("@")[2]
+        return repr(urlunsplit((parts.scheme, host, parts.path, "", "")))
+
+    def url(self, *segments: str) -> str:
+        return self.base_url + "/" + "/".join(quote(s, safe="") for s in segments)
 
     @staticmethod
-    def redeem_args(
-        token: object, idempotency_key: str | None
-    ) -> tuple[dict[str, Any], dict[str, str]]:
+    def redeem_args(token: object, idempotency_key: object) -> tuple[dict[str, Any], str]:
         if not isinstance(token, str) or not token:
             raise ConfigurationError("token must be a non-empty string")
-        key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
-        if not 0 < len(key) <= 255 or not all(" " <= c <= "~" for c in key):
+        key = new_idempotency_key() if idempotency_key is None else idempotency_key
+        if (
+            not isinstance(key, str)
+            or not 0 < len(key) <= 255
+            or not all(" " <= c <= "~" for c in key)
+        ):
             raise ConfigurationError("idempotency_key must be 1-255 printable ASCII characters")
-        return {"token": token}, {"Idempotency-Key": key}
-
-    @staticmethod
-    def path(*segments: str) -> str:
-        return "/".join(quote(s, safe="") for s in segments)
-
-    def wait_before_retry(
-        self, outcome: httpx.Response | BaseException, attempt: int
-    ) -> float | None:
-        """Seconds to wait before another attempt, or None to stop here."""
-        if attempt >= self.attempts:
-            return None
-        if isinstance(outcome, BaseException):
-            return float(self.backoff * 2 ** (attempt - 1))
-        status = outcome.status_code
-        in_flight = status == 409 and _code(outcome) == "IDEMPOTENCY_KEY_IN_FLIGHT"
-        if status not in _TRANSIENT_STATUS and not in_flight:
-            return None
-        asked = parse_retry_after(outcome.headers.get("retry-after"))
-        return float(self.backoff * 2 ** (attempt - 1)) if asked is None else asked
-
-    def too_long(self, response: httpx.Response, wait: float, attempt: int) -> ApiError | None:
-        if wait <= self.max_retry_wait:
-            return None
-        error = self.error(response, attempt)
-        return RetryAfterTooLong(error, wait, self.max_retry_wait)
-
-    def error(self, response: httpx.Response, attempts: int) -> ApiError:
-        payload = parse_error_payload(
-            response.content,
-            content_type=response.headers.get("content-type"),
-            status=response.status_code,
-        )
-        code = payload.error_code if payload is not None else None
-        cls = _CODE_CLASSES.get(code or "")
-        if cls is None and code and code.startswith("TOKEN_") and response.status_code < 500:
-            cls = TokenRejected
-        if cls is None:
-            return build_error(response, payload=payload, attempts=attempts)
-        base = classify(response, payload=payload)
-        in_flight = code == "IDEMPOTENCY_KEY_IN_FLIGHT"
-        classification = attrs.evolve(
-            base,
-            category=ErrorCategory.BUSINESS,
-            transient=in_flight,
-            retryable=in_flight,
-            error_type=(code or "business_error").lower(),
-        )
-        return cls(
-            base.description + f"; the server says: {code}: {payload.message if payload else ''}",
-            classification=classification,
-            request=response.request,
-            response=response,
-            payload=payload,
-            attempts=attempts,
-        )
-
-    def parse(self, response: httpx.Response, attempts: int, model: Any) -> Any:
-        try:
-            if len(response.content) > MAX_RESPONSE_BYTES:
-                raise ValueError("response too large")
-            return model.from_json(response.json())
-        except (ValueError, KeyError, TypeError):
-            raise build_error(response, invalid_body=True, attempts=attempts) from None
-
-
-def _code(response: httpx.Response) -> str | None:
-    payload = parse_error_payload(
-        response.content, content_type=response.headers.get("content-type")
-    )
-    return payload.error_code if payload is not None else None
+        return {"token": token}, key
 
 
 class RedemptionClient:
@@ -297,11 +298,14 @@ class RedemptionClient:
     Args:
         base_url: the server, e.g. ``https://redeem.example.com``.
         api_key: app or admin key for `get` and `compensations` (redeeming needs none).
-        retry: attempts at most, including the first (1 disables retries).
-        timeout: seconds per attempt (connect, read, write, pool).
-        max_retry_wait: longest Retry-After honoured; longer raises `RetryAfterTooLong`.
-        backoff: first wait when the server names none (doubles per attempt).
+        retry: the `RetryPolicy` (default: a fresh ``RetryPolicy()``, 3 attempts,
+            own `RetryBudget`); share one policy between clients to share its
+            budget; None disables retries.
+        timeout: seconds (or an ``httpx.Timeout``) per attempt; ignored with
+            ``http_client`` (configure that client instead).
         transport: an httpx transport (tests, proxies).
+        http_client: an httpx client you configured; not closed by this client.
+        on_retry: ``on_retry(RetryDetails)`` before each retry's wait.
 
     Raises:
         ConfigurationError: bad arguments.
@@ -312,26 +316,33 @@ class RedemptionClient:
         base_url: str,
         *,
         api_key: str | None = None,
-        retry: int = 3,
-        timeout: float = 10.0,
-        max_retry_wait: float = 10.0,
-        backoff: float = 0.2,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        timeout: TimeoutTypes = DEFAULT_REDEEM_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+        on_retry: Hook | None = None,
     ) -> None:
-        self._core = _Core(base_url, api_key, retry, max_retry_wait, backoff)
-        self._http = httpx.Client(
-            base_url=self._core.base_url,
-            headers=self._core.headers,
+        self._core = _Core(base_url, api_key)
+        self._client = _RedeemHttp(
+            retry=retry,
             timeout=timeout,
             transport=transport,
-            follow_redirects=False,
+            http_client=http_client,
+            on_retry=on_retry,
+            max_json_bytes=MAX_RESPONSE_BYTES,
         )
 
+    @property
+    def retry(self) -> RetryPolicy | None:
+        """The `RetryPolicy` in force (its ``budget`` is this client's retry budget)."""
+        return self._client.retry
+
     def __repr__(self) -> str:
-        return repr(self._core)
+        return f"{type(self).__name__}({self._core!r})"
 
     def close(self) -> None:
-        self._http.close()
+        """Close the connection pool (not an ``http_client`` you passed in)."""
+        self._client.close()
 
     def __enter__(self) -> RedemptionClient:
         return self
@@ -339,84 +350,83 @@ class RedemptionClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, int]:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = self._http.request(method, url, **kwargs)
-            except httpx.TransportError as exc:
-                wait = self._core.wait_before_retry(exc, attempt)
-                if wait is None:
-                    raise build_error(exc, attempts=attempt) from exc
-                time.sleep(wait)
-                continue
-            if response.is_success:
-                return response, attempt
-            wait = self._core.wait_before_retry(response, attempt)
-            if wait is None:
-                raise self._core.error(response, attempt)
-            too_long = self._core.too_long(response, wait, attempt)
-            if too_long is not None:
-                raise too_long
-            time.sleep(wait)
+    def _call(self, model: type[M], method: str, url: str, **kwargs: Any) -> M:
+        parsed = _Parsed(model)
+        self._client.request(method, url, headers=self._core.headers, validator=parsed, **kwargs)
+        result: M = parsed.value
+        return result
 
     def redeem(self, token: str, *, idempotency_key: str | None = None) -> Redemption:
         """Redeem ``token``; the grant goes to the token's subject.
 
+        Args:
+            token: the compact discount token.
+            idempotency_key: reuse a key to retry a redemption across calls or
+                processes (default: a fresh key per call, the same on every retry).
+
         Raises:
             TokenRejected, AlreadyRedeemed, BudgetExhausted, UserCapReached,
             IdempotencyConflict: the server refused; other `ApiError` subclasses for
-            network, protocol and data-format failures.
+            network, protocol and data-format failures (after the retries the
+            policy allows); ConfigurationError: a bad token or key argument.
         """
-        body, headers = self._core.redeem_args(token, idempotency_key)
-        response, attempts = self._send("POST", "/v1/redemptions", json=body, headers=headers)
-        result: Redemption = self._core.parse(response, attempts, Redemption)
-        return result
+        body, key = self._core.redeem_args(token, idempotency_key)
+        return self._call(
+            Redemption, "POST", self._core.url("v1", "redemptions"), json=body, idempotency_key=key
+        )
 
     def get(self, redemption_id: str) -> Redemption:
         """A redemption by id (needs ``api_key``); `NotFound` if unknown."""
-        url = "/v1/redemptions/" + self._core.path(redemption_id)
-        response, attempts = self._send("GET", url)
-        result: Redemption = self._core.parse(response, attempts, Redemption)
-        return result
+        return self._call(Redemption, "GET", self._core.url("v1", "redemptions", redemption_id))
 
     def compensations(self, subject: str) -> UserCompensations:
         """Redeemed and pending compensations of ``subject`` (needs ``api_key``)."""
-        url = f"/v1/users/{self._core.path(subject)}/compensations"
-        response, attempts = self._send("GET", url)
-        result: UserCompensations = self._core.parse(response, attempts, UserCompensations)
-        return result
+        url = self._core.url("v1", "users", subject, "compensations")
+        return self._call(UserCompensations, "GET", url)
 
 
 class AsyncRedemptionClient:
-    """The asyncio twin of `RedemptionClient` (same arguments, same errors)."""
+    """The asyncio twin of `RedemptionClient` (same arguments, same errors).
+
+    ``transport`` is an ``httpx.AsyncBaseTransport`` and ``http_client`` an
+    ``httpx.AsyncClient``; ``on_retry`` may be a coroutine function.
+
+    Raises:
+        ConfigurationError: bad arguments.
+    """
 
     def __init__(
         self,
         base_url: str,
         *,
         api_key: str | None = None,
-        retry: int = 3,
-        timeout: float = 10.0,
-        max_retry_wait: float = 10.0,
-        backoff: float = 0.2,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        timeout: TimeoutTypes = DEFAULT_REDEEM_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        on_retry: Hook | None = None,
     ) -> None:
-        self._core = _Core(base_url, api_key, retry, max_retry_wait, backoff)
-        self._http = httpx.AsyncClient(
-            base_url=self._core.base_url,
-            headers=self._core.headers,
+        self._core = _Core(base_url, api_key)
+        self._client = _AsyncRedeemHttp(
+            retry=retry,
             timeout=timeout,
             transport=transport,
-            follow_redirects=False,
+            http_client=http_client,
+            on_retry=on_retry,
+            max_json_bytes=MAX_RESPONSE_BYTES,
         )
 
+    @property
+    def retry(self) -> RetryPolicy | None:
+        """The `RetryPolicy` in force (its ``budget`` is this client's retry budget)."""
+        return self._client.retry
+
     def __repr__(self) -> str:
-        return repr(self._core)
+        return f"{type(self).__name__}({self._core!r})"
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        """Close the connection pool (not an ``http_client`` you passed in)."""
+        await self._client.aclose()
 
     async def __aenter__(self) -> AsyncRedemptionClient:
         return self
@@ -424,45 +434,28 @@ class AsyncRedemptionClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, int]:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = await self._http.request(method, url, **kwargs)
-            except httpx.TransportError as exc:
-                wait = self._core.wait_before_retry(exc, attempt)
-                if wait is None:
-                    raise build_error(exc, attempts=attempt) from exc
-                await asyncio.sleep(wait)
-                continue
-            if response.is_success:
-                return response, attempt
-            wait = self._core.wait_before_retry(response, attempt)
-            if wait is None:
-                raise self._core.error(response, attempt)
-            too_long = self._core.too_long(response, wait, attempt)
-            if too_long is not None:
-                raise too_long
-            await asyncio.sleep(wait)
+    async def _call(self, model: type[M], method: str, url: str, **kwargs: Any) -> M:
+        parsed = _Parsed(model)
+        await self._client.request(
+            method, url, headers=self._core.headers, validator=parsed, **kwargs
+        )
+        result: M = parsed.value
+        return result
 
     async def redeem(self, token: str, *, idempotency_key: str | None = None) -> Redemption:
         """See `RedemptionClient.redeem`."""
-        body, headers = self._core.redeem_args(token, idempotency_key)
-        response, attempts = await self._send("POST", "/v1/redemptions", json=body, headers=headers)
-        result: Redemption = self._core.parse(response, attempts, Redemption)
-        return result
+        body, key = self._core.redeem_args(token, idempotency_key)
+        return await self._call(
+            Redemption, "POST", self._core.url("v1", "redemptions"), json=body, idempotency_key=key
+        )
 
     async def get(self, redemption_id: str) -> Redemption:
         """See `RedemptionClient.get`."""
-        url = "/v1/redemptions/" + self._core.path(redemption_id)
-        response, attempts = await self._send("GET", url)
-        result: Redemption = self._core.parse(response, attempts, Redemption)
-        return result
+        return await self._call(
+            Redemption, "GET", self._core.url("v1", "redemptions", redemption_id)
+        )
 
     async def compensations(self, subject: str) -> UserCompensations:
         """See `RedemptionClient.compensations`."""
-        url = f"/v1/users/{self._core.path(subject)}/compensations"
-        response, attempts = await self._send("GET", url)
-        result: UserCompensations = self._core.parse(response, attempts, UserCompensations)
-        return result
+        url = self._core.url("v1", "users", subject, "compensations")
+        return await self._call(UserCompensations, "GET", url)

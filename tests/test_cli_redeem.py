@@ -7,6 +7,9 @@ import json
 import pytest
 
 from errdiscount_sdk._cli import main
+from errdiscount_sdk.testing import disable_backoff
+from tests._redeem_faults import flaky_app
+from tests._server import serve
 from tests._server_support import running, token
 
 
@@ -27,3 +30,21 @@ def test_usage_errors_exit_2(capsys) -> None:
         main(["redeem", "tok"])
     assert missing.value.code == 2
     assert main(["redeem", "tok", "--server", "ftp://nowhere"]) == 2
+
+
+def test_transient_failures_are_retried_by_the_engine(capsys) -> None:
+    app, keys = flaky_app([503, 503])
+    with serve(app) as url, disable_backoff():
+        assert main(["redeem", "tok", "--server", url, "--attempts", "2"]) == 1
+        error = json.loads(capsys.readouterr().err)
+        assert error == {
+            "error": "ServiceUnavailable",
+            "error_code": "STORE_BUSY",
+            "status": 503,
+            "message": "busy",
+            "attempts": 2,
+        }
+        assert len(keys) == 2
+        assert main(["redeem", "tok", "--server", url]) == 0  # 3rd request: the redemption
+        assert json.loads(capsys.readouterr().out)["id"] == "rdm_1"
+    assert main(["redeem", "tok", "--server", url, "--attempts", "0"]) == 2
