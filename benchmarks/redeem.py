@@ -1,18 +1,37 @@
 """Redemption server throughput over HTTP, against a minimal-pipeline floor, same run.
 
-Usage: python benchmarks/redeem.py [--n 2000] [--concurrency 32] [--postgres DSN]
+Usage: python benchmarks/redeem.py [--duration 10] [--connections 32] [--postgres DSN]
+                                   [--skip floor,server,server-pg,server-2w] [--no-pin]
 
-Each target is a separate server process; the load comes from another process (an
-async httpx script, 32 connections), which redeems each pre-minted EdDSA token once
-and reports redemptions/s and p50/p99 latency. Targets:
+Load generator: ``wrk`` (install it with ``sudo apt-get install wrk`` on Debian/Ubuntu,
+``brew install wrk`` on macOS). A Lua script, written into a temporary directory,
+cycles through pre-minted EdDSA tokens, each redeemed once (``POST /v1/redemptions``,
+``{"token": ...}``, a unique ``Idempotency-Key`` per request), over 32 keep-alive
+connections from one wrk thread; wrk's latency histogram gives p50/p99 and the script
+counts every status. A run is valid only if every response is a 201 (no refusal, no
+socket error, no token reused): otherwise it is reported as INVALID. Without wrk, the
+script falls back, with a loud warning, to an async httpx load process; that one costs
+about 1 ms of CPU per request, so it saturates before the servers do and its figures
+measure the load generator, not the servers.
+
+Targets, each a separate server process with a fresh database:
 
 - floor: a bare Starlette endpoint that verifies the token with pyjwt and commits one
   SQLite insert keyed on jti (WAL, synchronous=FULL, like the store), inline.
-- server: ``python -m server_stub`` on SQLite (idempotency, budgets, ledger, rate limits).
-- server-pg: the same on PostgreSQL (when --postgres or the default DSN answers).
+- server: ``python -m server_stub`` on SQLite (idempotency, budgets, ledger, rate limits),
+  rate limits raised out of the way and a ``points`` budget large enough for the run.
+- server-pg: the same on a scratch PostgreSQL database (created and dropped here) when
+  --postgres answers.
 - server-2w: two uvicorn workers on one SQLite file.
 
-The figure to watch is server / floor (target >= 0.8) and the server's p99 (<= 50 ms).
+CPU pinning (Linux ``taskset``, on by default when there are >= 2 CPUs): the
+single-process servers run on CPU 0 and wrk on CPU 1, so the scheduler never makes
+them share a core or migrates them between runs; the 2-worker server gets every CPU
+(pinning two workers to one core would measure one core) and shares one with wrk.
+
+Each target gets a warm-up (2 s: connections, caches, the thread pool) and then a
+measured run of --duration seconds. The figures to watch: server / floor (target
+>= 0.8) and the server's p99 (<= 50 ms).
 """
 
 from __future__ import annotations
@@ -22,6 +41,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -29,6 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +58,10 @@ sys.path.insert(0, str(ROOT))
 ADMIN = "bench-admin-key-0123456789"
 ISSUER = "errdiscount-server"
 AUDIENCE = "errdiscount"
+WARMUP_SECONDS = 2
+WARMUP_TOKENS = 12_000
+
+WRK_INSTALL = "sudo apt-get install wrk  (Debian/Ubuntu)  or  brew install wrk  (macOS)"
 
 
 # -- the floor: a minimal pipeline --------------------------------------------------
@@ -93,10 +118,116 @@ def serve_floor(db_path: str, key_path: str) -> None:
     asyncio.run(run())
 
 
-# -- the load process -----------------------------------------------------------------
+# -- the load: wrk + Lua ----------------------------------------------------------------
+
+# Each wrk thread keeps the tokens whose line number modulo the thread count is its id,
+# so no token is sent twice; running past the end is counted ("reused") and invalidates
+# the run. Statuses are counted per thread and summed in done().
+LUA = r"""
+local threads = {}
+local next_id = 0
+
+function setup(thread)
+  thread:set("id", next_id)
+  thread:set("nthreads", THREADS)
+  thread:set("run", RUN)
+  table.insert(threads, thread)
+  next_id = next_id + 1
+end
+
+function init(args)
+  tokens = {}
+  statuses = {}
+  reused = 0
+  sent = 0
+  position = 0
+  local line_no = 0
+  for line in io.lines(TOKENS) do
+    if line ~= "" then
+      if line_no % nthreads == id then tokens[#tokens + 1] = line end
+      line_no = line_no + 1
+    end
+  end
+end
+
+function request()
+  position = position + 1
+  if position > #tokens then
+    position = 1
+    reused = reused + 1
+  end
+  sent = sent + 1
+  return wrk.format("POST", "/v1/redemptions", {
+    ["Content-Type"] = "application/json",
+    ["Idempotency-Key"] = run .. "-" .. id .. "-" .. sent,
+  }, '{"token":"' .. tokens[position] .. '"}')
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local counts, reuses = {}, 0
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("statuses")) do
+      counts[status] = (counts[status] or 0) + n
+    end
+    reuses = reuses + thread:get("reused")
+  end
+  local parts = {}
+  for status, n in pairs(counts) do
+    parts[#parts + 1] = string.format('"%d":%d', status, n)
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests":%d,"duration_us":%d,"p50_us":%.1f,"p99_us":%.1f,"max_us":%.1f,'
+    .. '"socket_errors":%d,"timeouts":%d,"reused":%d,"statuses":{%s}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, e.connect + e.read + e.write, e.timeout, reuses, table.concat(parts, ",")))
+end
+"""
 
 
-async def load(url: str, tokens: list[str], concurrency: int) -> dict[str, float]:
+def lua_script(directory: Path, tokens: Path, threads: int) -> Path:
+    script = directory / f"redeem-{tokens.stem}.lua"
+    source = LUA.replace("THREADS", str(threads)).replace("TOKENS", json.dumps(str(tokens)))
+    script.write_text(source.replace("RUN", json.dumps(secrets.token_hex(6))))
+    return script
+
+
+def run_wrk(
+    url: str, tokens: Path, *, seconds: int, connections: int, threads: int, cpu: str | None
+) -> dict[str, float]:
+    script = lua_script(tokens.parent, tokens, threads)
+    command = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+        "--latency", "-s", str(script), url,
+    ]  # fmt: skip
+    if cpu is not None:
+        command = ["taskset", "-c", cpu, *command]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("BENCH "))
+    raw = json.loads(line[len("BENCH ") :])
+    statuses = {int(k): v for k, v in raw["statuses"].items()}
+    created = statuses.get(201, 0)
+    bad = raw["requests"] - created + raw["socket_errors"] + raw["timeouts"]
+    return {
+        "rps": created / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+        "requests": raw["requests"],
+        "bad": bad,
+        "reused": raw["reused"],
+        "statuses": statuses,  # type: ignore[dict-item]
+    }
+
+
+# -- the fallback load: async httpx, in its own process ----------------------------------
+
+
+async def httpx_load(url: str, tokens: list[str], concurrency: int) -> dict[str, object]:
     import httpx
 
     latencies: list[float] = []
@@ -126,22 +257,57 @@ async def load(url: str, tokens: list[str], concurrency: int) -> dict[str, float
         elapsed = time.perf_counter() - started
     latencies.sort()
     return {
-        "rps": len(latencies) / elapsed,
+        "rps": statuses.get(201, 0) / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99) - 1],
-        "ok": statuses.get(201, 0) / len(latencies),
+        "max_ms": 1000 * latencies[-1],
+        "requests": len(latencies),
+        "bad": len(latencies) - statuses.get(201, 0),
+        "reused": 0,
+        "statuses": statuses,
     }
 
 
-def run_load(url: str, tokens_file: str, concurrency: int) -> dict[str, float]:
+def run_httpx(url: str, tokens: Path, n: int, concurrency: int) -> dict[str, float]:
+    head = tokens.parent / "httpx-tokens.txt"
+    head.write_text("\n".join(tokens.read_text().split("\n")[: n + concurrency]))
     out = subprocess.run(
-        [sys.executable, __file__, "--load", url, tokens_file, str(concurrency)],
+        [sys.executable, __file__, "--httpx-load", url, str(head), str(concurrency)],
         capture_output=True,
         text=True,
         check=True,
     )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["statuses"] = {int(k): v for k, v in result["statuses"].items()}  # type: ignore[attr-defined]
     return result
+
+
+# -- tokens -------------------------------------------------------------------------------
+
+
+def _mint_chunk(key_path: str, n: int) -> list[str]:
+    from errdiscount_sdk import TokenIssuer, load_signing_key_pem
+
+    issuer = TokenIssuer(load_signing_key_pem(key_path), issuer=ISSUER, audience=AUDIENCE)
+    return [
+        issuer.issue(
+            subject=f"user-{secrets.token_hex(6)}",
+            error_code="PAY_001",
+            category="business",
+            severity="moderate",
+            compensation={"kind": "points", "amount": 100, "unit": "points"},
+        )
+        for _ in range(n)
+    ]
+
+
+def mint(key_path: str, n: int) -> list[str]:
+    """``n`` distinct tokens (~70 µs each), signed in one process per CPU."""
+    workers = max(1, min(os.cpu_count() or 1, 4))
+    chunks = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
+        parts = pool.map(_mint_chunk, [key_path] * workers, chunks)
+        return [token for part in parts for token in part]
 
 
 # -- orchestration ----------------------------------------------------------------------
@@ -176,22 +342,16 @@ def wait_ready(url: str) -> None:
     raise RuntimeError("server not ready")
 
 
-def mint(key_path: str, n: int, path: Path) -> str:
-    from errdiscount_sdk import TokenIssuer, load_signing_key_pem
+def set_budget(url: str, total: int) -> None:
+    """A ``points`` budget the run cannot exhaust, so the budget row is charged each time."""
+    import httpx
 
-    issuer = TokenIssuer(load_signing_key_pem(key_path), issuer=ISSUER, audience=AUDIENCE)
-    tokens = [
-        issuer.issue(
-            subject=f"user-{secrets.token_hex(4)}",
-            error_code="PAY_001",
-            category="business",
-            severity="moderate",
-            compensation={"kind": "points", "amount": 100, "unit": "points"},
-        )
-        for _ in range(n)
-    ]
-    path.write_text("\n".join(tokens))
-    return str(path)
+    response = httpx.put(
+        url + "/v1/budgets/points/*",
+        json={"total": total, "unit": "points"},
+        headers={"Authorization": f"Bearer {ADMIN}"},
+    )
+    response.raise_for_status()
 
 
 def postgres_url(dsn: str) -> str | None:
@@ -213,74 +373,156 @@ def drop_postgres(dsn: str, url: str) -> None:
         admin.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
 
 
+def free_port() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return str(sock.getsockname()[1])
+
+
+def pinning(enabled: bool) -> tuple[str | None, str | None, str | None]:
+    """(server CPU, 2-worker server CPUs, wrk CPU) for taskset, or Nones."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not enabled or len(cpus) < 2 or shutil.which("taskset") is None:
+        return None, None, None
+    return str(cpus[0]), ",".join(map(str, cpus)), str(cpus[1])
+
+
+def warn_no_wrk() -> None:
+    bar = "!" * 78
+    print(
+        f"{bar}\n!! wrk not found: falling back to the async httpx load generator.\n"
+        "!! It costs ~1 ms of CPU per request, so IT is the bottleneck: the figures\n"
+        "!! below measure the load generator, not the servers. Install wrk:\n"
+        f"!!     {WRK_INSTALL}\n{bar}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--duration", type=int, default=10, help="measured seconds per target")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--tokens", type=int, default=40_000, help="tokens minted up front")
+    parser.add_argument("--n", type=int, default=2000, help="requests (httpx fallback only)")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--skip", default="", help="comma-separated targets to skip")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin CPUs (taskset)")
     options = parser.parse_args()
     from errdiscount_sdk import generate_signing_key, save_signing_key_pem
 
+    use_wrk = shutil.which("wrk") is not None
+    if not use_wrk:
+        warn_no_wrk()
+    server_cpu, workers_cpus, wrk_cpu = pinning(not options.no_pin)
     skip = set(options.skip.split(","))
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        key = str(Path(tmp) / "key.pem")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        key = str(tmp / "key.pem")
         save_signing_key_pem(generate_signing_key(), key)
+        began = time.perf_counter()
+        tokens = mint(key, WARMUP_TOKENS + options.tokens)
+        print(f"minted {len(tokens)} tokens in {time.perf_counter() - began:.1f} s", flush=True)
+        # Every target has a fresh database, so all of them can redeem the same tokens.
+        warm_file, main_file = tmp / "warm.txt", tmp / "main.txt"
+        warm_file.write_text("\n".join(tokens[:WARMUP_TOKENS]))
+        main_file.write_text("\n".join(tokens[WARMUP_TOKENS:]))
+        available = len(tokens) - WARMUP_TOKENS
         server_args = [
             sys.executable, "-m", "server_stub", "--port", "0", "--signing-key", key,
             "--admin-key", ADMIN, "--no-access-log", "--rate-ip", "100000000",
             "--rate-subject", "1000000", "--rate-burst", "1000000",
         ]  # fmt: skip
         pg = postgres_url(options.postgres) if "server-pg" not in skip else None
-        targets: list[tuple[str, list[str]]] = [
-            ("floor", [sys.executable, __file__, "--floor", f"{tmp}/floor.db", key]),
-            ("server", [*server_args, "--database", f"sqlite:///{tmp}/server.db"]),
+        if pg is None and "server-pg" not in skip:
+            print(f"server-pg skipped: {options.postgres} does not answer", flush=True)
+        targets: list[tuple[str, list[str], str | None]] = [
+            ("floor", [sys.executable, __file__, "--floor", f"{tmp}/floor.db", key], server_cpu),
+            ("server", [*server_args, "--database", f"sqlite:///{tmp}/server.db"], server_cpu),
         ]
         if pg is not None:
-            targets.append(("server-pg", [*server_args, "--database", pg]))
-        targets.append(
-            ("server-2w", [*server_args, "--database", f"sqlite:///{tmp}/w2.db", "--workers", "2"])
-        )
-        for name, args in targets:
-            if name in skip:
-                continue
-            # Listening on a fixed free port: uvicorn workers need one known in advance.
-            if "--workers" in args:
-                import socket
+            targets.append(("server-pg", [*server_args, "--database", pg], server_cpu))
+        w2 = [*server_args, "--database", f"sqlite:///{tmp}/w2.db", "--workers", "2"]
+        # uvicorn workers need the port known in advance.
+        w2[w2.index("--port") + 1] = free_port()
+        targets.append(("server-2w", w2, workers_cpus))
+        try:
+            for name, args, cpu in targets:
+                if name in skip:
+                    continue
+                command = ["taskset", "-c", cpu, *args] if cpu is not None else args
+                process, url = start(command)
+                try:
+                    wait_ready(url) if name != "floor" else None
+                    if name != "floor":
+                        set_budget(url, 100 * 10 * len(tokens))
+                    if not use_wrk:
+                        results[name] = run_httpx(url, main_file, options.n, options.connections)
+                    else:
+                        load = {
+                            "connections": options.connections,
+                            "threads": options.threads,
+                            "cpu": wrk_cpu,
+                        }
+                        warm = run_wrk(url, warm_file, seconds=WARMUP_SECONDS, **load)  # type: ignore[arg-type]
+                        needed = int(warm["rps"] * options.duration * 1.5)
+                        if needed > available:
+                            more = mint(key, needed - available)
+                            with main_file.open("a") as file:
+                                file.write("\n" + "\n".join(more))
+                            available += len(more)
+                        results[name] = run_wrk(url, main_file, seconds=options.duration, **load)  # type: ignore[arg-type]
+                finally:
+                    process.terminate()
+                    process.wait(timeout=15)
+                figures = results[name]
+                print(name, json.dumps({k: v if isinstance(v, dict) else round(v, 2)
+                                        for k, v in figures.items()}), flush=True)  # fmt: skip
+        finally:
+            if pg is not None:
+                drop_postgres(options.postgres, pg)
+    report(results, use_wrk, (server_cpu, workers_cpus, wrk_cpu))
 
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", 0))
-                    args = [*args[: args.index("--port") + 1], str(sock.getsockname()[1]),
-                            *args[args.index("--port") + 2 :]]  # fmt: skip
-            tokens = mint(key, options.n + options.concurrency, Path(tmp) / f"{name}.txt")
-            process, url = start(args)
-            try:
-                wait_ready(url) if name != "floor" else None
-                results[name] = run_load(url, tokens, options.concurrency)
-            finally:
-                process.terminate()
-                process.wait(timeout=15)
-            print(name, json.dumps({k: round(v, 2) for k, v in results[name].items()}), flush=True)
-        if pg is not None:
-            drop_postgres(options.postgres, pg)
+
+def report(
+    results: dict[str, dict[str, float]], use_wrk: bool, cpus: tuple[str | None, ...]
+) -> None:
     floor = results.get("floor", {}).get("rps")
     print()
-    print("| target | redemptions/s | vs floor | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|")
+    generator = "wrk" if use_wrk else "httpx (FALLBACK: measures the load generator)"
+    pinned = "not pinned" if cpus[0] is None else (
+        f"servers on CPU {cpus[0]} (2 workers on {cpus[1]}), wrk on CPU {cpus[2]}"
+    )  # fmt: skip
+    print(f"load: {generator}; {pinned}")
+    print("| target | redemptions/s | vs floor | p50 ms | p99 ms | non-201 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    invalid = []
     for name, figures in results.items():
         ratio = f"{figures['rps'] / floor:.2f}" if floor else "-"
+        if figures["bad"] or figures["reused"]:
+            invalid.append(name)
         print(
             f"| {name} | {figures['rps']:.0f} | {ratio} | {figures['p50_ms']:.1f} |"
-            f" {figures['p99_ms']:.1f} |"
+            f" {figures['p99_ms']:.1f} | {figures['bad']:.0f} |"
         )
+    for name in invalid:
+        print(
+            f"INVALID: {name}: not every response was a 201 (statuses "
+            f"{results[name]['statuses']}, tokens reused {results[name]['reused']:.0f})"
+        )
+    if invalid:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--floor":
         serve_floor(sys.argv[2], sys.argv[3])
-    elif len(sys.argv) > 1 and sys.argv[1] == "--load":
+    elif len(sys.argv) > 1 and sys.argv[1] == "--httpx-load":
         tokens = Path(sys.argv[3]).read_text().split("\n")
-        print(json.dumps(asyncio.run(load(sys.argv[2], tokens, int(sys.argv[4])))))
+        print(json.dumps(asyncio.run(httpx_load(sys.argv[2], tokens, int(sys.argv[4])))))
     else:
         main()

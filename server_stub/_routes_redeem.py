@@ -174,12 +174,12 @@ async def redeem(request: Request) -> Response:
     redemption = _request_for(token)
     store = state.store
     if key is None:
-        outcome = await state.db(store.redeem, redemption)
+        outcome = await state.db_write(store.redeem, redemption)
         status, content = render(outcome)
         return Response(content, status_code=status, media_type=JSON)
     fingerprint = hashlib.sha256(body["token"].encode("utf-8")).hexdigest()
     try:
-        result = await state.db(
+        result = await state.db_write(
             _redeem_keyed, store, redemption, "redeem:" + token.sub, key, fingerprint
         )
     except IdempotencyKeyLost:
@@ -199,11 +199,17 @@ async def redeem(request: Request) -> Response:
 
 
 def _redeem_keyed(
-    store: Store, request: RedemptionRequest, scope: str, key: str, fingerprint: str
+    store: Store,
+    request: RedemptionRequest,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    *,
+    wait: bool = True,
 ) -> tuple[int, bytes, bool] | InFlight | Mismatch:
     """Claim the key and redeem in one transaction; (status, body, replayed)."""
     result = store.redeem_idempotent(
-        request, scope=scope, key=key, fingerprint=fingerprint, respond=render
+        request, scope=scope, key=key, fingerprint=fingerprint, respond=render, wait=wait
     )
     if isinstance(result, Replay):
         return result.status, result.body, True

@@ -29,6 +29,7 @@ from server_stub.store import (
     Store,
     UserCap,
     UserCapReached,
+    WouldBlock,
     open_store,
 )
 from tests._store_support import redeem_all, redeem_and_report, request, sqlite_path
@@ -167,3 +168,78 @@ def test_sigkill_mid_load_loses_no_reported_redemption_and_doubles_none(store_ur
             assert isinstance(
                 store.redeem(request(jti, amount=2, subject="crash")), AlreadyRedeemed
             )
+
+
+# -- wait=False: run in place only if the write lock is free ----------------------------
+
+
+def test_without_waiting_a_free_lock_redeems_in_place(tmp_path: object) -> None:
+    with open_store(f"sqlite:///{tmp_path}/now.db") as store:
+        assert store.can_run_now
+        assert isinstance(store.redeem(request("j-now"), wait=False), Redeemed)
+        outcome = store.redeem_idempotent(
+            request("j-now-2"),
+            scope="s",
+            key="k",
+            fingerprint="f",
+            respond=lambda outcome: (201, b"{}"),
+            wait=False,
+        )
+        assert isinstance(outcome, Redeemed)
+        assert isinstance(store.redeem(request("j-now"), wait=False), AlreadyRedeemed)
+
+
+def test_without_waiting_a_lock_held_by_another_process_refuses_at_once(
+    tmp_path: object,
+) -> None:
+    url = f"sqlite:///{tmp_path}/busy.db"
+    with open_store(url) as store:
+        # Another connection stands for another process holding the write lock; the
+        # store's busy timeout (10 s) would make a waiting call sleep on it.
+        other = sqlite3.connect(sqlite_path(url), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(WouldBlock):
+                store.redeem(request("j-busy"), wait=False)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        # Nothing of the refused call was committed; the same call succeeds afterwards.
+        assert store.redemption_by_jti("j-busy") is None
+        assert isinstance(store.redeem(request("j-busy"), wait=False), Redeemed)
+
+
+def test_without_waiting_a_lock_held_by_another_thread_refuses_at_once(
+    tmp_path: object,
+) -> None:
+    with open_store(f"sqlite:///{tmp_path}/thread.db") as store:
+        holding, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            def work(tx: object) -> None:
+                holding.set()
+                release.wait()
+
+            store._dialect.run(work, write=True)  # type: ignore[arg-type]
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            holding.wait()
+            with pytest.raises(WouldBlock):
+                store.redeem(request("j-thread"), wait=False)
+        finally:
+            release.set()
+            holder.join()
+        assert store.redemption_by_jti("j-thread") is None
+        # A waiting call after a refused one uses the normal busy timeout again.
+        assert isinstance(store.redeem(request("j-thread")), Redeemed)
+
+
+def test_only_sqlite_runs_in_place(store_url: str) -> None:
+    with open_store(store_url) as store:
+        assert store.can_run_now == (store.backend == "sqlite")
+        if store.backend == "postgresql":  # network round trips never run on the loop
+            with pytest.raises(WouldBlock):
+                store.redeem(request("j-pg-now"), wait=False)
+            assert store.redemption_by_jti("j-pg-now") is None

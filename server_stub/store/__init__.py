@@ -10,7 +10,7 @@ with open_store("sqlite:///errdiscount.db") as store:
 See docs/redemption.md for the data model and the exactly-once argument.
 """
 
-from ._errors import IdempotencyKeyLost, StoreError, StoreInputError
+from ._errors import IdempotencyKeyLost, StoreError, StoreInputError, WouldBlock
 from ._export import entry_to_json, ledger_csv, ledger_json
 from ._migrations import LATEST_VERSION
 from ._models import (
@@ -80,6 +80,7 @@ __all__ = [
     "StoreInputError",
     "UserCap",
     "UserCapReached",
+    "WouldBlock",
     "entry_to_json",
     "ledger_csv",
     "ledger_json",

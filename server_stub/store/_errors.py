@@ -35,5 +35,16 @@ class IdempotencyKeyLost(StoreError):
         super().__init__("idempotency key was taken over after its lock timeout", retryable=True)
 
 
+class WouldBlock(StoreError):
+    """``wait=False`` and the write lock is not free right now; nothing was attempted.
+
+    Only the SQLite back end runs calls without waiting (`Store.can_run_now`); the
+    caller retries the same call with ``wait=True`` (on a worker thread).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the write lock is taken", retryable=True)
+
+
 class StoreInputError(ValueError):
     """An argument was out of range or too large (checked before touching the database)."""

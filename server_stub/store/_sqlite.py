@@ -10,6 +10,12 @@ Policy:
   processes sharing the file. Within one process a lock queues writers first, so the
   file lock is not contended by busy-polling threads.
 - Reads run in a deferred transaction (one consistent WAL snapshot).
+- `run_now` (for the server's event loop): the same transaction, on the calling
+  thread's own connection, but only if both locks are free at once: the in-process
+  lock is tried without blocking and that connection's busy timeout is 0, so a busy
+  file lock fails at ``BEGIN IMMEDIATE`` (`WouldBlock`, nothing ran) instead of
+  sleeping. A ``SQLITE_BUSY`` later in the transaction rolls it back and is also
+  `WouldBlock`: the caller runs it again with `run`, on a worker thread.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from ._base import Dialect, Tx
-from ._errors import StoreError
+from ._errors import StoreError, WouldBlock
 
 T = TypeVar("T")
 
@@ -37,6 +43,7 @@ class SqliteDialect(Dialect):
     name = "sqlite"
     auto_id = "INTEGER PRIMARY KEY AUTOINCREMENT"
     blob = "BLOB"
+    runs_now = True
 
     def __init__(self, path: str, *, busy_timeout: timedelta = timedelta(seconds=10)) -> None:
         if sqlite3.sqlite_version_info < MIN_SQLITE:
@@ -71,6 +78,7 @@ class SqliteDialect(Dialect):
         with self._registry_lock:
             self._connections.append(connection)
         self._local.connection = connection
+        self._local.waits = True
         return connection
 
     def _enable_wal(self, connection: sqlite3.Connection) -> None:
@@ -101,8 +109,23 @@ class SqliteDialect(Dialect):
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
 
-    def _run(self, work: Callable[[Tx], T], begin: str) -> T:
+    def run_now(self, work: Callable[[Tx], T], *, write: bool) -> T:
+        lock = self._write_lock if write else None
+        if lock is not None and not lock.acquire(blocking=False):
+            raise WouldBlock()
+        try:
+            return self._run(work, "BEGIN IMMEDIATE" if write else "BEGIN", wait=False)
+        except sqlite3.Error as exc:
+            raise (WouldBlock() if _is_busy(exc) else _wrap(exc)) from exc
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run(self, work: Callable[[Tx], T], begin: str, *, wait: bool = True) -> T:
         connection = self._connection()
+        if self._local.waits is not wait:
+            connection.execute(f"PRAGMA busy_timeout = {self._busy_ms if wait else 0}")
+            self._local.waits = wait
         cursor = connection.cursor()
         cursor.execute(begin)
         try:

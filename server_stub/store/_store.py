@@ -80,6 +80,11 @@ class Store:
         self.schema = migrate(dialect)
 
     @property
+    def can_run_now(self) -> bool:
+        """True if ``wait=False`` can succeed (SQLite); False: it always raises WouldBlock."""
+        return self._dialect.runs_now
+
+    @property
     def backend(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self._dialect.name
@@ -113,6 +118,7 @@ class Store:
         *,
         claim: New | None = None,
         respond: Respond | None = None,
+        wait: bool = True,
     ) -> RedeemOutcome:
         """Redeem ``request.jti`` exactly once, in one transaction.
 
@@ -122,9 +128,11 @@ class Store:
             respond: with ``claim``: renders the outcome as (status, body); that response
                 is stored in the same transaction, so a retry replays exactly it. It must
                 be pure and quick (it runs while the write lock is held).
+            wait: False: raise `WouldBlock` rather than wait for the write lock.
 
         Raises:
             StoreInputError: a value is out of range, or only one of claim/respond given.
+            WouldBlock: ``wait=False`` and the lock was taken; nothing was attempted.
             IdempotencyKeyLost: the claim was taken over (lock timeout); nothing committed.
             StoreError: the database failed; nothing was committed.
         """
@@ -133,7 +141,8 @@ class Store:
             raise StoreInputError("claim and respond go together")
         redemption_id = "rdm_" + secrets.token_hex(12)
         now = self._now()
-        return self._dialect.run(
+        run = self._dialect.run if wait else self._dialect.run_now
+        return run(
             lambda tx: _redeem.redeem(
                 tx, request, redemption_id=redemption_id, now=now, claim=claim, respond=respond
             ),
@@ -148,15 +157,19 @@ class Store:
         key: str,
         fingerprint: str,
         respond: Respond,
+        wait: bool = True,
     ) -> RedeemOutcome | Replay | InFlight | Mismatch:
         """`begin_idempotent` and `redeem` in one transaction (one commit, not two).
 
         Returns the idempotency result (`Replay`, `InFlight`, `Mismatch`: nothing was
         redeemed) or, when the key was free (or expired, or taken over), the outcome of
         the redemption, whose ``respond`` rendering is stored under the key.
+        ``wait=False``: raise `WouldBlock` rather than wait for the write lock (for
+        event-loop callers; `can_run_now`).
 
         Raises:
             StoreInputError: a value is out of range.
+            WouldBlock: ``wait=False`` and the lock was taken; nothing was attempted.
             StoreError: the database failed; nothing was committed (not even the claim).
         """
         check_request(request)
@@ -174,7 +187,7 @@ class Store:
                 tx, request, redemption_id=redemption_id, now=now, claim=claim, respond=respond
             )
 
-        return self._dialect.run(work, write=True)
+        return (self._dialect.run if wait else self._dialect.run_now)(work, write=True)
 
     def redemption(self, redemption_id: str) -> Redemption | None:
         """The redemption with that id, or None."""
