@@ -31,7 +31,7 @@ import httpx
 
 from ._alert import AlertUrlPolicy
 from ._client import Client
-from ._demo_api import run_payment_api
+from ._demo_api import PAY_MESSAGE, PAY_SUGGESTION, run_payment_api
 from ._errors import AlreadyRedeemed, ApiError, ErrDiscountError
 from ._redeem import RedemptionClient
 from ._retry import RetryDetails, RetryPolicy
@@ -144,6 +144,9 @@ def _mint(server: str, admin_key: str) -> Any:
                 "error_code": "PAY_001",
                 "category": "business",
                 "severity": "moderate",
+                # The popup shows the provider's own words, not a generic text.
+                "message": PAY_MESSAGE,
+                "suggestion": PAY_SUGGESTION,
             },
             timeout=10,
         )

@@ -19,9 +19,16 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["PaymentApi", "run_payment_api"]
+__all__ = ["PAY_MESSAGE", "PAY_SUGGESTION", "PaymentApi", "run_payment_api"]
 
 Minter = Callable[[str], dict[str, Any]]
+
+#: what the provider says about PAY_001, per language, for the voucher's popup
+PAY_MESSAGE = {"en": "Insufficient card balance.", "zh-CN": "银行卡余额不足。"}
+PAY_SUGGESTION = {
+    "en": "Change the payment method or top up, then retry.",
+    "zh-CN": "请更换支付方式或充值后重试。",
+}
 
 
 class PaymentApi:

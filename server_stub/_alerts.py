@@ -14,7 +14,7 @@ import binascii
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from ._i18n import Catalogues, catalogues, choose_language
 from ._pages import Markup, escape, html_response, prefers_html, render
+from ._provider_text import pick_text
 from ._render import compensation_json
 
 __all__ = ["AlertStore", "IssuedAlert", "alert_content", "alert_routes"]
@@ -55,6 +56,10 @@ class IssuedAlert(Protocol):
     def alert_id(self) -> str: ...
     @property
     def token(self) -> str: ...
+    @property
+    def message(self) -> Mapping[str, str]: ...
+    @property
+    def suggestion(self) -> Mapping[str, str]: ...
 
 
 class AlertStore(Protocol):
@@ -107,7 +112,8 @@ def alert_content(
 ) -> dict[str, Any]:
     """The popup content of one alert, in ``lang`` (the contract's JSON shape).
 
-    Every value is plain text; escaping is up to whoever renders it.
+    Every value is plain text; escaping is up to whoever renders it. The error's
+    explanation and suggestion are the provider's (`pick_text`) when it gave any.
     """
     cat = texts or catalogues()
     claims = _claims(record.token)
@@ -136,8 +142,11 @@ def alert_content(
             "code": code,
             "category": category,
             "severity": severity,
-            "explanation": cat.text(lang, f"explanation.{category}"),
-            "suggestion": cat.text(lang, f"suggestion.{category}"),
+            # The provider's own words when it gave them, else the category's generic text.
+            "explanation": pick_text(record.message, lang)
+            or cat.text(lang, f"explanation.{category}"),
+            "suggestion": pick_text(record.suggestion, lang)
+            or cat.text(lang, f"suggestion.{category}"),
         },
         "compensation": {**shown, "summary": summary},
         "expires_at": _rfc3339(record.expires_at),

@@ -19,9 +19,15 @@ from starlette.routing import Route
 from ._i18n import catalogues, choose_language
 from ._pages import html_response, render
 
-__all__ = ["DEMO_SUBJECT", "Mint", "demo_routes"]
+__all__ = ["DEMO_MESSAGE", "DEMO_SUBJECT", "DEMO_SUGGESTION", "Mint", "demo_routes"]
 
 DEMO_SUBJECT = "demo-user"
+#: the provider's own words for PAY_001, per language: the popup shows them
+DEMO_MESSAGE = {"en": "Insufficient balance on the card.", "zh-CN": "银行卡余额不足。"}
+DEMO_SUGGESTION = {
+    "en": "Change the payment method or top up, then retry.",
+    "zh-CN": "请更换支付方式或充值后重试。",
+}
 
 Mint = Callable[[Request], Awaitable[tuple[str, str]]]
 """Issues a demo token for the request; returns ``(discount_token, alert_url)``."""
@@ -58,8 +64,8 @@ def demo_routes(mint: Mint, *, frame_ancestors: Iterable[str] = ()) -> list[Rout
         token, alert_url = await mint(request)
         payload: dict[str, Any] = {
             "error_code": "PAY_001",
-            "message": "Insufficient balance on the card.",
-            "suggestion": "Change the payment method or top up, then retry.",
+            "message": DEMO_MESSAGE["en"],
+            "suggestion": DEMO_SUGGESTION["en"],
             "discount_token": token,
             "alert_url": alert_url,
         }

@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute
 from errdiscount_sdk import Compensation
 
 from ._alerts import alert_routes
-from ._demo_pages import DEMO_SUBJECT, Mint, demo_routes
+from ._demo_pages import DEMO_MESSAGE, DEMO_SUBJECT, DEMO_SUGGESTION, Mint, demo_routes
 from ._state import ServerState
 from ._static import static_routes
 from ._vouchers import issue_voucher
@@ -37,6 +37,8 @@ def _demo_mint(state: ServerState) -> Mint:
             severity=severity,
             compensation=compensation,
             ttl=_DEMO_TTL,
+            message=DEMO_MESSAGE,
+            suggestion=DEMO_SUGGESTION,
         )
         return voucher.token, voucher.alert_url
 

@@ -30,6 +30,7 @@ from server_stub.store import (
 
 from ._body import Field, invalid_body, read_json
 from ._problems import HttpProblem, json_response
+from ._provider_text import provider_texts
 from ._render import (
     budget_json,
     compensation_json,
@@ -57,6 +58,10 @@ _ISSUE = {
     "transient": Field((bool,), required=False),
     "compensation": Field((dict,), required=False),
     "ttl": Field((int,), required=False, minimum=1, maximum=366 * 86400),
+    # Shapes and characters are checked by `provider_texts`.
+    "message": Field((str, dict), required=False),
+    "suggestion": Field((str, dict), required=False),
+    "lang": Field((str,), required=False),
 }
 _REVERSAL = {"reason": Field((str,), max_length=1000)}
 _BUDGET = {
@@ -114,6 +119,7 @@ def _compensation(state: ServerState, body: dict[str, Any]) -> tuple[Compensatio
 async def issue_token(request: Request) -> Response:
     state = _admin(request)
     body = await read_json(request, ADMIN_BODY_LIMIT, _ISSUE)
+    message, suggestion = provider_texts(body)
     compensation, ttl = _compensation(state, body)
     try:
         voucher = await issue_voucher(
@@ -127,6 +133,8 @@ async def issue_token(request: Request) -> Response:
             ttl=ttl,
             segment=body.get("segment"),
             incident=body.get("incident"),
+            message=message,
+            suggestion=suggestion,
         )
     except (ConfigurationError, TokenError) as exc:
         raise invalid_body(str(exc)) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -51,8 +52,14 @@ async def issue_voucher(
     ttl: float | dt.timedelta | None,
     segment: str | None = None,
     incident: str | None = None,
+    message: Mapping[str, str] | None = None,
+    suggestion: Mapping[str, str] | None = None,
 ) -> IssuedVoucher:
     """Sign, verify and record one voucher.
+
+    ``message`` and ``suggestion`` (language tag → text, already checked by
+    `_provider_text`) are the provider's own words for the popup; they are kept
+    with the record only, never put in the token.
 
     Raises:
         ConfigurationError, TokenError: the claims are not valid for a token.
@@ -87,6 +94,8 @@ async def issue_voucher(
         expires_at=claims.expires_at,
         alert_id=alert_id,
         token=token,
+        message=message or {},
+        suggestion=suggestion or {},
     )
     await state.db(state.store.record_issued, record)
     return IssuedVoucher(token, claims, record, alert_id, url)

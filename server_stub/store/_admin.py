@@ -20,7 +20,7 @@ from ._models import (
     LedgerPage,
     UserCap,
 )
-from ._rows import ISSUED_COLUMNS, REDEMPTION_COLUMNS, issued, redemption
+from ._rows import ISSUED_COLUMNS, REDEMPTION_COLUMNS, issued, redemption, texts_json
 
 _BUDGET_COLUMNS = "kind, campaign, unit, total, remaining"
 
@@ -174,7 +174,8 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int) -> bool:
     """Remember an issued token; False (and nothing written) if jti or alert id is known."""
     added = tx.one(
         f"INSERT INTO issued_tokens ({ISSUED_COLUMNS}) VALUES (:jti, :subject, :issuer,"  # noqa: S608
-        " :kind, :amount, :unit, :campaign, :expires_at, :alert_id, :token, :now)"
+        " :kind, :amount, :unit, :campaign, :expires_at, :alert_id, :token, :now, :message,"
+        " :suggestion)"
         " ON CONFLICT DO NOTHING RETURNING jti",
         {
             "jti": token.jti,
@@ -188,6 +189,8 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int) -> bool:
             "alert_id": token.alert_id,
             "token": token.token,
             "now": now,
+            "message": texts_json("message", token.message),
+            "suggestion": texts_json("suggestion", token.suggestion),
         },
     )
     if added is None:

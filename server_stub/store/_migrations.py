@@ -149,6 +149,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             " FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only()",
         ),
     ),
+    Migration(
+        version=2,
+        description="issued_tokens: the provider's message and suggestion (JSON, nullable)",
+        statements=(
+            "ALTER TABLE issued_tokens ADD COLUMN message TEXT",
+            "ALTER TABLE issued_tokens ADD COLUMN suggestion TEXT",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

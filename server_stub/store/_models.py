@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -265,6 +266,10 @@ class LedgerPage:
     next_cursor: int | None
 
 
+def _frozen_texts(texts: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(texts))
+
+
 @attrs.frozen
 class IssuedToken:
     """A token the server issued: for pending compensations and alert-id lookups.
@@ -283,6 +288,9 @@ class IssuedToken:
     alert_id: str
     token: str = attrs.field(repr=False)
     created_at: datetime | None = None
+    #: the provider's own words, language tag → text ("und" when untagged); empty: none
+    message: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_texts, hash=False)
+    suggestion: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_texts, hash=False)
 
 
 @attrs.frozen

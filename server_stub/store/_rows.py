@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
-from ._base import MAX_ID, MAX_NAME, MAX_SHORT, Row, check_amount, check_text, from_us, opt_from_us
+from ._base import (
+    MAX_ID,
+    MAX_NAME,
+    MAX_REASON,
+    MAX_SHORT,
+    Row,
+    check_amount,
+    check_text,
+    from_us,
+    opt_from_us,
+)
+from ._errors import StoreInputError
 from ._models import Grant, IssuedToken, Redemption, RedemptionRequest
 
 REDEMPTION_COLUMNS = (
@@ -12,8 +24,11 @@ REDEMPTION_COLUMNS = (
     " idempotency_key, redeemed_at, reversed_at, reversal_reason"
 )
 ISSUED_COLUMNS = (
-    "jti, subject, issuer, kind, amount, unit, campaign, expires_at, alert_id, token, created_at"
+    "jti, subject, issuer, kind, amount, unit, campaign, expires_at, alert_id, token, created_at,"
+    " message, suggestion"
 )
+MAX_TEXT_LANGUAGES = 8
+MAX_LANGUAGE_TAG = 35
 
 
 def check_request(request: RedemptionRequest) -> None:
@@ -61,4 +76,27 @@ def issued(row: Row) -> IssuedToken:
         alert_id=row["alert_id"],
         token=row["token"],
         created_at=from_us(row["created_at"]),
+        message=_texts_from_json(row["message"]),
+        suggestion=_texts_from_json(row["suggestion"]),
     )
+
+
+def texts_json(name: str, texts: Mapping[str, str]) -> str | None:
+    """Language → text as stored (a JSON object; NULL when empty), checked for size."""
+    if not texts:
+        return None
+    if len(texts) > MAX_TEXT_LANGUAGES:
+        raise StoreInputError(f"{name} has more than {MAX_TEXT_LANGUAGES} languages")
+    for tag, text in texts.items():
+        check_text(f"{name} language", tag, MAX_LANGUAGE_TAG)
+        check_text(name, text, MAX_REASON)
+    return json.dumps(dict(texts), ensure_ascii=False)
+
+
+def _texts_from_json(raw: str | None) -> dict[str, str]:
+    if raw is None:
+        return {}
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        return {}
+    return {str(tag): str(text) for tag, text in data.items()}
