@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 
 from errdiscount_sdk import TokenIssuer, generate_signing_key
 from server_stub._alerts import alert_content, alert_routes
+from server_stub._i18n import catalogues
 from server_stub._static import static_routes
 from server_stub.store import IssuedToken, RedemptionRequest, Store, open_store
 from tests._server import serve
@@ -26,6 +27,8 @@ def _issue(
     unit: str = "USD",
     terms: str | None = "https://shop.example/terms?a=1&b=2",
     expires_at: dt.datetime = NOW + dt.timedelta(days=7),
+    message: dict[str, str] | None = None,
+    suggestion: dict[str, str] | None = None,
 ) -> IssuedToken:
     issuer = TokenIssuer(generate_signing_key(), issuer="shop", audience="errdiscount")
     token = issuer.issue(
@@ -47,6 +50,8 @@ def _issue(
         expires_at=expires_at,
         alert_id=secrets.token_urlsafe(16),
         token=token,
+        message=message or {},
+        suggestion=suggestion or {},
     )
     assert store.record_issued(record)
     return record
@@ -193,6 +198,8 @@ def test_hostile_texts_stay_text_in_json_and_html(store: Store) -> None:
         expires_at = NOW
         alert_id = "a" * 22
         token = "x.e30.y"
+        message: dict[str, str] = {}
+        suggestion: dict[str, str] = {}
 
     content = alert_content(
         Record(),
@@ -204,8 +211,62 @@ def test_hostile_texts_stay_text_in_json_and_html(store: Store) -> None:
     assert content["compensation"]["summary"] == 'a 5 "><script>alert(1)</script> coupon'
     assert content["terms_url"] is None
     from server_stub._alerts import _page
-    from server_stub._i18n import catalogues
 
     page = _page(content, catalogues())
     assert "<script>alert(1)" not in page
     assert "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+BILINGUAL = {"en": "Insufficient card balance.", "zh-CN": "银行卡余额不足。"}
+HINT = {"en": "Top up, then retry.", "zh-CN": "请充值后重试。"}
+
+
+@pytest.mark.parametrize(
+    ("lang", "explanation", "suggestion"),
+    [("en", BILINGUAL["en"], HINT["en"]), ("zh-CN", BILINGUAL["zh-CN"], HINT["zh-CN"])],
+)
+def test_the_providers_message_replaces_the_generic_text_per_language(
+    client: httpx.Client, store: Store, lang: str, explanation: str, suggestion: str
+) -> None:
+    record = _issue(store, message=BILINGUAL, suggestion=HINT)
+    content = client.get(f"/v1/alerts/{record.alert_id}", params={"lang": lang}, headers=JSON)
+    assert content.json()["error"]["explanation"] == explanation
+    assert content.json()["error"]["suggestion"] == suggestion
+    page = client.get(f"/v1/alerts/{record.alert_id}", params={"lang": lang}, headers=HTML).text
+    assert f'<p class="errdiscount-explanation">{explanation}</p>' in page
+    assert f'<p class="errdiscount-suggestion">{suggestion}</p>' in page
+
+
+def test_a_text_in_another_language_beats_the_generic_one_and_gaps_fall_back(
+    client: httpx.Client, store: Store
+) -> None:
+    # Only an English message, no suggestion: the Chinese reader gets the
+    # provider's English words and the catalogue's Chinese suggestion.
+    record = _issue(store, message={"en": "Card declined."})
+    error = client.get(
+        f"/v1/alerts/{record.alert_id}", params={"lang": "zh-CN"}, headers=JSON
+    ).json()["error"]
+    assert error["explanation"] == "Card declined."
+    assert error["suggestion"] == catalogues().text("zh-CN", "suggestion.business")
+    plain = _issue(store)
+    error = client.get(f"/v1/alerts/{plain.alert_id}", headers=JSON).json()["error"]
+    assert error["explanation"] == catalogues().text("en", "explanation.business")
+    assert error["suggestion"] == catalogues().text("en", "suggestion.business")
+
+
+HOSTILE = "\"><script>alert(1)</script> 'x' & <img src=x onerror=alert(2)>"
+
+
+def test_a_hostile_provider_message_is_plain_text_in_json_and_escaped_in_html(
+    client: httpx.Client, store: Store
+) -> None:
+    record = _issue(store, message={"und": HOSTILE}, suggestion={"en": HOSTILE})
+    error = client.get(f"/v1/alerts/{record.alert_id}", headers=JSON).json()["error"]
+    assert error["explanation"] == HOSTILE
+    assert error["suggestion"] == HOSTILE
+    page = client.get(f"/v1/alerts/{record.alert_id}", headers=HTML).text
+    assert "<script>alert(1)" not in page
+    assert "<img" not in page
+    escaped = "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt; &#x27;x&#x27; &amp; &lt;img"
+    assert f'<p class="errdiscount-explanation">{escaped}' in page
+    assert f'<p class="errdiscount-suggestion">{escaped}' in page

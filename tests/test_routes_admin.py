@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
+import json
 
 import httpx
 import pytest
@@ -151,3 +153,64 @@ def test_ledger_filters_pages_and_csv(client) -> None:
     for params in ({"since": "yesterday"}, {"limit": "0"}, {"format": "xml"}, {"x": "1"}):
         bad = client.get("/v1/ledger", params=params, headers=admin())
         assert (bad.status_code, bad.json()["error_code"]) == (422, "INVALID_QUERY")
+
+
+def test_issue_keeps_the_providers_message_and_suggestion_for_the_alert(client) -> None:
+    body = {
+        **ISSUE,
+        "message": {"en": "Insufficient card balance.", "zh-CN": "银行卡余额不足"},
+        "suggestion": "请更换支付方式或充值后重试",
+        "lang": "zh-CN",
+    }
+    issued = client.post("/v1/tokens", json=body, headers=admin())
+    assert issued.status_code == 201, issued.text
+    alert = f"/v1/alerts/{issued.json()['alert_id']}"
+    accept = {"Accept": "application/json"}
+    english = client.get(alert, params={"lang": "en"}, headers=accept).json()["error"]
+    chinese = client.get(alert, params={"lang": "zh-CN"}, headers=accept).json()["error"]
+    assert english["explanation"] == "Insufficient card balance."
+    assert chinese["explanation"] == "银行卡余额不足"
+    # The only suggestion is Chinese: the English reader still gets the provider's words.
+    assert english["suggestion"] == chinese["suggestion"] == "请更换支付方式或充值后重试"
+    # The texts stay with the record: the token itself does not carry them.
+    claims = json.dumps(token_claims(issued.json()["token"]), ensure_ascii=False)
+    assert "银行卡" not in claims
+    assert "Insufficient" not in claims
+
+
+def token_claims(jws: str) -> dict:
+    segment = jws.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"message": "line one\nline two"},
+        {"message": "bidi \u202e override"},
+        {"message": "zero\u200bwidth"},
+        {"message": "x" * 501},
+        {"message": ""},
+        {"message": 5},
+        {"message": ["a"]},
+        {"message": {}},
+        {"message": {"en": "a", "EN": "b"}},
+        {"message": {"english!": "a"}},
+        {"message": {"en": 1}},
+        {"message": {f"l{i:02d}": "x" for i in range(9)}},
+        {"suggestion": "tab\there"},
+        {"message": "ok", "lang": "not a tag"},
+        {"message": "ok", "lang": "x" * 36},
+        {"message": {"en": "ok"}, "lang": "en"},
+        {"lang": "en"},
+    ],
+)
+def test_bad_provider_texts_are_invalid_body(client, extra) -> None:
+    response = client.post("/v1/tokens", json={**ISSUE, **extra}, headers=admin())
+    assert (response.status_code, response.json()["error_code"]) == (422, "INVALID_BODY")
+
+
+def test_unicode_spaces_and_punctuation_are_fine(client) -> None:
+    text = "银行卡余额不足\u3000— «insufficient» balance: 100 % (¥)"
+    response = client.post("/v1/tokens", json={**ISSUE, "message": text}, headers=admin())
+    assert response.status_code == 201, response.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 
 from server_stub.store import (
@@ -334,6 +335,39 @@ def test_issued_tokens_feed_alerts_and_pending_compensations(
     assert [r.jti for r in compensations.redeemed] == ["t2"]
     assert [t.jti for t in compensations.pending] == ["t1"]  # t3 expired, t4 is bob's
     assert events(store).count(LedgerEvent.ISSUED) == 4
+
+
+def test_issued_tokens_keep_the_providers_texts_per_language(
+    store: Store, clock: FakeClock
+) -> None:
+    message = {"en": "Insufficient balance.", "zh-CN": "银行卡余额不足"}
+    token = attrs.evolve(issued("t1", clock), message=message, suggestion={"und": "Top up"})
+    assert store.record_issued(token)
+    found = store.alert("alert-t1")
+    assert found is not None
+    assert dict(found.message) == message
+    assert list(found.message) == ["en", "zh-CN"]
+    assert dict(found.suggestion) == {"und": "Top up"}
+    assert dict(store.compensations("alice").pending[0].message) == message
+    with pytest.raises(TypeError):
+        found.message["en"] = "changed"  # type: ignore[index]  # read-only mapping
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        {"en": "x" * 1001},
+        {"en": "line\nbreak"},
+        {"": "no tag"},
+        {f"l{i}": "many" for i in range(9)},
+    ],
+)
+def test_bad_provider_texts_are_refused_and_nothing_is_recorded(
+    store: Store, clock: FakeClock, texts: dict[str, str]
+) -> None:
+    with pytest.raises(StoreInputError):
+        store.record_issued(attrs.evolve(issued("t1", clock), message=texts))
+    assert store.alert("alert-t1") is None
 
 
 # -- bad input and infrastructure failures -------------------------------------------

@@ -85,3 +85,22 @@ def test_an_unreachable_postgresql_is_a_store_error_without_the_password() -> No
         )
     assert "s3cr3t-pw" not in str(caught.value)
     assert caught.value.retryable is False
+
+
+def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str) -> None:
+    # Roll a fresh database back to version 1 by hand, with one issued token in it.
+    open_store(store_url).close()
+    raw_execute(store_url, "ALTER TABLE issued_tokens DROP COLUMN message")
+    raw_execute(store_url, "ALTER TABLE issued_tokens DROP COLUMN suggestion")
+    raw_execute(store_url, "DELETE FROM schema_version WHERE version = 2")
+    raw_execute(
+        store_url,
+        "INSERT INTO issued_tokens (jti, subject, issuer, kind, amount, unit, campaign,"
+        " expires_at, alert_id, token, created_at) VALUES ('old', 'alice', 'iss', 'coupon',"
+        " 5, 'USD', 'default', 4102444800000000, 'alert-old', 'a.b.c', 0)",
+    )
+    with open_store(store_url) as store:
+        assert store.schema_version() == LATEST_VERSION == 2
+        old = store.alert("alert-old")
+        assert old is not None
+        assert (dict(old.message), dict(old.suggestion)) == ({}, {})
