@@ -270,9 +270,25 @@ def _pay(tour: _Tour, client: Client, alerts: list[str], keys: list[str]) -> str
         tour.item("voucher verified", f"jti={discount.jti[:10]}… sub={discount.sub}")
         tour.item("compensation", f"{comp.kind}: {comp.amount:g} {comp.unit}")
         tour.item("alert_url (allowed)", alerts[0] if alerts else "none")
+        if alerts:
+            _popup(tour, alerts[0])
         return discount.raw
     tour.say("     unexpected: the payment succeeded")
     return None
+
+
+def _popup(tour: _Tour, alert_url: str) -> None:
+    """What the popup shows: the provider's own words, as given to POST /v1/tokens."""
+    for lang in ("zh-CN", "en"):
+        try:
+            response = httpx.get(
+                alert_url, params={"lang": lang}, headers={"Accept": "application/json"}, timeout=10
+            )
+            error = response.json()["error"]
+            shown = f"{error['explanation']} {error['suggestion']}"
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            shown = "unavailable"
+        tour.item(f"popup ({lang})", shown)
 
 
 def _redeem_twice(tour: _Tour, server: str, admin_key: str, token: str) -> int:

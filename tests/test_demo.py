@@ -33,6 +33,9 @@ def test_demo_tells_the_whole_story_and_stops_everything() -> None:
     assert "voucher verified" in text
     assert "NOT verified" not in text
     assert re.search(r"alert_url \(allowed\)\s+http://127\.0\.0\.1:\d+/v1/alerts/", text)
+    # the popup shows the provider's PAY_001 texts, in the reader's language
+    assert re.search(r"popup \(zh-CN\)\s+银行卡余额不足。 请更换支付方式或充值后重试。", text)
+    assert re.search(r"popup \(en\)\s+Insufficient card balance\. Change the payment", text)
     # redeemed once, refused the second time, both in the ledger
     assert re.search(r"redemption\s+rdm_", text)
     assert "AlreadyRedeemed" in text

@@ -19,6 +19,15 @@ def test_demo_api_fails_with_the_seed_payload(live_server: LiveServer) -> None:
     assert policy.is_allowed(payload.alert_url)
     alert = httpx.get(payload.alert_url, headers={"Accept": "application/json"}).json()
     assert alert["status"] == "pending"
+    assert alert["error"]["explanation"] == payload.message == "Insufficient balance on the card."
+    assert alert["error"]["suggestion"] == payload.suggestion
+    chinese = httpx.get(
+        payload.alert_url, params={"lang": "zh-CN"}, headers={"Accept": "application/json"}
+    ).json()["error"]
+    assert (chinese["explanation"], chinese["suggestion"]) == (
+        "银行卡余额不足。",
+        "请更换支付方式或充值后重试。",
+    )
     assert alert["redeem"]["token"] == payload.discount_token
     redeemed = httpx.post(alert["redeem"]["url"], json={"token": payload.discount_token})
     assert redeemed.status_code == 201
