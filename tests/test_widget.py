@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from errdiscount_sdk import AlertUrlPolicy, CompensationPolicy, UnsafeAlertUrl
+from server_stub._demo_pages import DEMO_MESSAGE, DEMO_SUGGESTION
 from server_stub._i18n import catalogues
 from tests._browser import ConsoleLog, LiveServer
 from tests._server import serve
@@ -78,6 +79,9 @@ def test_demo_error_popup_redeem_success(page: Any, live_server: LiveServer, lan
     amount = comp.compensation.amount
     summary = text(lang, f"summary.{comp.compensation.kind}", amount=amount, unit="USD")
     assert text(lang, "alert.body", summary=summary) in page.locator(f"#{desc_id}").inner_text()
+    # The provider's own words for PAY_001, not the catalogue's generic text.
+    assert page.locator(f"{DIALOG} .errdiscount-explanation").inner_text() == DEMO_MESSAGE[lang]
+    assert page.locator(f"{DIALOG} .errdiscount-suggestion").inner_text() == DEMO_SUGGESTION[lang]
     assert page.locator(REDEEM).inner_text() == text(lang, "widget.redeem")
     assert page.evaluate("document.activeElement.className") == "errdiscount-redeem"
     ARTIFACTS.mkdir(exist_ok=True)
@@ -93,6 +97,26 @@ def test_demo_error_popup_redeem_success(page: Any, live_server: LiveServer, lan
         lang, "demo.redeemed"
     )
     assert live_server.redemptions() == 1
+
+
+HOSTILE = '"><script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> \'q\' &amp;'
+
+
+def test_a_hostile_provider_message_renders_as_inert_text(
+    page: Any, live_server: LiveServer, console: ConsoleLog
+) -> None:
+    issued = live_server.issue(message={"en": HOSTILE}, suggestion=HOSTILE)
+    dialog = open_popup(page, live_server, flat_payload(issued))
+    assert dialog.locator(".errdiscount-explanation").inner_text() == HOSTILE
+    assert dialog.locator(".errdiscount-suggestion").inner_text() == HOSTILE
+    assert dialog.locator("script, img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    # The standalone page escapes the same text on the server.
+    page.goto(issued["alert_url"] + "?lang=en")
+    assert page.locator(".errdiscount-explanation").inner_text() == HOSTILE
+    assert page.locator("main script, main img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    assert console.csp_violations() == []
 
 
 def test_second_redemption_shows_already_redeemed(
