@@ -139,8 +139,8 @@ class Store:
         check_request(request)
         if (claim is None) != (respond is None):
             raise StoreInputError("claim and respond go together")
-        redemption_id = "rdm_" + secrets.token_hex(12)
         now = self._now()
+        redemption_id = _redeem.new_redemption_id(now)
         run = self._dialect.run if wait else self._dialect.run_now
         return run(
             lambda tx: _redeem.redeem(
@@ -174,8 +174,8 @@ class Store:
         """
         check_request(request)
         _idempotency.check_begin(scope, key, fingerprint)
-        redemption_id = "rdm_" + secrets.token_hex(12)
         now = self._now()
+        redemption_id = _redeem.new_redemption_id(now)
 
         def work(tx: Tx) -> RedeemOutcome | Replay | InFlight | Mismatch:
             claim = _idempotency.begin(
