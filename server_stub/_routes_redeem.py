@@ -26,12 +26,12 @@ from server_stub.store import (
     IdempotencyKeyLost,
     InFlight,
     InventoryExhausted,
+    KeyedRedemption,
     Mismatch,
     Redeemed,
     RedeemOutcome,
     RedemptionRequest,
     Replay,
-    Store,
     UserCapReached,
 )
 
@@ -178,10 +178,15 @@ async def redeem(request: Request) -> Response:
         status, content = render(outcome)
         return Response(content, status_code=status, media_type=JSON)
     fingerprint = hashlib.sha256(body["token"].encode("utf-8")).hexdigest()
+    rendered: list[tuple[int, bytes]] = []
+
+    def respond(outcome: RedeemOutcome) -> tuple[int, bytes]:
+        rendered.append(render(outcome))
+        return rendered[-1]
+
+    item = KeyedRedemption(redemption, "redeem:" + token.sub, key, fingerprint, respond)
     try:
-        result = await state.db_write(
-            _redeem_keyed, store, redemption, "redeem:" + token.sub, key, fingerprint
-        )
+        result = await state.redeem_keyed(item)
     except IdempotencyKeyLost:
         raise _in_flight() from None
     if isinstance(result, InFlight):
@@ -193,31 +198,17 @@ async def redeem(request: Request) -> Response:
             "This Idempotency-Key was used with a different request.",
             "Use a fresh key for each new request.",
         )
-    status, content, replayed = result
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return Response(content, status_code=status, media_type=JSON, headers=headers)
-
-
-def _redeem_keyed(
-    store: Store,
-    request: RedemptionRequest,
-    scope: str,
-    key: str,
-    fingerprint: str,
-    *,
-    wait: bool = True,
-) -> tuple[int, bytes, bool] | InFlight | Mismatch:
-    """Claim the key and redeem in one transaction; (status, body, replayed)."""
-    result = store.redeem_idempotent(
-        request, scope=scope, key=key, fingerprint=fingerprint, respond=render, wait=wait
-    )
     if isinstance(result, Replay):
-        return result.status, result.body, True
-    if isinstance(result, InFlight | Mismatch):
-        return result
-    # render is pure: rendering again gives the bytes the store just committed.
-    status, content = render(result)
-    return status, content, False
+        return Response(
+            result.body,
+            status_code=result.status,
+            media_type=JSON,
+            headers={"Idempotent-Replayed": "true"},
+        )
+    # The last rendering is the one committed (a retried transaction renders again);
+    # render is pure, so rendering anew would give the same bytes, at ~25 µs more.
+    status, content = rendered[-1] if rendered else render(result)
+    return Response(content, status_code=status, media_type=JSON)
 
 
 def _in_flight() -> HttpProblem:

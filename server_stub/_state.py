@@ -13,6 +13,8 @@ from starlette.requests import Request
 from errdiscount_sdk import CompensationPolicy, SigningKey, TokenIssuer
 from server_stub.store import (
     IdempotencyKeyLost,
+    KeyedOutcome,
+    KeyedRedemption,
     Store,
     StoreError,
     StoreInputError,
@@ -21,6 +23,7 @@ from server_stub.store import (
 )
 
 from ._auth import KeyChecker
+from ._batch import RedeemBatcher
 from ._problems import HttpProblem
 from ._ratelimit import RateLimiter
 from ._settings import Settings
@@ -62,6 +65,7 @@ class ServerState:
         )
         self.jwks_body = json.dumps(self.issuer.jwks(), separators=(",", ":")).encode()
         self._store: Store | None = None
+        self._batcher = RedeemBatcher()
 
     async def start(self) -> None:
         """Open (and migrate) the store; called by the app's lifespan."""
@@ -112,6 +116,28 @@ class ServerState:
             except StoreInputError as exc:
                 raise self._problem(exc) from None
         return await self.db(call, *args, wait=True, **kwargs)
+
+    async def redeem_keyed(self, item: KeyedRedemption) -> KeyedOutcome:
+        """`Store.redeem_idempotent`; on SQLite group-committed with concurrent ones.
+
+        Database failures become 503, as in `db`; IdempotencyKeyLost stays itself.
+        """
+        store = self.store
+        try:
+            if store.can_run_now:
+                return await self._batcher.redeem(store, item)
+            return await run_in_threadpool(
+                store.redeem_idempotent,
+                item.request,
+                scope=item.scope,
+                key=item.key,
+                fingerprint=item.fingerprint,
+                respond=item.respond,
+            )
+        except StoreError as exc:
+            raise self._problem(exc) from exc
+        except StoreInputError as exc:
+            raise self._problem(exc) from None
 
     @staticmethod
     def _problem(exc: StoreError | StoreInputError) -> Exception:

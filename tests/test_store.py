@@ -124,6 +124,19 @@ def test_the_campaign_budget_wins_over_the_kind_wide_one(store: Store) -> None:
     assert store.budget("points", "*").remaining == 96  # type: ignore[union-attr]
 
 
+def test_an_exhausted_campaign_budget_does_not_fall_back_to_the_kind_wide_one(
+    store: Store,
+) -> None:
+    store.set_budget("points", "*", 100, unit="points")
+    store.set_budget("points", "incident-1", 3, unit="points")
+    refused = store.redeem(request("j1", amount=4, campaign="incident-1"))
+    assert refused == BudgetExhausted(
+        kind="points", campaign="incident-1", remaining=3, unit="points"
+    )
+    assert store.budget("points", "*").remaining == 100  # type: ignore[union-attr]
+    assert store.redemption_by_jti("j1") is None
+
+
 def test_a_budget_in_another_unit_refuses(store: Store) -> None:
     store.set_budget("credit", "incident-1", 1000, unit="EUR_cent")
     refused = store.redeem(request("j1", kind="credit", amount=5, unit="USD_cent"))
@@ -213,6 +226,15 @@ def test_a_cap_can_apply_to_one_kind(store: Store) -> None:
     redeemed(store.redeem(request("j1", kind="coupon")))
 
 
+def test_a_cap_of_zero_refuses_without_counting(store: Store) -> None:
+    store.set_user_cap(UserCap(scope="*", max_redemptions=0, period=timedelta(days=1)))
+    assert isinstance(store.redeem(request("j1", subject="alice")), UserCapReached)
+    # Had the refusal counted, raising the cap to 1 would still refuse alice.
+    store.set_user_cap(UserCap(scope="*", max_redemptions=1, period=timedelta(days=1)))
+    redeemed(store.redeem(request("j1", subject="alice")))
+    assert isinstance(store.redeem(request("j2", subject="alice")), UserCapReached)
+
+
 # -- reversal -------------------------------------------------------------------
 
 
@@ -240,6 +262,17 @@ def test_reversal_restores_budget_and_cap_voids_the_code_and_keeps_history(
     assert entry.redemption_id == made.redemption.id
     assert entry.detail["reason"] == "duplicate incident"
     assert entry.detail["code_voided"] is True
+
+
+def test_redemption_ids_are_unique_and_sort_by_time(store: Store, clock: FakeClock) -> None:
+    ids = []
+    for index in range(5):
+        ids.append(redeemed(store.redeem(request(f"j{index}"))).redemption.id)
+        clock.advance(timedelta(microseconds=1))
+    ids.append(redeemed(store.redeem(request("same-microsecond"))).redemption.id)
+    assert all(made.startswith("rdm_") for made in ids)
+    assert len(set(ids)) == 6
+    assert sorted(ids[:5]) == ids[:5]
 
 
 def test_reversing_twice_or_an_unknown_id_is_a_typed_outcome(store: Store) -> None:
@@ -371,6 +404,22 @@ def test_bad_provider_texts_are_refused_and_nothing_is_recorded(
 
 
 # -- bad input and infrastructure failures -------------------------------------------
+
+
+def test_compensations_list_each_redemption_of_the_subject_once_newest_first(
+    store: Store, clock: FakeClock
+) -> None:
+    first = redeemed(store.redeem(request("j1", subject="alice"))).redemption
+    clock.advance(timedelta(minutes=1))
+    redeemed(store.redeem(request("j2", subject="bob")))
+    store.record_issued(issued("j3", clock))
+    clock.advance(timedelta(minutes=1))
+    redeemed(store.redeem(request("j3", subject="alice")))
+    # A reversal adds a second ledger row for j1's subject; j1 is still listed once.
+    store.reverse(first.id, "refund")
+    listed = store.compensations("alice").redeemed
+    assert [r.jti for r in listed] == ["j3", "j1"]
+    assert listed[1].reversal_reason == "refund"
 
 
 @pytest.mark.parametrize(

@@ -8,15 +8,19 @@ from datetime import timedelta
 import pytest
 
 from server_stub.store import (
+    AlreadyRedeemed,
     BudgetExhausted,
     IdempotencyKeyLost,
     InFlight,
+    KeyedRedemption,
     Mismatch,
     New,
     Redeemed,
     RedeemOutcome,
     Replay,
+    Respond,
     Store,
+    StoreInputError,
 )
 from tests._store_support import request
 from tests.conftest import FakeClock
@@ -160,3 +164,46 @@ def test_redeem_idempotent_keeps_no_claim_when_it_fails(store: Store) -> None:
         )
     assert store.redemption_by_jti("j1") is None
     assert isinstance(store.begin_idempotent("app", "key-1", "fp-1"), New)
+
+
+def keyed(jti: str, key: str, *, respond: Respond = render, **fields: object) -> KeyedRedemption:
+    return KeyedRedemption(request(jti, **fields), "app", key, "fp-" + jti, respond)
+
+
+def test_a_batch_runs_each_item_as_if_alone_in_order(store: Store) -> None:
+    store.set_budget("points", "incident-1", 3, unit="points")
+    results = store.redeem_idempotent_batch(
+        [
+            keyed("j1", "k1", amount=2),
+            keyed("j1", "k2", amount=2),  # same jti, later in the batch
+            keyed("j1", "k1", amount=2),  # same key and body: the first's response
+            keyed("j2", "k3", amount=2),  # the budget has 1 left
+            keyed("j3", "k4", subject="x" * 10_000),  # out of range: kept out
+            keyed("j4", "k5", amount=1),
+        ]
+    )
+    first = results[0]
+    assert isinstance(first, Redeemed)
+    assert isinstance(results[1], AlreadyRedeemed)
+    assert results[1].redemption == first.redemption
+    assert results[2] == Replay(status=201, body=json.dumps({"id": first.redemption.id}).encode())
+    assert isinstance(results[3], BudgetExhausted)
+    assert isinstance(results[4], StoreInputError)
+    assert isinstance(results[5], Redeemed)
+    assert store.budget("points", "incident-1").remaining == 0  # type: ignore[union-attr]
+    # The refusal was stored under its key, as redeem_idempotent would have.
+    again = store.redeem_idempotent(
+        request("j2", amount=2), scope="app", key="k3", fingerprint="fp-j2", respond=render
+    )
+    assert again == Replay(status=409, body=b'{"error_code": "BudgetExhausted"}')
+
+
+def test_a_failing_item_commits_nothing_of_the_batch(store: Store) -> None:
+    def broken(outcome: RedeemOutcome) -> tuple[int, bytes]:
+        raise RuntimeError("renderer bug")
+
+    with pytest.raises(RuntimeError):
+        store.redeem_idempotent_batch([keyed("j1", "k1"), keyed("j2", "k2", respond=broken)])
+    assert store.redemption_by_jti("j1") is None
+    assert isinstance(store.begin_idempotent("app", "k1", "fp-j1"), New)
+    assert store.redeem_idempotent_batch([]) == []

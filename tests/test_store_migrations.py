@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from errdiscount_sdk import ConfigurationError
-from server_stub.store import LATEST_VERSION, StoreError, open_store
+from server_stub.store import LATEST_VERSION, StoreError, _admin, open_store
+from server_stub.store._base import Tx
 from server_stub.store._migrations import MIGRATIONS, Migration, migrate
 from tests._store_support import raw_execute, request
 
@@ -104,3 +107,38 @@ def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str)
         old = store.alert("alert-old")
         assert old is not None
         assert (dict(old.message), dict(old.suggestion)) == ({}, {})
+
+
+def test_sqlite_writes_few_b_trees_and_every_lookup_has_an_index(tmp_path: Path) -> None:
+    path = tmp_path / "layout.db"
+    with open_store(f"sqlite:///{path}") as store:
+        store.redeem(request("j1", subject="alice"))
+    db = sqlite3.connect(path)
+    try:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+        # No AUTOINCREMENT: it would rewrite sqlite_sequence on every ledger insert.
+        assert "sqlite_sequence" not in tables
+        assert "redemptions_by_subject" not in tables
+        # Clustered on id (WITHOUT ROWID): the jti arbiter is the one other B-tree.
+        origins = sorted(
+            o for (o,) in db.execute("SELECT origin FROM pragma_index_list(?)", ["redemptions"])
+        )
+        assert origins == ["pk", "u"]
+        traced: list[str] = []
+        db.set_trace_callback(traced.append)
+        _admin.compensations(Tx(db.cursor(), str), "alice", now=0)
+        db.set_trace_callback(None)
+        assert len(traced) == 2
+        for sql in traced:
+            plan = " | ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql))
+            # A full scan reads "SCAN <table>" with no index: every step must search.
+            assert all(
+                step.startswith("SEARCH")
+                or "USING" in step
+                or step.startswith(("CORRELATED", "USE TEMP"))
+                for step in plan.split(" | ")
+            ), plan
+        (row,) = _admin.compensations(Tx(db.cursor(), str), "alice", now=0).redeemed
+        assert row.jti == "j1"
+    finally:
+        db.close()

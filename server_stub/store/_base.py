@@ -78,6 +78,9 @@ class Dialect(ABC):
     auto_id: ClassVar[str]
     #: column type of a byte string
     blob: ClassVar[str]
+    #: table option after ``)`` for tables whose primary key is the natural lookup key:
+    #: the rows live in the key's B-tree, so no separate key index is written
+    without_rowid: ClassVar[str]
 
     @abstractmethod
     def run(self, work: Callable[[Tx], T], *, write: bool) -> T:

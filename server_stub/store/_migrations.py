@@ -6,7 +6,8 @@ the missing migrations in order, recording each. Running it again is a no-op; se
 processes starting at once serialize on the lock. A database newer than this code is
 refused rather than guessed at.
 
-Statements use two placeholders, ``{auto_id}`` and ``{blob}``, filled per dialect;
+Statements use three placeholders, ``{auto_id}``, ``{blob}`` and ``{without_rowid}``
+(tables clustered on their natural key on SQLite), filled per dialect;
 the few truly dialect-specific statements (the ledger's append-only triggers) are
 listed per back end. Never edit a released migration: append a new one.
 """
@@ -54,8 +55,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 redeemed_at BIGINT NOT NULL,
                 reversed_at BIGINT,
                 reversal_reason TEXT
-            )""",
-            "CREATE INDEX redemptions_by_subject ON redemptions (subject, redeemed_at)",
+            ){without_rowid}""",
             """CREATE TABLE budgets (
                 kind TEXT NOT NULL,
                 campaign TEXT NOT NULL,
@@ -90,7 +90,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 window_start BIGINT NOT NULL,
                 used BIGINT NOT NULL CHECK (used >= 0),
                 PRIMARY KEY (subject, scope, window_start)
-            )""",
+            ){without_rowid}""",
             f"""CREATE TABLE ledger (
                 seq {{auto_id}},
                 at BIGINT NOT NULL,
@@ -190,7 +190,9 @@ def migrate(dialect: Dialect, migrations: tuple[Migration, ...] = MIGRATIONS) ->
             extra = migration.sqlite if dialect.name == "sqlite" else migration.postgresql
             for statement in (*migration.statements, *extra):
                 tx.ddl(
-                    statement.replace("{auto_id}", dialect.auto_id).replace("{blob}", dialect.blob)
+                    statement.replace("{auto_id}", dialect.auto_id)
+                    .replace("{blob}", dialect.blob)
+                    .replace("{without_rowid}", dialect.without_rowid)
                 )
             tx.execute(
                 "INSERT INTO schema_version (version, description, applied_at)"

@@ -12,7 +12,7 @@ store never does floating-point arithmetic on money-like values.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -197,6 +197,20 @@ class Mismatch:
 
 
 IdempotencyOutcome = New | Replay | InFlight | Mismatch
+
+
+@attrs.frozen
+class KeyedRedemption:
+    """One `Store.redeem_idempotent` call, for `Store.redeem_idempotent_batch`."""
+
+    request: RedemptionRequest
+    scope: str
+    key: str = attrs.field(repr=False)
+    fingerprint: str = attrs.field(repr=False)
+    respond: Callable[[RedeemOutcome], tuple[int, bytes]] = attrs.field(repr=False)
+
+
+KeyedOutcome = RedeemOutcome | Replay | InFlight | Mismatch
 
 
 @attrs.frozen

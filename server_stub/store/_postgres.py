@@ -47,6 +47,7 @@ class PostgresDialect(Dialect):
     name = "postgresql"
     auto_id = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
     blob = "BYTEA"
+    without_rowid = ""  # a heap table with its primary-key index, as always
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ while the idempotency record still stores the refusal, so a retry replays it.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 
 from ._base import Row, Tx, append_ledger, dumps, from_us, to_us
@@ -53,6 +54,15 @@ Respond = Callable[[RedeemOutcome], tuple[int, bytes]]
 COUPON_KIND = "coupon"
 #: the catch-all campaign of a budget, and the all-kinds scope of a cap
 ANY = "*"
+
+
+def new_redemption_id(now: int) -> str:
+    """``rdm_`` + the time in µs (14 hex digits, so ids sort by time) + 64 random bits.
+
+    Time-ordered ids land at the right edge of the redemptions B-tree (clustered on
+    the id on SQLite): one warm page per insert instead of a random one.
+    """
+    return f"rdm_{now:014x}{secrets.token_hex(8)}"
 
 
 def redeem(
@@ -117,11 +127,12 @@ def _grant(
             return taken
         code = taken
     grant = Grant(amount=request.amount, unit=request.unit, coupon_code=code)
+    grant_json = grant.to_json()
     tx.execute(
         "UPDATE redemptions SET grant_json = :grant, budget_campaign = :budget,"
         " cap_usage = :caps WHERE id = :id",
         {
-            "grant": dumps(grant.to_json()),
+            "grant": dumps(grant_json),
             "budget": budget,
             "caps": dumps(capped),
             "id": redemption_id,
@@ -141,7 +152,7 @@ def _grant(
             "campaign": request.campaign,
             "issuer": request.issuer,
             "budget": budget,
-            "grant": grant.to_json(),
+            "grant": grant_json,
         },
     )
     return Redeemed(
@@ -180,23 +191,22 @@ def _charge_caps(
     for cap in caps:
         period = int(cap["period_seconds"]) * 1_000_000
         window = now - now % period
-        params = {"subject": request.subject, "scope": cap["scope"], "window": window}
-        tx.execute(
+        maximum = int(cap["max_redemptions"])
+        # One upsert per cap: a new window row starts at 1 (so a cap of 0 is refused
+        # without writing), an existing one counts up only while below the cap.
+        counted = maximum > 0 and tx.one(
             "INSERT INTO subject_usage (subject, scope, window_start, used)"
-            " VALUES (:subject, :scope, :window, 0)"
-            " ON CONFLICT (subject, scope, window_start) DO NOTHING",
-            params,
-        )
-        counted = tx.execute(
-            "UPDATE subject_usage SET used = used + 1 WHERE subject = :subject"
-            " AND scope = :scope AND window_start = :window AND used < :max",
-            {**params, "max": cap["max_redemptions"]},
+            " VALUES (:subject, :scope, :window, 1)"
+            " ON CONFLICT (subject, scope, window_start) DO UPDATE"
+            " SET used = subject_usage.used + 1 WHERE subject_usage.used < :max"
+            " RETURNING used",
+            {"subject": request.subject, "scope": cap["scope"], "window": window, "max": maximum},
         )
         if not counted:
             return UserCapReached(
                 subject=request.subject,
                 scope=cap["scope"],
-                max_redemptions=int(cap["max_redemptions"]),
+                max_redemptions=maximum,
                 resets_at=from_us(window + period),
             )
         charged.append([cap["scope"], window])
@@ -204,42 +214,49 @@ def _charge_caps(
 
 
 def _charge_budget(tx: Tx, request: RedemptionRequest, *, now: int) -> str | BudgetExhausted | None:
-    """Charge the most specific budget; returns its campaign, None when unlimited."""
-    campaigns = [request.campaign] if request.campaign == ANY else [request.campaign, ANY]
-    for campaign in campaigns:
-        params = {
-            "kind": request.kind,
-            "campaign": campaign,
-            "unit": request.unit,
-            "amount": request.amount,
-            "now": now,
-        }
-        # A budget created between the UPDATE and the SELECT (PostgreSQL) is retried once.
-        for _ in range(2):
-            charged = tx.execute(
-                "UPDATE budgets SET remaining = remaining - :amount, updated_at = :now"
-                " WHERE kind = :kind AND campaign = :campaign AND unit = :unit"
-                " AND remaining >= :amount",
-                params,
+    """Charge the most specific budget; returns its campaign, None when unlimited.
+
+    The most specific existing row, (kind, campaign) else (kind, ``*``), decides: one
+    conditional UPDATE picks and charges it. Only when it changed nothing does a
+    SELECT tell "no budget" (unlimited) from "exhausted" (or another unit).
+    """
+    params = {
+        "kind": request.kind,
+        "campaign": request.campaign,
+        "any": ANY,
+        "unit": request.unit,
+        "amount": request.amount,
+        "now": now,
+    }
+    # A budget created or refilled between the UPDATE and the SELECT (PostgreSQL) is
+    # retried once.
+    for _ in range(2):
+        charged = tx.one(
+            "UPDATE budgets SET remaining = remaining - :amount, updated_at = :now"
+            " WHERE kind = :kind AND campaign = (SELECT campaign FROM budgets"
+            " WHERE kind = :kind AND campaign IN (:campaign, :any)"
+            " ORDER BY campaign = :any LIMIT 1)"
+            " AND unit = :unit AND remaining >= :amount RETURNING campaign",
+            params,
+        )
+        if charged is not None:
+            return str(charged["campaign"])
+        row = tx.one(
+            "SELECT campaign, unit, remaining FROM budgets"
+            " WHERE kind = :kind AND campaign IN (:campaign, :any)"
+            " ORDER BY campaign = :any LIMIT 1",
+            params,
+        )
+        if row is None:
+            return None
+        if row["unit"] != request.unit or int(row["remaining"]) < request.amount:
+            return BudgetExhausted(
+                kind=request.kind,
+                campaign=row["campaign"],
+                remaining=int(row["remaining"]),
+                unit=row["unit"],
             )
-            if charged:
-                return campaign
-            row = tx.one(
-                "SELECT unit, remaining FROM budgets WHERE kind = :kind AND campaign = :campaign",
-                params,
-            )
-            if row is None:
-                break
-            if row["unit"] != request.unit or int(row["remaining"]) < request.amount:
-                return BudgetExhausted(
-                    kind=request.kind,
-                    campaign=campaign,
-                    remaining=int(row["remaining"]),
-                    unit=row["unit"],
-                )
-        else:
-            raise StoreError("budget changed twice during one redemption", retryable=True)
-    return None
+    raise StoreError("budget changed twice during one redemption", retryable=True)
 
 
 def _take_code(tx: Tx, campaign: str, redemption_id: str) -> str | InventoryExhausted | None:

@@ -3,6 +3,7 @@
 Policy:
 - ``journal_mode=WAL`` (readers never block the writer), ``synchronous=FULL`` (a
   committed redemption survives power loss, not only a process crash),
+  ``wal_autocheckpoint`` 4000 pages (fewer, larger checkpoints),
   ``foreign_keys=ON``, ``busy_timeout`` (default 10 s) for other processes' writers.
 - Every write transaction starts with ``BEGIN IMMEDIATE``: it takes the database's
   write lock up front, so two writers never both read and then both write; the
@@ -33,6 +34,11 @@ from ._errors import StoreError, WouldBlock
 T = TypeVar("T")
 
 MIN_SQLITE = (3, 35, 0)  # RETURNING
+#: WAL frames between automatic checkpoints (SQLite's default: 1000). A checkpoint
+#: copies each page once however often it was rewritten, so fewer, larger ones write
+#: far fewer pages per redemption; the WAL stays below ~16 MB, and every commit is
+#: still fsynced to the WAL first (synchronous=FULL), so durability is unchanged.
+WAL_CHECKPOINT_PAGES = 4000
 
 
 def _translate(sql: str) -> str:
@@ -41,8 +47,12 @@ def _translate(sql: str) -> str:
 
 class SqliteDialect(Dialect):
     name = "sqlite"
-    auto_id = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    # Not AUTOINCREMENT: that writes the sqlite_sequence table on every insert. Rows of
+    # these tables (ledger, coupon codes) are never deleted, so max(rowid) + 1 never
+    # reuses an id anyway.
+    auto_id = "INTEGER PRIMARY KEY"
     blob = "BLOB"
+    without_rowid = " WITHOUT ROWID"
     runs_now = True
 
     def __init__(self, path: str, *, busy_timeout: timedelta = timedelta(seconds=10)) -> None:
@@ -71,6 +81,7 @@ class SqliteDialect(Dialect):
             connection.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
             self._enable_wal(connection)
             connection.execute("PRAGMA synchronous = FULL")
+            connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
             connection.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error:
             connection.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -36,6 +35,8 @@ from ._models import (
     IdempotencyOutcome,
     InFlight,
     IssuedToken,
+    KeyedOutcome,
+    KeyedRedemption,
     LedgerPage,
     Mismatch,
     New,
@@ -139,8 +140,8 @@ class Store:
         check_request(request)
         if (claim is None) != (respond is None):
             raise StoreInputError("claim and respond go together")
-        redemption_id = "rdm_" + secrets.token_hex(12)
         now = self._now()
+        redemption_id = _redeem.new_redemption_id(now)
         run = self._dialect.run if wait else self._dialect.run_now
         return run(
             lambda tx: _redeem.redeem(
@@ -174,20 +175,69 @@ class Store:
         """
         check_request(request)
         _idempotency.check_begin(scope, key, fingerprint)
-        redemption_id = "rdm_" + secrets.token_hex(12)
         now = self._now()
+        item = KeyedRedemption(request, scope, key, fingerprint, respond)
+        run = self._dialect.run if wait else self._dialect.run_now
+        return run(lambda tx: self._redeem_keyed(tx, item, now), write=True)
 
-        def work(tx: Tx) -> RedeemOutcome | Replay | InFlight | Mismatch:
-            claim = _idempotency.begin(
-                tx, scope, key, fingerprint, now=now, ttl=self._ttl, lock_timeout=self._lock_timeout
-            )
-            if not isinstance(claim, New):
-                return claim
-            return _redeem.redeem(
-                tx, request, redemption_id=redemption_id, now=now, claim=claim, respond=respond
-            )
+    def redeem_idempotent_batch(
+        self, items: Sequence[KeyedRedemption], *, wait: bool = True
+    ) -> list[KeyedOutcome | StoreInputError]:
+        """Several `redeem_idempotent` calls, in order, in one transaction (group commit).
 
-        return (self._dialect.run if wait else self._dialect.run_now)(work, write=True)
+        Each item is exactly what `redeem_idempotent` would do, run one after another
+        under the same write lock, so a later item sees the earlier ones (a repeated
+        jti is `AlreadyRedeemed`, a repeated key is replayed). Only the commit, and
+        its fsync, is shared. The caller must not report any item done before this
+        returns: then all of them are durable, or (on an exception) none.
+
+        Returns one entry per item: its outcome, or the `StoreInputError` that kept
+        it out of the transaction (the other items are unaffected).
+
+        Raises:
+            WouldBlock: ``wait=False`` and the lock was taken; nothing was attempted.
+            StoreError: the database failed; nothing of any item was committed.
+        """
+        refused: dict[int, StoreInputError] = {}
+        valid: list[KeyedRedemption] = []
+        for index, item in enumerate(items):
+            try:
+                check_request(item.request)
+                _idempotency.check_begin(item.scope, item.key, item.fingerprint)
+            except StoreInputError as exc:
+                refused[index] = exc
+                continue
+            valid.append(item)
+        outcomes: list[KeyedOutcome] = []
+        if valid:
+            now = self._now()
+            run = self._dialect.run if wait else self._dialect.run_now
+            outcomes = run(
+                lambda tx: [self._redeem_keyed(tx, item, now) for item in valid], write=True
+            )
+        done = iter(outcomes)
+        return [refused[index] if index in refused else next(done) for index in range(len(items))]
+
+    def _redeem_keyed(self, tx: Tx, item: KeyedRedemption, now: int) -> KeyedOutcome:
+        claim = _idempotency.begin(
+            tx,
+            item.scope,
+            item.key,
+            item.fingerprint,
+            now=now,
+            ttl=self._ttl,
+            lock_timeout=self._lock_timeout,
+        )
+        if not isinstance(claim, New):
+            return claim
+        return _redeem.redeem(
+            tx,
+            item.request,
+            redemption_id=_redeem.new_redemption_id(now),
+            now=now,
+            claim=claim,
+            respond=item.respond,
+        )
 
     def redemption(self, redemption_id: str) -> Redemption | None:
         """The redemption with that id, or None."""

@@ -1,0 +1,104 @@
+"""Group commit of keyed redemptions on SQLite: one transaction, one fsync, many requests.
+
+On SQLite with ``synchronous=FULL`` most of a redemption's cost is its commit (WAL
+write and fsync). Redemptions that reach the store in the same turn of the event
+loop are therefore run together by `Store.redeem_idempotent_batch`: in arrival order,
+each exactly as it would run alone, in one transaction. Every caller is answered only
+after that shared commit returned, so a reply still means "durable"; if the commit
+fails, every caller of the batch gets the error and nothing of any of them is kept.
+
+The batch runs in place on the loop when the write lock is free (as a single
+redemption did), else on a worker thread; at most `MAX_BATCH` items per transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.concurrency import run_in_threadpool
+
+from server_stub.store import (
+    KeyedOutcome,
+    KeyedRedemption,
+    Store,
+    StoreInputError,
+    WouldBlock,
+)
+
+#: items per transaction at most: bounds how long one batch holds the loop and lock
+MAX_BATCH = 64
+
+_Waiter = tuple[KeyedRedemption, "asyncio.Future[KeyedOutcome]"]
+
+
+class RedeemBatcher:
+    """Collects keyed redemptions for one store and commits them in groups."""
+
+    def __init__(self) -> None:
+        self._pending: list[_Waiter] = []
+        self._scheduled = False
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def redeem(self, store: Store, item: KeyedRedemption) -> KeyedOutcome:
+        """`Store.redeem_idempotent` for ``item``, committed with its neighbours.
+
+        Raises:
+            StoreInputError: this item's values are out of range (others unaffected).
+            StoreError: the batch's transaction failed; nothing of it was committed.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[KeyedOutcome] = loop.create_future()
+        self._pending.append((item, future))
+        if not self._scheduled:
+            # call_soon, not now: requests already read in this turn join the batch.
+            self._scheduled = True
+            loop.call_soon(self._flush, store)
+        return await future
+
+    def _flush(self, store: Store) -> None:
+        self._scheduled = False
+        # A caller cancelled before its turn is dropped: nothing was attempted for it.
+        pending = [waiter for waiter in self._pending if not waiter[1].done()]
+        batch, self._pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
+        if self._pending:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush, store)
+        if not batch:
+            return
+        items = [item for item, _ in batch]
+        try:
+            results = store.redeem_idempotent_batch(items, wait=False)
+        except WouldBlock:
+            task = asyncio.ensure_future(self._in_thread(store, batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            return
+        except Exception as exc:
+            _fail(batch, exc)
+            return
+        _deliver(batch, results)
+
+    async def _in_thread(self, store: Store, batch: list[_Waiter]) -> None:
+        items = [item for item, _ in batch]
+        try:
+            results = await run_in_threadpool(store.redeem_idempotent_batch, items, wait=True)
+        except Exception as exc:
+            _fail(batch, exc)
+            return
+        _deliver(batch, results)
+
+
+def _deliver(batch: list[_Waiter], results: list[KeyedOutcome | StoreInputError]) -> None:
+    for (_, future), result in zip(batch, results, strict=True):
+        if future.done():
+            continue
+        if isinstance(result, StoreInputError):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+
+
+def _fail(batch: list[_Waiter], exc: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
