@@ -39,7 +39,7 @@ from errdiscount_sdk import (
     ServiceUnavailable,
     Severity,
 )
-from errdiscount_sdk._retry import run_sync
+from errdiscount_sdk._http.retry import run_sync
 from errdiscount_sdk.testing import disable_backoff
 
 _REQUEST = httpx.Request("GET", "https://api.example.test/items")

@@ -1,12 +1,13 @@
 """errdiscount: typed API errors, safe retries and signed compensation vouchers."""
 
-from ._alert import AlertUrlPolicy
-from ._async_client import AsyncClient
-from ._budget import RetryBudget
-from ._classification import Classification
-from ._classify import build_error, classify
-from ._client import Client
-from ._errors import (
+from ._http.async_client import AsyncClient
+from ._http.budget import RetryBudget
+from ._http.client import Client
+from ._http.retry import RetryDetails, RetryPolicy
+from ._model.alert_url import AlertUrlPolicy
+from ._model.classify import Classification, build_error, classify
+from ._model.enums import ErrorCategory, Severity
+from ._model.errors import (
     AlreadyRedeemed,
     ApiError,
     AuthenticationRequired,
@@ -63,9 +64,21 @@ from ._errors import (
     WrongSubject,
     WrongTokenType,
 )
-from ._issuer import TokenIssuer
-from ._jwks_cache import AsyncRemoteKeySet, RemoteKeySet
-from ._keys import (
+from ._model.parse import parse_error_payload
+from ._model.payload import ErrorPayload
+from ._model.retry_after import cap_retry_after, parse_retry_after
+from ._provider.policy import CompensationDecision, CompensationPolicy
+from ._redeem.client import (
+    AsyncRedemptionClient,
+    PendingCompensation,
+    Redemption,
+    RedemptionClient,
+    RedemptionGrant,
+    UserCompensations,
+)
+from ._tokens.issuer import TokenIssuer
+from ._tokens.jwks_cache import AsyncRemoteKeySet, RemoteKeySet
+from ._tokens.keys import (
     KeyRing,
     KeySet,
     SigningKey,
@@ -75,22 +88,8 @@ from ._keys import (
     load_signing_key_pem,
     save_signing_key_pem,
 )
-from ._models import ErrorCategory, Severity
-from ._parse import parse_error_payload
-from ._payload import ErrorPayload
-from ._policy import CompensationDecision, CompensationPolicy
-from ._redeem import (
-    AsyncRedemptionClient,
-    PendingCompensation,
-    Redemption,
-    RedemptionClient,
-    RedemptionGrant,
-    UserCompensations,
-)
-from ._retry import RetryDetails, RetryPolicy
-from ._retry_after import cap_retry_after, parse_retry_after
-from ._token_spec import Compensation, DiscountToken, TokenErrorInfo
-from ._verifier import AsyncTokenVerifier, TokenVerifier
+from ._tokens.spec import Compensation, DiscountToken, TokenErrorInfo
+from ._tokens.verifier import AsyncTokenVerifier, TokenVerifier
 from ._version import __version__
 
 __all__ = [

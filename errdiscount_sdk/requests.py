@@ -31,14 +31,11 @@ except ImportError:  # pragma: no cover - exercised only without the extra
         "errdiscount_sdk.requests needs requests: pip install 'errdiscount-sdk[requests]'"
     ) from None
 
-from ._alert import AlertUrlPolicy
-from ._classify import build_error
-from ._client import DEFAULT_RETRY, ClientBase
-from ._enrich import SupportsVerify
-from ._errors import ApiError, ConfigurationError
-from ._hooks import Hook
-from ._retry import RetryPolicy, run_sync
-from ._transport import (
+from ._http.client import DEFAULT_RETRY, ClientBase
+from ._http.enrich import SupportsVerify
+from ._http.hooks import Hook
+from ._http.retry import RetryPolicy, run_sync
+from ._http.transport import (
     DEFAULT_MAX_JSON_BYTES,
     DEFAULT_TIMEOUT,
     IDEMPOTENCY_KEY,
@@ -47,6 +44,9 @@ from ._transport import (
     check_response,
     new_idempotency_key,
 )
+from ._model.alert_url import AlertUrlPolicy
+from ._model.classify import build_error
+from ._model.errors import ApiError, ConfigurationError
 
 __all__ = ["Session"]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from ._retry import backoff_disabled, set_backoff_disabled
+from ._http.retry import backoff_disabled, set_backoff_disabled
 
 __all__ = ["BackoffSwitch", "backoff_disabled", "disable_backoff", "enable_backoff"]
 

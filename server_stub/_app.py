@@ -19,15 +19,15 @@ from starlette.routing import BaseRoute
 from errdiscount_sdk import SigningKey
 from server_stub.store import StoreError
 
-from ._frontend import frontend_routes
-from ._http_security import CorsPolicy, SecurityHeaders
-from ._problems import register_handlers
-from ._routes_admin import admin_routes
-from ._routes_ledger import ledger_routes
-from ._routes_meta import meta_routes
-from ._routes_redeem import redemption_routes
 from ._settings import Settings
 from ._state import ServerState
+from .frontend._routes import frontend_routes
+from .routes._admin import admin_routes
+from .routes._ledger import ledger_routes
+from .routes._meta import meta_routes
+from .routes._redeem import redemption_routes
+from .web._problems import register_handlers
+from .web._security import CorsPolicy, SecurityHeaders
 
 __all__ = ["CORS_PATHS", "DEFAULT_ROUTE_GROUPS", "RouteGroup", "create_app"]
 

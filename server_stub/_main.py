@@ -19,7 +19,7 @@ from errdiscount_sdk import ConfigurationError
 
 from ._app import create_app
 from ._settings import Settings, settings_from_args
-from ._trust import load_or_create_signing_key
+from .domain._trust import load_or_create_signing_key
 
 __all__ = ["app_from_env", "main"]
 

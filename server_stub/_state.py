@@ -22,12 +22,12 @@ from server_stub.store import (
     open_store,
 )
 
-from ._auth import KeyChecker
-from ._batch import RedeemBatcher
-from ._problems import HttpProblem
-from ._ratelimit import RateLimiter
 from ._settings import Settings
-from ._trust import TokenGate, load_or_create_signing_key
+from .domain._batch import RedeemBatcher
+from .domain._trust import TokenGate, load_or_create_signing_key
+from .web._auth import KeyChecker
+from .web._problems import HttpProblem
+from .web._ratelimit import RateLimiter
 
 __all__ = ["ServerState", "state_of", "store_unavailable"]
 

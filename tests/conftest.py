@@ -22,7 +22,7 @@ from server_stub.store import Store, open_store
 DEFAULT_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 # Chromium and live-server fixtures of the front-end tests.
-pytest_plugins = ["tests._browser"]
+pytest_plugins = ["tests.support.browser"]
 
 
 class FakeClock:

@@ -1,0 +1,338 @@
+"""``errdiscount demo``: the whole loop, on loopback, with nothing to set up.
+
+It starts the reference redemption server (``python -m server_stub``) as a
+child process with a temporary SQLite database and a fresh signing key, runs
+the demo payment API (`_demo_api`), calls it through `Client`, then redeems
+the voucher it got. Everything it started is stopped, and its temporary
+folder removed, before it returns — also on Ctrl-C or failure.
+
+The SDK never imports ``server_stub``: the server runs as its own process,
+exactly as an operator would run it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import queue
+import secrets
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import attrs
+import httpx
+
+from .._http.client import Client
+from .._http.retry import RetryDetails, RetryPolicy
+from .._model.alert_url import AlertUrlPolicy
+from .._model.errors import AlreadyRedeemed, ApiError, ErrDiscountError
+from .._redeem.client import RedemptionClient
+from .._tokens.spec import DiscountToken
+from .._tokens.verifier import TokenVerifier
+from .demo_api import PAY_MESSAGE, PAY_SUGGESTION, run_payment_api
+
+__all__ = ["run_demo"]
+
+ISSUER = "errdiscount-demo"
+AUDIENCE = "errdiscount"
+_START_TIMEOUT = 60.0
+
+
+class _DemoFailed(ErrDiscountError):
+    """The demo could not run (its own fault, not the user's)."""
+
+
+class _Tour:
+    """Prints the tour: numbered steps, each with a short explanation."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.step = 0
+
+    def heading(self, title: str, why: str) -> None:
+        self.step += 1
+        self.say(f"\n{self.step}. {title}")
+        for line in textwrap.wrap(why, 88):
+            self.say(f"   {line}")
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def item(self, label: str, value: object) -> None:
+        self.say(f"     {label:<22} {value}")
+
+
+@contextlib.contextmanager
+def _redemption_server(workdir: Path, admin_key: str) -> Iterator[str]:
+    """Run ``python -m server_stub`` on a free loopback port; yields its base URL."""
+    log_path = workdir / "server.log"
+    env = {**os.environ, "ERRDISCOUNT_ADMIN_KEY": admin_key}  # not on the command line
+    command = [
+        sys.executable,
+        "-m",
+        "server_stub",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--database",
+        f"sqlite:///{workdir / 'demo.db'}",
+        "--signing-key",
+        str(workdir / "signing-key.pem"),
+        "--issuer",
+        ISSUER,
+        "--audience",
+        AUDIENCE,
+        "--no-access-log",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, stdout=subprocess.PIPE, stderr=log, text=True, env=env
+        )
+        try:
+            yield _wait_until_listening(process, log_path)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+def _wait_until_listening(process: subprocess.Popen[str], log_path: Path) -> str:
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, name="demo-server-stdout", daemon=True).start()
+    while True:
+        try:
+            line = lines.get(timeout=_START_TIMEOUT)
+        except queue.Empty:
+            line = None
+        if line is None:
+            log = log_path.read_text(errors="replace")[-2000:]
+            raise _DemoFailed(f"the redemption server did not start:\n{log}")
+        marker = "listening on "
+        if marker in line:
+            return line.split(marker, 1)[1].split()[0].strip()
+
+
+def _mint(server: str, admin_key: str) -> Any:
+    """What a provider does on a compensable failure: ask the server for a voucher."""
+
+    def mint(subject: str) -> dict[str, Any]:
+        response = httpx.post(
+            f"{server}/v1/tokens",
+            headers={"Authorization": f"Bearer {admin_key}"},
+            json={
+                "subject": subject,
+                "error_code": "PAY_001",
+                "category": "business",
+                "severity": "moderate",
+                # The popup shows the provider's own words, not a generic text.
+                "message": PAY_MESSAGE,
+                "suggestion": PAY_SUGGESTION,
+            },
+            timeout=10,
+        )
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    return mint
+
+
+def run_demo(out: TextIO | None = None) -> int:
+    """Run the guided tour; returns the process exit code (0 when every step worked)."""
+    tour = _Tour(out or sys.stdout)
+    missing = [name for name in ("server_stub", "starlette", "uvicorn") if not _importable(name)]
+    if missing:
+        tour.say(
+            "errdiscount demo needs the server extra: pip install 'errdiscount-sdk[server]' "
+            f"(missing: {', '.join(missing)})"
+        )
+        return 2
+    admin_key = secrets.token_urlsafe(24)
+    try:
+        with tempfile.TemporaryDirectory(prefix="errdiscount-demo-") as folder:
+            return _tour(tour, Path(folder), admin_key)
+    except _DemoFailed as failure:
+        tour.say(f"\nThe demo failed: {failure}")
+        return 1
+
+
+def _importable(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def _tour(tour: _Tour, workdir: Path, admin_key: str) -> int:
+    tour.say("errdiscount demo — API error discounts, end to end, on this machine only")
+    with _redemption_server(workdir, admin_key) as server:
+        tour.heading(
+            "Started the redemption server",
+            "A temporary SQLite database and a fresh Ed25519 signing key; its public key "
+            "is published as a JWKS, so anyone can verify its vouchers offline.",
+        )
+        tour.item("server", server)
+        tour.item("JWKS", f"{server}/.well-known/jwks.json")
+        with run_payment_api(_mint(server, admin_key)) as (api_url, api):
+            tour.heading(
+                "Started a payment API that fails like the article describes",
+                "GET /api/balance is flaky (a dropped connection, then a 503); "
+                "POST /api/pay refuses with PAY_001 and a compensation voucher.",
+            )
+            tour.item("payment API", api_url)
+            verifier = TokenVerifier.from_jwks_url(
+                f"{server}/.well-known/jwks.json",
+                issuer=ISSUER,
+                audience=AUDIENCE,
+                allow_http_loopback=True,
+            )
+            alerts: list[str] = []
+            client = Client(
+                base_url=api_url,
+                timeout=10,
+                retry=RetryPolicy(max_attempts=4, initial_backoff=0.2, max_backoff=1.0),
+                verifier=verifier,
+                alert_policy=AlertUrlPolicy(
+                    allowed_hosts={"127.0.0.1"}, http_allowed_hosts={"127.0.0.1"}
+                ),
+                on_retry=lambda details: _show_retry(tour, details),
+                on_alert=lambda url, error: alerts.append(url),
+            )
+            with client:
+                _balance(tour, client, api.balance_calls)
+                token = _pay(tour, client, alerts, api.pay_idempotency_keys)
+        if token is None:
+            return 1
+        return _redeem_twice(tour, server, admin_key, token)
+
+
+def _show_retry(tour: _Tour, details: RetryDetails) -> None:
+    cause = details.cause
+    tour.say(
+        f"     attempt {details.attempt} failed: {cause.category.value}/{cause.severity.value}, "
+        f"{type(cause).__name__} (error.type={cause.error_type}); "
+        f"transient, safe to retry — waiting {details.wait:.2f}s"
+    )
+
+
+def _balance(tour: _Tour, client: Client, calls_before: int) -> None:
+    tour.heading(
+        "GET /api/balance through errdiscount's Client",
+        "Transient failures of an idempotent request are retried with jittered backoff, "
+        "honouring Retry-After, within a retry budget shared by the whole client.",
+    )
+    response = client.get("/api/balance")
+    tour.item("result", f"HTTP {response.status_code} {response.json()}")
+
+
+def _pay(tour: _Tour, client: Client, alerts: list[str], keys: list[str]) -> str | None:
+    tour.heading(
+        "POST /api/pay: a business error with a voucher",
+        "A 4xx naming a business error_code is not retried: retrying cannot top up a card. "
+        "The structured payload is parsed, the voucher verified offline against the JWKS, "
+        "and the alert_url checked against an allow-list before anyone may open it.",
+    )
+    try:
+        client.post("/api/pay", json={"amount": "99.00", "currency": "CNY"})
+    except ApiError as error:
+        tour.item("raised", type(error).__name__)
+        tour.item("category / severity", f"{error.category.value} / {error.severity.value}")
+        tour.item("transient", error.transient)
+        tour.item("attempts", error.attempts)
+        payload = error.payload
+        if payload is not None:
+            tour.item("error_code", payload.error_code)
+            tour.item("message", payload.message)
+            tour.item("suggestion", payload.suggestion)
+        tour.item("Idempotency-Key sent", keys[-1][:8] + "…" if keys and keys[-1] else "none")
+        discount = error.discount
+        if not isinstance(discount, DiscountToken):
+            tour.item("voucher", f"NOT verified: {error.discount_rejection}")
+            return None
+        comp = discount.compensation
+        tour.item("voucher verified", f"jti={discount.jti[:10]}… sub={discount.sub}")
+        tour.item("compensation", f"{comp.kind}: {comp.amount:g} {comp.unit}")
+        tour.item("alert_url (allowed)", alerts[0] if alerts else "none")
+        if alerts:
+            _popup(tour, alerts[0])
+        return discount.raw
+    tour.say("     unexpected: the payment succeeded")
+    return None
+
+
+def _popup(tour: _Tour, alert_url: str) -> None:
+    """What the popup shows: the provider's own words, as given to POST /v1/tokens."""
+    for lang in ("zh-CN", "en"):
+        try:
+            response = httpx.get(
+                alert_url, params={"lang": lang}, headers={"Accept": "application/json"}, timeout=10
+            )
+            error = response.json()["error"]
+            shown = f"{error['explanation']} {error['suggestion']}"
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            shown = "unavailable"
+        tour.item(f"popup ({lang})", shown)
+
+
+def _redeem_twice(tour: _Tour, server: str, admin_key: str, token: str) -> int:
+    tour.heading(
+        "Redeem the voucher at the redemption server",
+        "Possession of the token is enough; the grant always goes to the token's subject. "
+        "The request carries an Idempotency-Key, so a retried redemption cannot apply twice.",
+    )
+    redeemer = RedemptionClient(server)
+    redemption = redeemer.redeem(token)
+    grant = {k: v for k, v in attrs.asdict(redemption.grant).items() if v is not None}
+    tour.item("redemption", redemption.id)
+    tour.item("granted to", redemption.subject)
+    tour.item("grant", grant)
+    tour.heading(
+        "Redeem the same voucher again",
+        "Single use is enforced by a UNIQUE key on the token's jti, in one transaction "
+        "with the budget and the ledger: the second attempt is refused.",
+    )
+    try:
+        redeemer.redeem(token)
+    except AlreadyRedeemed as refused:
+        tour.item("raised", type(refused).__name__)
+        tour.item("error_code", refused.error_code)
+    else:
+        tour.say("     unexpected: redeemed twice")
+        return 1
+    tour.heading(
+        "The ledger (append-only audit trail)",
+        "Every issuance and redemption is recorded; reversals add entries, never delete.",
+    )
+    ledger = httpx.get(
+        f"{server}/v1/ledger",
+        headers={"Authorization": f"Bearer {admin_key}"},
+        timeout=10,
+    ).json()
+    for entry in ledger["entries"]:
+        tour.say(
+            f"     #{entry['seq']:<3} {entry['event']:<10} subject={entry['subject']} "
+            f"{entry['kind'] or ''} {entry['amount'] if entry['amount'] is not None else ''} "
+            f"{entry['unit'] or ''}".rstrip()
+        )
+    tour.say(
+        "\nDone. Everything the demo started has been stopped. To see the popup widget in a "
+        "browser, run:  errdiscount-server --demo --admin-key <16+ chars>  and open /demo."
+    )
+    return 0

@@ -1,0 +1,49 @@
+"""The ``errdiscount`` command line. Exit codes: 0 ok, 1 the operation failed
+(e.g. a token did not verify), 2 usage error. Token commands: `_cli_tokens`;
+``redeem``: `_cli_redeem`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .._version import __version__
+from .redeem import add_redeem_command
+from .tokens import add_token_commands
+
+__all__ = ["main"]
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="errdiscount",
+        description="API error discounts: classify API errors, issue, verify and redeem "
+        "compensation vouchers.",
+    )
+    parser.add_argument("--version", action="version", version=f"errdiscount {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    demo = commands.add_parser("demo", help="run a guided tour of the whole loop locally")
+    demo.set_defaults(handler=_cmd_demo)
+    add_token_commands(commands)
+    add_redeem_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = args.handler
+    result: int = handler(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The HTTP clients: façades, transport glue, retry orchestration, retry budget, hooks."""

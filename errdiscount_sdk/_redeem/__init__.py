@@ -1,0 +1,1 @@
+"""The redemption client and its models."""

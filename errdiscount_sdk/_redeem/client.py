@@ -1,0 +1,461 @@
+"""`RedemptionClient` and `AsyncRedemptionClient`: redeem discount tokens at a server.
+
+Both are built on `Client` / `AsyncClient`: the same transport glue, `RetryPolicy`
+(backoff, ``Retry-After``, deadline, `RetryBudget`), ``on_retry`` hook and
+`errdiscount_sdk.testing.disable_backoff` switch apply to redemptions. Redeeming is
+safe to retry because every attempt of one `redeem` call carries the same
+``Idempotency-Key`` (generated once per call unless given): the server replays the
+first outcome instead of redeeming twice.
+
+Server refusals map to the typed errors of the tree, inside the retry loop (so
+the policy sees them): TOKEN_* (4xx) → `TokenRejected`, TOKEN_ALREADY_REDEEMED →
+`AlreadyRedeemed`, BUDGET_EXHAUSTED / INVENTORY_EXHAUSTED → `BudgetExhausted`,
+USER_CAP_REACHED → `UserCapReached`, IDEMPOTENCY_KEY_* → `IdempotencyConflict`.
+Only IDEMPOTENCY_KEY_IN_FLIGHT among them is transient (an earlier attempt with
+the key is still running; retrying returns its result). Anything else is the
+`ApiError` the generic classification picks (503 STORE_BUSY → `ServiceUnavailable`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import attrs
+
+from .._http.async_client import AsyncClient
+from .._http.client import DEFAULT_RETRY, Client
+from .._http.hooks import Hook
+from .._http.retry import RetryPolicy, is_safe_to_resend
+from .._http.transport import TimeoutTypes, new_idempotency_key
+from .._model.enums import ErrorCategory
+from .._model.errors import (
+    AlreadyRedeemed,
+    ApiError,
+    BudgetExhausted,
+    ConfigurationError,
+    IdempotencyConflict,
+    RedemptionError,
+    TokenRejected,
+    UserCapReached,
+)
+from .._tokens.spec import Compensation
+from .._version import __version__
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "AsyncRedemptionClient",
+    "PendingCompensation",
+    "Redemption",
+    "RedemptionClient",
+    "RedemptionGrant",
+    "UserCompensations",
+    "redemption_error",
+]
+
+MAX_RESPONSE_BYTES = 1024 * 1024
+DEFAULT_REDEEM_TIMEOUT = 10.0
+_CODE_CLASSES: dict[str, type[RedemptionError]] = {
+    "TOKEN_ALREADY_REDEEMED": AlreadyRedeemed,
+    "BUDGET_EXHAUSTED": BudgetExhausted,
+    "INVENTORY_EXHAUSTED": BudgetExhausted,
+    "USER_CAP_REACHED": UserCapReached,
+    "IDEMPOTENCY_KEY_IN_FLIGHT": IdempotencyConflict,
+    "IDEMPOTENCY_KEY_REUSED": IdempotencyConflict,
+    "IDEMPOTENCY_KEY_INVALID": IdempotencyConflict,
+}
+_IN_FLIGHT = "IDEMPOTENCY_KEY_IN_FLIGHT"
+
+M = TypeVar("M")
+
+
+def _time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("timestamp must be a string")
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("timestamp needs a time zone")
+    return moment
+
+
+def _compensation(value: Any) -> Compensation:
+    if not isinstance(value, Mapping):
+        raise ValueError("compensation must be an object")
+    amount = value["amount"]
+    if not isinstance(value["kind"], str) or not isinstance(value["unit"], str):
+        raise ValueError("compensation kind and unit are strings")
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        raise ValueError("compensation amount is a number")
+    return Compensation(value["kind"], amount, value["unit"])
+
+
+@attrs.frozen
+class RedemptionGrant:
+    """What a redemption gave; the members that apply to ``kind`` are set.
+
+    ``coupon_code`` (coupon; None when the server has no code pool), ``points``,
+    ``days`` (extensions, retry chances), ``amount``/``unit`` (credits, coupons),
+    ``count`` (retry chances).
+    """
+
+    kind: str
+    coupon_code: str | None = None
+    points: int | float | None = None
+    days: int | float | None = None
+    amount: int | float | None = None
+    unit: str | None = None
+    count: int | None = None
+
+    @classmethod
+    def from_json(cls, value: Any) -> RedemptionGrant:
+        if not isinstance(value, Mapping) or not isinstance(value.get("kind"), str):
+            raise ValueError("grant must be an object with a kind")
+        known = {f.name for f in attrs.fields(cls)}
+        return cls(**{k: v for k, v in value.items() if k in known})
+
+
+@attrs.frozen
+class Redemption:
+    """A redeemed token, as the server reports it."""
+
+    id: str
+    jti: str
+    subject: str
+    compensation: Compensation
+    grant: RedemptionGrant
+    redeemed_at: datetime
+    reversed_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, value: Any) -> Redemption:
+        if not isinstance(value, Mapping):
+            raise ValueError("redemption must be an object")
+        for name in ("id", "jti", "subject"):
+            if not isinstance(value.get(name), str):
+                raise ValueError(f"{name} must be a string")
+        reversed_at = value.get("reversed_at")
+        return cls(
+            id=value["id"],
+            jti=value["jti"],
+            subject=value["subject"],
+            compensation=_compensation(value.get("compensation")),
+            grant=RedemptionGrant.from_json(value.get("grant")),
+            redeemed_at=_time(value.get("redeemed_at")),
+            reversed_at=None if reversed_at is None else _time(reversed_at),
+        )
+
+
+@attrs.frozen
+class PendingCompensation:
+    """An issued, unredeemed, unexpired token of a subject (the "at next login" reminder)."""
+
+    jti: str
+    alert_id: str
+    alert_url: str | None
+    compensation: Compensation
+    expires_at: datetime
+
+
+@attrs.frozen
+class UserCompensations:
+    """What a subject redeemed (newest first) and still has pending."""
+
+    subject: str
+    redeemed: tuple[Redemption, ...]
+    pending: tuple[PendingCompensation, ...]
+
+    @classmethod
+    def from_json(cls, value: Any) -> UserCompensations:
+        if not isinstance(value, Mapping) or not isinstance(value.get("subject"), str):
+            raise ValueError("compensations must be an object with a subject")
+        pending = tuple(
+            PendingCompensation(
+                jti=str(item["jti"]),
+                alert_id=str(item["alert_id"]),
+                alert_url=item.get("alert_url"),
+                compensation=_compensation(item["compensation"]),
+                expires_at=_time(item["expires_at"]),
+            )
+            for item in value.get("pending", [])
+        )
+        return cls(
+            subject=value["subject"],
+            redeemed=tuple(Redemption.from_json(r) for r in value.get("redeemed", [])),
+            pending=pending,
+        )
+
+
+def redemption_error(error: ApiError) -> ApiError:
+    """The typed `RedemptionError` for a server refusal; ``error`` itself otherwise.
+
+    Category BUSINESS; severity, request, response, payload, ``retry_after``
+    and attempts are kept. Only IDEMPOTENCY_KEY_IN_FLIGHT is transient.
+    """
+    payload, response = error.payload, error.response
+    if payload is None or response is None or not payload.error_code:
+        return error
+    code = payload.error_code
+    cls = _CODE_CLASSES.get(code)
+    if cls is None and code.startswith("TOKEN_") and response.status_code < 500:
+        cls = TokenRejected
+    if cls is None:
+        return error
+    in_flight = code == _IN_FLIGHT
+    status = response.status_code
+    description = (
+        f"An earlier attempt with the same Idempotency-Key is still in progress (HTTP {status})"
+        if in_flight
+        else f"The redemption server refused the token (HTTP {status})"
+    )
+    classification = attrs.evolve(
+        error.classification,
+        category=ErrorCategory.BUSINESS,
+        transient=in_flight,
+        retryable=in_flight and is_safe_to_resend(error),
+        error_type=code.lower(),
+        description=description,
+    )
+    message = f"{description}; the server says: {code}"
+    if payload.message:
+        message += f": {payload.message}"
+    return cls(
+        message,
+        classification=classification,
+        request=error.request,
+        response=response,
+        payload=payload,
+        attempts=error.attempts,
+    )
+
+
+class _Parsed:
+    """The success-body validator of one call: parses into ``model`` and keeps it."""
+
+    __slots__ = ("model", "value")
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.value: Any = None
+
+    def __call__(self, data: Any) -> None:
+        # ValueError/KeyError/TypeError here make the call fail with InvalidResponseBody.
+        self.value = self.model.from_json(data)
+
+
+class _RedeemHttp(Client):
+    def _refine_error(self, error: ApiError) -> ApiError:
+        return redemption_error(error)
+
+
+class _AsyncRedeemHttp(AsyncClient):
+    def _refine_error(self, error: ApiError) -> ApiError:
+        return redemption_error(error)
+
+
+class _Core:
+    """What both clients share: URLs, headers, argument checks."""
+
+    def __init__(self, base_url: object, api_key: str | None) -> None:
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ConfigurationError("base_url must be an http(s) URL")
+        if api_key is not None and not api_key:
+            raise ConfigurationError("api_key must be a non-empty string or None")
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"User-Agent": f"errdiscount/{__version__}", "Accept": "application/json"}
+        if api_key is not None:
+            self.headers["Authorization"] = f"Bearer {api_key}"
+
+    def __repr__(self) -> str:
+        # Never the API key, nor userinfo or a query string of the URL.
+        parts = urlsplit(self.base_url)
+        host = parts.netloc.rpartition("@")[2]
+        return repr(urlunsplit((parts.scheme, host, parts.path, "", "")))
+
+    def url(self, *segments: str) -> str:
+        return self.base_url + "/" + "/".join(quote(s, safe="") for s in segments)
+
+    @staticmethod
+    def redeem_args(token: object, idempotency_key: object) -> tuple[dict[str, Any], str]:
+        if not isinstance(token, str) or not token:
+            raise ConfigurationError("token must be a non-empty string")
+        key = new_idempotency_key() if idempotency_key is None else idempotency_key
+        if (
+            not isinstance(key, str)
+            or not 0 < len(key) <= 255
+            or not all(" " <= c <= "~" for c in key)
+        ):
+            raise ConfigurationError("idempotency_key must be 1-255 printable ASCII characters")
+        return {"token": token}, key
+
+
+class RedemptionClient:
+    """Synchronous client of a redemption server (errdiscount-server).
+
+    Args:
+        base_url: the server, e.g. ``https://redeem.example.com``.
+        api_key: app or admin key for `get` and `compensations` (redeeming needs none).
+        retry: the `RetryPolicy` (default: a fresh ``RetryPolicy()``, 3 attempts,
+            own `RetryBudget`); share one policy between clients to share its
+            budget; None disables retries.
+        timeout: seconds (or an ``httpx.Timeout``) per attempt; ignored with
+            ``http_client`` (configure that client instead).
+        transport: an httpx transport (tests, proxies).
+        http_client: an httpx client you configured; not closed by this client.
+        on_retry: ``on_retry(RetryDetails)`` before each retry's wait.
+
+    Raises:
+        ConfigurationError: bad arguments.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        timeout: TimeoutTypes = DEFAULT_REDEEM_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+        on_retry: Hook | None = None,
+    ) -> None:
+        self._core = _Core(base_url, api_key)
+        self._client = _RedeemHttp(
+            retry=retry,
+            timeout=timeout,
+            transport=transport,
+            http_client=http_client,
+            on_retry=on_retry,
+            max_json_bytes=MAX_RESPONSE_BYTES,
+        )
+
+    @property
+    def retry(self) -> RetryPolicy | None:
+        """The `RetryPolicy` in force (its ``budget`` is this client's retry budget)."""
+        return self._client.retry
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._core!r})"
+
+    def close(self) -> None:
+        """Close the connection pool (not an ``http_client`` you passed in)."""
+        self._client.close()
+
+    def __enter__(self) -> RedemptionClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, model: type[M], method: str, url: str, **kwargs: Any) -> M:
+        parsed = _Parsed(model)
+        self._client.request(method, url, headers=self._core.headers, validator=parsed, **kwargs)
+        result: M = parsed.value
+        return result
+
+    def redeem(self, token: str, *, idempotency_key: str | None = None) -> Redemption:
+        """Redeem ``token``; the grant goes to the token's subject.
+
+        Args:
+            token: the compact discount token.
+            idempotency_key: reuse a key to retry a redemption across calls or
+                processes (default: a fresh key per call, the same on every retry).
+
+        Raises:
+            TokenRejected, AlreadyRedeemed, BudgetExhausted, UserCapReached,
+            IdempotencyConflict: the server refused; other `ApiError` subclasses for
+            network, protocol and data-format failures (after the retries the
+            policy allows); ConfigurationError: a bad token or key argument.
+        """
+        body, key = self._core.redeem_args(token, idempotency_key)
+        return self._call(
+            Redemption, "POST", self._core.url("v1", "redemptions"), json=body, idempotency_key=key
+        )
+
+    def get(self, redemption_id: str) -> Redemption:
+        """A redemption by id (needs ``api_key``); `NotFound` if unknown."""
+        return self._call(Redemption, "GET", self._core.url("v1", "redemptions", redemption_id))
+
+    def compensations(self, subject: str) -> UserCompensations:
+        """Redeemed and pending compensations of ``subject`` (needs ``api_key``)."""
+        url = self._core.url("v1", "users", subject, "compensations")
+        return self._call(UserCompensations, "GET", url)
+
+
+class AsyncRedemptionClient:
+    """The asyncio twin of `RedemptionClient` (same arguments, same errors).
+
+    ``transport`` is an ``httpx.AsyncBaseTransport`` and ``http_client`` an
+    ``httpx.AsyncClient``; ``on_retry`` may be a coroutine function.
+
+    Raises:
+        ConfigurationError: bad arguments.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        timeout: TimeoutTypes = DEFAULT_REDEEM_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        on_retry: Hook | None = None,
+    ) -> None:
+        self._core = _Core(base_url, api_key)
+        self._client = _AsyncRedeemHttp(
+            retry=retry,
+            timeout=timeout,
+            transport=transport,
+            http_client=http_client,
+            on_retry=on_retry,
+            max_json_bytes=MAX_RESPONSE_BYTES,
+        )
+
+    @property
+    def retry(self) -> RetryPolicy | None:
+        """The `RetryPolicy` in force (its ``budget`` is this client's retry budget)."""
+        return self._client.retry
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._core!r})"
+
+    async def aclose(self) -> None:
+        """Close the connection pool (not an ``http_client`` you passed in)."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> AsyncRedemptionClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _call(self, model: type[M], method: str, url: str, **kwargs: Any) -> M:
+        parsed = _Parsed(model)
+        await self._client.request(
+            method, url, headers=self._core.headers, validator=parsed, **kwargs
+        )
+        result: M = parsed.value
+        return result
+
+    async def redeem(self, token: str, *, idempotency_key: str | None = None) -> Redemption:
+        """See `RedemptionClient.redeem`."""
+        body, key = self._core.redeem_args(token, idempotency_key)
+        return await self._call(
+            Redemption, "POST", self._core.url("v1", "redemptions"), json=body, idempotency_key=key
+        )
+
+    async def get(self, redemption_id: str) -> Redemption:
+        """See `RedemptionClient.get`."""
+        return await self._call(
+            Redemption, "GET", self._core.url("v1", "redemptions", redemption_id)
+        )
+
+    async def compensations(self, subject: str) -> UserCompensations:
+        """See `RedemptionClient.compensations`."""
+        url = self._core.url("v1", "users", subject, "compensations")
+        return await self._call(UserCompensations, "GET", url)

@@ -1,0 +1,1 @@
+"""Error collection: the event model, redaction and the ErrorReporter."""

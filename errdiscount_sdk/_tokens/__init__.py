@@ -1,0 +1,1 @@
+"""Discount tokens: the v1 spec, keys, verifier, issuer, JWKS cache."""

@@ -1,0 +1,1 @@
+"""Report queries over rollups and the ledger."""

@@ -1,0 +1,101 @@
+"""Issue a voucher with the server's key and record it, with a fresh alert id.
+
+Shared by the admin API (``POST /v1/tokens``) and the demo shop, so both mint
+exactly the same way: the token is signed, read back through the server's own
+verifier (the claims the store records are the ones any verifier will see),
+and recorded with an opaque ``alert_id`` that ``GET /v1/alerts/{id}`` resolves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from starlette.requests import Request
+
+from errdiscount_sdk import Compensation, DiscountToken, InvalidClaims
+from errdiscount_sdk._tokens.spec import check_https_url
+from server_stub.store import IssuedToken
+
+from .._state import ServerState
+from ._render import campaign_of, store_amount
+
+__all__ = ["IssuedVoucher", "alert_url", "issue_voucher"]
+
+
+@attrs.frozen
+class IssuedVoucher:
+    token: str = attrs.field(repr=False)
+    claims: DiscountToken
+    record: IssuedToken
+    alert_id: str
+    alert_url: str
+
+
+def alert_url(state: ServerState, request: Request, alert_id: str) -> str:
+    base = state.settings.public_url or str(request.base_url)
+    return base.rstrip("/") + "/v1/alerts/" + alert_id
+
+
+async def issue_voucher(
+    state: ServerState,
+    request: Request,
+    *,
+    subject: str,
+    error_code: str,
+    category: str,
+    severity: str,
+    compensation: Compensation | dict[str, Any],
+    ttl: float | dt.timedelta | None,
+    segment: str | None = None,
+    incident: str | None = None,
+    message: Mapping[str, str] | None = None,
+    suggestion: Mapping[str, str] | None = None,
+) -> IssuedVoucher:
+    """Sign, verify and record one voucher.
+
+    ``message`` and ``suggestion`` (language tag → text, already checked by
+    `_provider_text`) are the provider's own words for the popup; they are kept
+    with the record only, never put in the token.
+
+    Raises:
+        ConfigurationError, TokenError: the claims are not valid for a token.
+    """
+    alert_id = secrets.token_urlsafe(16)
+    url = alert_url(state, request, alert_id)
+    try:
+        alert_claim: str | None = check_https_url(url, "alert")
+    except InvalidClaims:
+        alert_claim = None  # the claim must be https; a loopback server is not
+    token = state.issuer.issue(
+        subject=subject,
+        error_code=error_code,
+        category=category,
+        severity=severity,
+        compensation=compensation,
+        ttl=ttl,
+        segment=segment,
+        incident=incident,
+        alert=alert_claim,
+    )
+    claims = await state.gate.verify(token)
+    amount, unit = store_amount(claims.compensation)
+    record = IssuedToken(
+        jti=claims.jti,
+        subject=claims.sub,
+        issuer=claims.iss,
+        kind=claims.compensation.kind,
+        amount=amount,
+        unit=unit,
+        campaign=campaign_of(claims),
+        expires_at=claims.expires_at,
+        alert_id=alert_id,
+        token=token,
+        message=message or {},
+        suggestion=suggestion or {},
+    )
+    await state.db(state.store.record_issued, record)
+    return IssuedVoucher(token, claims, record, alert_id, url)

@@ -1,0 +1,262 @@
+"""``GET /v1/alerts/{alert_id}``: the popup content (JSON) or a redemption page (HTML).
+
+An ``alert_url`` names an opaque alert id that the store maps to a token the
+server issued (OWASP's "ID mapped server-side" form), so the front end never
+renders an attacker-chosen URL. The same resource is served as JSON for the
+widget and as a standalone HTML page for a browser that opens the link;
+``Accept`` decides. Language: ``?lang=`` first, then ``Accept-Language``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..domain._provider_text import pick_text
+from ..domain._render import compensation_json
+from ._i18n import Catalogues, catalogues, choose_language
+from ._pages import Markup, escape, html_response, prefers_html, render
+
+__all__ = ["AlertStore", "IssuedAlert", "alert_content", "alert_routes"]
+
+ALERT_ID = re.compile(r"[A-Za-z0-9_-]{22,128}")
+_CATEGORIES = ("network", "protocol", "business", "data_format")
+_MAX_TOKEN = 8192
+_JSON_HEADERS = {
+    "Cache-Control": "no-store",
+    "Vary": "Accept, Accept-Language",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+class IssuedAlert(Protocol):
+    """What the store remembers about an issued token (``store.IssuedToken``)."""
+
+    @property
+    def jti(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def expires_at(self) -> dt.datetime: ...
+    @property
+    def alert_id(self) -> str: ...
+    @property
+    def token(self) -> str: ...
+    @property
+    def message(self) -> Mapping[str, str]: ...
+    @property
+    def suggestion(self) -> Mapping[str, str]: ...
+
+
+class AlertStore(Protocol):
+    """The two store reads the alert endpoint needs (``server_stub.store.Store``)."""
+
+    def alert(self, alert_id: str) -> IssuedAlert | None: ...
+    def redemption_by_jti(self, jti: str) -> object | None: ...
+
+
+def _claims(token: str) -> dict[str, Any]:
+    # The token comes from our own store (we issued it), so its payload is read
+    # without verifying the signature again; the redemption endpoint verifies.
+    if len(token) > _MAX_TOKEN:
+        return {}
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    segment = parts[1]
+    try:
+        data = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _https_url(value: object) -> str | None:
+    if not isinstance(value, str) or len(value) > 2048 or not value.startswith("https://"):
+        return None
+    if "\\" in value or any(not "!" <= ch <= "~" for ch in value):
+        return None
+    return value
+
+
+def _rfc3339(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _amount(value: int | float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def alert_content(
+    record: IssuedAlert,
+    *,
+    lang: str,
+    redeemed: bool,
+    now: dt.datetime,
+    redeem_url: str,
+    texts: Catalogues | None = None,
+) -> dict[str, Any]:
+    """The popup content of one alert, in ``lang`` (the contract's JSON shape).
+
+    Every value is plain text; escaping is up to whoever renders it. The error's
+    explanation and suggestion are the provider's (`pick_text`) when it gave any.
+    """
+    cat = texts or catalogues()
+    claims = _claims(record.token)
+    raw_err = claims.get("err")
+    err: dict[str, Any] = raw_err if isinstance(raw_err, dict) else {}
+    category = err.get("category") if err.get("category") in _CATEGORIES else "business"
+    code = err.get("code") if isinstance(err.get("code"), str) else ""
+    severity = err.get("severity") if isinstance(err.get("severity"), str) else ""
+    # The store counts in integer units (cents); show the amount as the token states it.
+    shown = compensation_json(record.kind, record.amount, record.unit)
+    kind = record.kind if f"summary.{record.kind}" in cat.keys() else "coupon"  # noqa: SIM118
+    summary = cat.text(lang, f"summary.{kind}", amount=_amount(shown["amount"]), unit=shown["unit"])
+    if redeemed:
+        status, body_key = "redeemed", "alert.body_redeemed"
+    elif record.expires_at <= now:
+        status, body_key = "expired", "alert.body_expired"
+    else:
+        status, body_key = "pending", "alert.body"
+    return {
+        "alert_id": record.alert_id,
+        "lang": lang,
+        "status": status,
+        "title": cat.text(lang, "alert.title"),
+        "body": cat.text(lang, body_key, summary=summary),
+        "error": {
+            "code": code,
+            "category": category,
+            "severity": severity,
+            # The provider's own words when it gave them, else the category's generic text.
+            "explanation": pick_text(record.message, lang)
+            or cat.text(lang, f"explanation.{category}"),
+            "suggestion": pick_text(record.suggestion, lang)
+            or cat.text(lang, f"suggestion.{category}"),
+        },
+        "compensation": {**shown, "summary": summary},
+        "expires_at": _rfc3339(record.expires_at),
+        "terms_url": _https_url(claims.get("terms")),
+        "redeem": {"method": "POST", "url": redeem_url, "token": record.token},
+        "texts": cat.section(lang, "widget"),
+    }
+
+
+def _page(content: dict[str, Any], cat: Catalogues) -> str:
+    lang = content["lang"]
+    widget = content["texts"]
+    terms = ""
+    if content["terms_url"]:
+        terms = Markup(
+            f'<p><a class="errdiscount-terms" href="{escape(content["terms_url"])}" '
+            f'rel="noopener noreferrer">{escape(widget["terms"])}</a></p>'
+        )
+    action, status_text = "", ""
+    if content["status"] == "pending":
+        # Disabled until the script has wired it up: no dead button without JS.
+        action = Markup(
+            '<div class="errdiscount-actions"><button type="button" class="errdiscount-redeem" '
+            f"data-errdiscount-redeem disabled>{escape(widget['redeem'])}</button></div>"
+        )
+    else:
+        key = "already_redeemed" if content["status"] == "redeemed" else "expired"
+        status_text = widget[key]
+    expires = dt.datetime.fromisoformat(content["expires_at"].replace("Z", "+00:00"))
+    return render(
+        "alert.html",
+        {
+            "lang": lang,
+            "page_title": cat.text(lang, "page.title"),
+            "status": content["status"],
+            "redeem_url": content["redeem"]["url"],
+            "token": content["redeem"]["token"],
+            "texts_json": json.dumps(widget, ensure_ascii=False),
+            "title": content["title"],
+            "body": content["body"],
+            "explanation": content["error"]["explanation"],
+            "suggestion": content["error"]["suggestion"],
+            "error_code_label": widget["error_code"],
+            "error_code": content["error"]["code"] or "-",
+            "expires_label": widget["expires"],
+            "expires_at": content["expires_at"],
+            "expires_text": expires.strftime("%Y-%m-%d %H:%M UTC"),
+            "terms": terms,
+            "action": action,
+            "status_text": status_text,
+            "noscript": cat.text(lang, "page.noscript"),
+        },
+    )
+
+
+def _not_found(request: Request, lang: str, frame_ancestors: Iterable[str]) -> Response:
+    if prefers_html(request.headers.get("accept")):
+        cat = catalogues()
+        body = render(
+            "not_found.html",
+            {
+                "lang": lang,
+                "title": cat.text(lang, "page.not_found_title"),
+                "body": cat.text(lang, "page.not_found_body"),
+            },
+        )
+        return html_response(body, status_code=404, frame_ancestors=frame_ancestors)
+    payload = {
+        "error_code": "ALERT_NOT_FOUND",
+        "message": "No alert with this id.",
+        "suggestion": "Check the alert_url; alerts exist only for tokens this server issued.",
+    }
+    return JSONResponse(payload, status_code=404, headers=_JSON_HEADERS)
+
+
+def alert_routes(
+    get_store: Callable[[], AlertStore],
+    *,
+    frame_ancestors: Iterable[str] = (),
+    public_url: str | None = None,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> list[Route]:
+    """The ``GET /v1/alerts/{alert_id}`` route.
+
+    Args:
+        get_store: returns the store (called per request, so the app may open it lazily).
+        frame_ancestors: CSP ``frame-ancestors`` sources of the HTML page (empty: none).
+        public_url: base of the redemption URL handed out; None: the request's base URL.
+        clock: "now", to decide whether an alert has expired.
+    """
+    ancestors = tuple(frame_ancestors)
+
+    async def get_alert(request: Request) -> Response:
+        lang = choose_language(
+            request.query_params.get("lang"), request.headers.get("accept-language")
+        )
+        alert_id = request.path_params["alert_id"]
+        if not ALERT_ID.fullmatch(alert_id):
+            return _not_found(request, lang, ancestors)
+        store = get_store()
+        record = await run_in_threadpool(store.alert, alert_id)
+        if record is None:
+            return _not_found(request, lang, ancestors)
+        redeemed = await run_in_threadpool(store.redemption_by_jti, record.jti) is not None
+        base = (public_url or str(request.base_url)).rstrip("/")
+        content = alert_content(
+            record, lang=lang, redeemed=redeemed, now=clock(), redeem_url=f"{base}/v1/redemptions"
+        )
+        if prefers_html(request.headers.get("accept")):
+            return html_response(_page(content, catalogues()), frame_ancestors=ancestors)
+        return JSONResponse(content, headers={**_JSON_HEADERS, "Content-Language": lang})
+
+    return [Route("/v1/alerts/{alert_id}", get_alert, methods=["GET"], name="get_alert")]

@@ -1,0 +1,1 @@
+"""HTTP plumbing: body limits, auth, problems, security headers, rate limits."""

@@ -1,0 +1,1 @@
+"""Background workers: detector loop, outbox dispatcher, retention."""

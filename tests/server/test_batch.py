@@ -1,0 +1,127 @@
+"""Group commit of keyed redemptions (server_stub.domain._batch) on a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from server_stub.domain._batch import MAX_BATCH, RedeemBatcher
+from server_stub.store import (
+    AlreadyRedeemed,
+    KeyedOutcome,
+    KeyedRedemption,
+    Redeemed,
+    RedeemOutcome,
+    Store,
+    StoreError,
+    StoreInputError,
+    WouldBlock,
+    open_store,
+)
+from tests.support.store_support import request
+
+
+def render(outcome: RedeemOutcome) -> tuple[int, bytes]:
+    return (201 if isinstance(outcome, Redeemed) else 409), b"{}"
+
+
+def keyed(jti: str, key: str | None = None, **fields: object) -> KeyedRedemption:
+    return KeyedRedemption(request(jti, **fields), "app", key or "key-" + jti, "fp-" + jti, render)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    with open_store(f"sqlite:///{tmp_path}/batch.db") as store:
+        yield store
+
+
+def count_batches(store: Store) -> list[int]:
+    sizes: list[int] = []
+    original = store.redeem_idempotent_batch
+
+    def counted(
+        items: Sequence[KeyedRedemption], *, wait: bool = True
+    ) -> list[KeyedOutcome | StoreInputError]:
+        sizes.append(len(items))
+        return original(items, wait=wait)
+
+    store.redeem_idempotent_batch = counted  # type: ignore[method-assign]
+    return sizes
+
+
+async def test_redemptions_of_one_loop_turn_share_one_transaction(sqlite_store: Store) -> None:
+    sizes = count_batches(sqlite_store)
+    batcher = RedeemBatcher()
+    items = [keyed(f"j{i}") for i in range(5)] + [keyed("j0", key="another-key")]
+    results = await asyncio.gather(*(batcher.redeem(sqlite_store, item) for item in items))
+    assert sizes == [6]
+    assert all(isinstance(result, Redeemed) for result in results[:5])
+    assert isinstance(results[5], AlreadyRedeemed)  # same jti, later in the batch
+    for i in range(5):
+        assert sqlite_store.redemption_by_jti(f"j{i}") is not None
+
+
+async def test_a_batch_is_bounded_and_the_rest_follows(sqlite_store: Store) -> None:
+    sizes = count_batches(sqlite_store)
+    batcher = RedeemBatcher()
+    items = [keyed(f"j{i}") for i in range(MAX_BATCH + 1)]
+    results = await asyncio.gather(*(batcher.redeem(sqlite_store, item) for item in items))
+    assert sizes == [MAX_BATCH, 1]
+    assert all(isinstance(result, Redeemed) for result in results)
+
+
+async def test_a_bad_item_fails_alone(sqlite_store: Store) -> None:
+    batcher = RedeemBatcher()
+    good, bad = keyed("j1"), keyed("j2", subject="x" * 10_000)
+    results = await asyncio.gather(
+        batcher.redeem(sqlite_store, good),
+        batcher.redeem(sqlite_store, bad),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], Redeemed)
+    assert isinstance(results[1], StoreInputError)
+
+
+class LockedStore:
+    """A store whose write lock is always taken for in-place calls (fault injection)."""
+
+    can_run_now = True
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.threads: list[str] = []
+
+    def redeem_idempotent_batch(
+        self, items: Sequence[KeyedRedemption], *, wait: bool = True
+    ) -> list[KeyedOutcome | StoreInputError]:
+        if self.error is not None:
+            raise self.error
+        if not wait:
+            raise WouldBlock()
+        self.threads.append(threading.current_thread().name)
+        return [AlreadyRedeemed(redemption=None) for _ in items]  # type: ignore[arg-type]
+
+
+async def test_a_taken_lock_sends_the_batch_to_a_worker_thread() -> None:
+    store = LockedStore()
+    batcher = RedeemBatcher()
+    results = await asyncio.gather(
+        *(batcher.redeem(store, keyed(f"j{i}")) for i in range(3))  # type: ignore[arg-type]
+    )
+    assert len(results) == 3
+    assert len(store.threads) == 1
+    assert store.threads[0] != threading.current_thread().name
+
+
+async def test_a_failed_transaction_fails_every_caller_of_the_batch() -> None:
+    store = LockedStore(StoreError("sqlite: disk I/O error"))
+    batcher = RedeemBatcher()
+    results = await asyncio.gather(
+        *(batcher.redeem(store, keyed(f"j{i}")) for i in range(3)),  # type: ignore[arg-type]
+        return_exceptions=True,
+    )
+    assert all(isinstance(result, StoreError) for result in results)

@@ -1,0 +1,144 @@
+"""Schema migrations and opening a store, on both back ends."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from errdiscount_sdk import ConfigurationError
+from server_stub.store import LATEST_VERSION, StoreError, _admin, open_store
+from server_stub.store._base import Tx
+from server_stub.store._migrations import MIGRATIONS, Migration, migrate
+from tests.support.store_support import raw_execute, request
+
+
+def test_opening_twice_migrates_once_and_keeps_the_data(store_url: str) -> None:
+    with open_store(store_url) as first:
+        assert first.schema_version() == LATEST_VERSION
+        first.redeem(request("j1"))
+    with open_store(store_url) as second:
+        assert second.schema_version() == LATEST_VERSION
+        assert second.redemption_by_jti("j1") is not None
+        assert second.backend in ("sqlite", "postgresql")
+
+
+def test_concurrent_openers_migrate_once(store_url: str) -> None:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def opener() -> None:
+        barrier.wait()
+        try:
+            open_store(store_url).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with open_store(store_url) as store:
+        assert store.schema_version() == LATEST_VERSION
+
+
+def test_a_newer_database_is_refused(store_url: str) -> None:
+    open_store(store_url).close()
+    raw_execute(
+        store_url,
+        "INSERT INTO schema_version (version, description, applied_at) VALUES (999, 'future', 0)",
+    )
+    with pytest.raises(StoreError, match="newer"):
+        open_store(store_url)
+
+
+def test_a_failing_migration_applies_nothing(store_url: str) -> None:
+    with open_store(store_url) as store:
+        dialect = store._dialect
+        broken = Migration(
+            version=LATEST_VERSION + 1,
+            description="half-broken",
+            statements=("CREATE TABLE extra (id BIGINT)", "CREATE TABLE broken (oops"),
+        )
+        with pytest.raises(StoreError):
+            migrate(dialect, (*MIGRATIONS, broken))
+        assert store.schema_version() == LATEST_VERSION
+        # "extra" was rolled back with the rest: creating it again works.
+        raw_execute(store_url, "CREATE TABLE extra (id BIGINT)")
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://localhost/x", "sqlite://", "sqlite:///:memory:", "sqlite:///", "x"]
+)
+def test_unsupported_urls_are_configuration_errors(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        open_store(url)
+
+
+def test_an_unreachable_postgresql_is_a_store_error_without_the_password() -> None:
+    with pytest.raises(StoreError) as caught:
+        open_store(
+            "postgresql://user:s3cr3t-pw@127.0.0.1:1/db?connect_timeout=1",
+            timeout=timedelta(seconds=0.5),
+        )
+    assert "s3cr3t-pw" not in str(caught.value)
+    assert caught.value.retryable is False
+
+
+def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str) -> None:
+    # Roll a fresh database back to version 1 by hand, with one issued token in it.
+    open_store(store_url).close()
+    raw_execute(store_url, "ALTER TABLE issued_tokens DROP COLUMN message")
+    raw_execute(store_url, "ALTER TABLE issued_tokens DROP COLUMN suggestion")
+    raw_execute(store_url, "DELETE FROM schema_version WHERE version = 2")
+    raw_execute(
+        store_url,
+        "INSERT INTO issued_tokens (jti, subject, issuer, kind, amount, unit, campaign,"
+        " expires_at, alert_id, token, created_at) VALUES ('old', 'alice', 'iss', 'coupon',"
+        " 5, 'USD', 'default', 4102444800000000, 'alert-old', 'a.b.c', 0)",
+    )
+    with open_store(store_url) as store:
+        assert store.schema_version() == LATEST_VERSION == 2
+        old = store.alert("alert-old")
+        assert old is not None
+        assert (dict(old.message), dict(old.suggestion)) == ({}, {})
+
+
+def test_sqlite_writes_few_b_trees_and_every_lookup_has_an_index(tmp_path: Path) -> None:
+    path = tmp_path / "layout.db"
+    with open_store(f"sqlite:///{path}") as store:
+        store.redeem(request("j1", subject="alice"))
+    db = sqlite3.connect(path)
+    try:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+        # No AUTOINCREMENT: it would rewrite sqlite_sequence on every ledger insert.
+        assert "sqlite_sequence" not in tables
+        assert "redemptions_by_subject" not in tables
+        # Clustered on id (WITHOUT ROWID): the jti arbiter is the one other B-tree.
+        origins = sorted(
+            o for (o,) in db.execute("SELECT origin FROM pragma_index_list(?)", ["redemptions"])
+        )
+        assert origins == ["pk", "u"]
+        traced: list[str] = []
+        db.set_trace_callback(traced.append)
+        _admin.compensations(Tx(db.cursor(), str), "alice", now=0)
+        db.set_trace_callback(None)
+        assert len(traced) == 2
+        for sql in traced:
+            plan = " | ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql))
+            # A full scan reads "SCAN <table>" with no index: every step must search.
+            assert all(
+                step.startswith("SEARCH")
+                or "USING" in step
+                or step.startswith(("CORRELATED", "USE TEMP"))
+                for step in plan.split(" | ")
+            ), plan
+        (row,) = _admin.compensations(Tx(db.cursor(), str), "alice", now=0).redeemed
+        assert row.jti == "j1"
+    finally:
+        db.close()
