@@ -28,6 +28,7 @@ import httpx
 from .._model.classify import build_error
 from .._model.errors import ApiError, ConfigurationError
 from .._model.parse import parse_error_payload
+from .._model.wire import IDEMPOTENCY_KEY_HEADER
 
 __all__ = [
     "DEFAULT_MAX_JSON_BYTES",
@@ -52,7 +53,7 @@ Validator = Callable[[Any], object]
 
 # Methods whose retries are only safe with a key: the client adds one to these.
 KEYED_METHODS = frozenset({"POST", "PATCH"})
-IDEMPOTENCY_KEY = "Idempotency-Key"
+IDEMPOTENCY_KEY = IDEMPOTENCY_KEY_HEADER
 
 
 def new_idempotency_key() -> str:

@@ -17,11 +17,11 @@ from .enums import ErrorCategory, Severity
 from .errors import ApiError, error_class_for
 from .payload import ErrorPayload
 from .retry_after import parse_retry_after
+from .wire import IDEMPOTENCY_KEY_HEADER
 
 __all__ = ["IDEMPOTENT_METHODS", "Classification", "build_error", "classify", "is_safe_to_retry"]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 
 # 400/422 bodies that say the *request* was malformed, not refused for a business reason.
 _MALFORMED_HINT = re.compile(

@@ -15,6 +15,7 @@ from typing import Any
 
 from .payload import ErrorPayload
 from .shapes import Fields, recognise_document
+from .wire import MAX_TOKEN_BYTES
 
 __all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "MAX_STRING_CHARS", "parse_error_payload"]
 
@@ -22,7 +23,7 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_DEPTH = 32
 MAX_STRING_CHARS = 4096
 # A discount token is a compact JWS capped at 8 KiB by the token spec.
-MAX_TOKEN_CHARS = 8192
+MAX_TOKEN_CHARS = MAX_TOKEN_BYTES
 
 _JSON_MEDIA_TYPE = re.compile(r"^application/(?:[\w.+-]+\+)?json$|^text/json$")
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")

@@ -13,9 +13,11 @@ from typing import Any
 
 import attrs
 
+from .wire import PAYLOAD_MEMBERS
+
 __all__ = ["Fields", "recognise_document"]
 
-_OUR_MEMBERS = ("error_code", "message", "suggestion", "discount_token", "alert_url")
+_OUR_MEMBERS = PAYLOAD_MEMBERS
 _CODE_KEYS = ("code", "errcode", "errorCode", "error_code", "Code", "name")
 _MESSAGE_KEYS = ("message", "msg", "errmsg", "error_msg", "Message", "error_description")
 _TOKEN_LIKE = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")

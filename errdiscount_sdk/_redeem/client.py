@@ -41,6 +41,7 @@ from .._model.errors import (
     TokenRejected,
     UserCapReached,
 )
+from .._model.wire import RedemptionCode
 from .._tokens.spec import Compensation
 from .._version import __version__
 
@@ -60,15 +61,15 @@ __all__ = [
 MAX_RESPONSE_BYTES = 1024 * 1024
 DEFAULT_REDEEM_TIMEOUT = 10.0
 _CODE_CLASSES: dict[str, type[RedemptionError]] = {
-    "TOKEN_ALREADY_REDEEMED": AlreadyRedeemed,
-    "BUDGET_EXHAUSTED": BudgetExhausted,
-    "INVENTORY_EXHAUSTED": BudgetExhausted,
-    "USER_CAP_REACHED": UserCapReached,
-    "IDEMPOTENCY_KEY_IN_FLIGHT": IdempotencyConflict,
-    "IDEMPOTENCY_KEY_REUSED": IdempotencyConflict,
-    "IDEMPOTENCY_KEY_INVALID": IdempotencyConflict,
+    RedemptionCode.ALREADY_REDEEMED: AlreadyRedeemed,
+    RedemptionCode.BUDGET_EXHAUSTED: BudgetExhausted,
+    RedemptionCode.INVENTORY_EXHAUSTED: BudgetExhausted,
+    RedemptionCode.USER_CAP_REACHED: UserCapReached,
+    RedemptionCode.IDEMPOTENCY_KEY_IN_FLIGHT: IdempotencyConflict,
+    RedemptionCode.IDEMPOTENCY_KEY_REUSED: IdempotencyConflict,
+    RedemptionCode.IDEMPOTENCY_KEY_INVALID: IdempotencyConflict,
 }
-_IN_FLIGHT = "IDEMPOTENCY_KEY_IN_FLIGHT"
+_IN_FLIGHT = RedemptionCode.IDEMPOTENCY_KEY_IN_FLIGHT
 
 M = TypeVar("M")
 

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from .._model.errors import KeyLoadError
+from .._model.wire import MAX_JWKS_BYTES
 from .spec import ALGORITHMS
 
 __all__ = [
@@ -47,7 +48,6 @@ PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPri
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 _PRIVATE_TYPES = (ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)
-MAX_JWKS_BYTES = 64 * 1024
 _MAX_KEYS = 64
 _MAX_PEM_BYTES = 64 * 1024
 _MIN_RSA_BITS = 2048

@@ -37,6 +37,7 @@ from .._model.errors import (
     WrongSubject,
     WrongTokenType,
 )
+from .._model.wire import MAX_TOKEN_BYTES
 from .keys import KeySet, VerificationKey, b64url_decode
 from .spec import ALGORITHMS, TOKEN_TYPE, DiscountToken, check_claims
 
@@ -293,7 +294,7 @@ class TokenVerifier(_VerifierCore):
         issuer: str,
         audience: str,
         leeway: float | dt.timedelta = 30.0,
-        max_token_bytes: int = 8192,
+        max_token_bytes: int = MAX_TOKEN_BYTES,
         clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(
@@ -321,7 +322,7 @@ class TokenVerifier(_VerifierCore):
         issuer: str,
         audience: str,
         leeway: float | dt.timedelta = 30.0,
-        max_token_bytes: int = 8192,
+        max_token_bytes: int = MAX_TOKEN_BYTES,
         clock: Callable[[], float] | None = None,
         **remote: Any,
     ) -> TokenVerifier:
@@ -381,7 +382,7 @@ class AsyncTokenVerifier(_VerifierCore):
         issuer: str,
         audience: str,
         leeway: float | dt.timedelta = 30.0,
-        max_token_bytes: int = 8192,
+        max_token_bytes: int = MAX_TOKEN_BYTES,
         clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(
@@ -408,7 +409,7 @@ class AsyncTokenVerifier(_VerifierCore):
         issuer: str,
         audience: str,
         leeway: float | dt.timedelta = 30.0,
-        max_token_bytes: int = 8192,
+        max_token_bytes: int = MAX_TOKEN_BYTES,
         clock: Callable[[], float] | None = None,
         **remote: Any,
     ) -> AsyncTokenVerifier:

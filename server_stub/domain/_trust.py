@@ -31,7 +31,8 @@ from errdiscount_sdk import (
     load_signing_key_pem,
     save_signing_key_pem,
 )
-from errdiscount_sdk._tokens.keys import MAX_JWKS_BYTES, b64url_decode
+from errdiscount_sdk.tokens import b64url_decode
+from errdiscount_sdk.wire import MAX_JWKS_BYTES
 
 __all__ = ["TokenGate", "load_or_create_signing_key"]
 

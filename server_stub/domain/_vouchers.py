@@ -17,7 +17,7 @@ import attrs
 from starlette.requests import Request
 
 from errdiscount_sdk import Compensation, DiscountToken, InvalidClaims
-from errdiscount_sdk._tokens.spec import check_https_url
+from errdiscount_sdk.tokens import check_https_url
 from server_stub.store import IssuedToken
 
 from .._state import ServerState

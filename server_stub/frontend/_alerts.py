@@ -22,6 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from errdiscount_sdk.wire import MAX_TOKEN_BYTES
+
 from ..domain._provider_text import pick_text
 from ..domain._render import compensation_json
 from ._i18n import Catalogues, catalogues, choose_language
@@ -31,7 +33,7 @@ __all__ = ["AlertStore", "IssuedAlert", "alert_content", "alert_routes"]
 
 ALERT_ID = re.compile(r"[A-Za-z0-9_-]{22,128}")
 _CATEGORIES = ("network", "protocol", "business", "data_format")
-_MAX_TOKEN = 8192
+_MAX_TOKEN = MAX_TOKEN_BYTES
 _JSON_HEADERS = {
     "Cache-Control": "no-store",
     "Vary": "Accept, Accept-Language",

@@ -20,7 +20,7 @@ from errdiscount_sdk import (
     PolicyError,
     TokenError,
 )
-from errdiscount_sdk._tokens.spec import check_compensation
+from errdiscount_sdk.tokens import check_compensation
 from server_stub.store import (
     AlreadyReversed,
     RedemptionNotFound,

@@ -20,6 +20,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from errdiscount_sdk import DiscountToken, InvalidClaims, KeySetUnavailable, TokenError
+from errdiscount_sdk.wire import (
+    IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENT_REPLAYED_HEADER,
+    RedemptionCode,
+)
 from server_stub.store import (
     AlreadyRedeemed,
     BudgetExhausted,
@@ -65,7 +70,7 @@ def client_ip(request: Request) -> str:
 def rate_limited(wait: int, what: str) -> HttpProblem:
     return HttpProblem(
         429,
-        "RATE_LIMITED",
+        RedemptionCode.RATE_LIMITED,
         f"Too many redemption attempts from this {what}.",
         f"Wait {wait} s before trying again.",
         {"Retry-After": str(wait)},
@@ -74,7 +79,7 @@ def rate_limited(wait: int, what: str) -> HttpProblem:
 
 def idempotency_key(request: Request) -> str | None:
     """The Idempotency-Key, as an RFC 8941 sf-string (quoted) or a bare token."""
-    raw = request.headers.get("idempotency-key")
+    raw = request.headers.get(IDEMPOTENCY_KEY_HEADER)
     if raw is None:
         return None
     value = raw.strip()
@@ -85,7 +90,7 @@ def idempotency_key(request: Request) -> str | None:
     if not 0 < len(value) <= MAX_IDEMPOTENCY_KEY or not all(" " <= c <= "~" for c in value):
         raise HttpProblem(
             400,
-            "IDEMPOTENCY_KEY_INVALID",
+            RedemptionCode.IDEMPOTENCY_KEY_INVALID,
             "The Idempotency-Key must be 1 to 255 printable ASCII characters.",
             "Send a fresh random key, e.g. a UUID.",
         )
@@ -96,7 +101,7 @@ def token_problem(error: TokenError) -> HttpProblem:
     if isinstance(error, KeySetUnavailable):
         return HttpProblem(
             503,
-            "TOKEN_KEYS_UNAVAILABLE",
+            RedemptionCode.KEYS_UNAVAILABLE,
             "The keys needed to check this token cannot be fetched right now.",
             "Retry later with the same Idempotency-Key.",
             {"Retry-After": "5"},
@@ -104,7 +109,7 @@ def token_problem(error: TokenError) -> HttpProblem:
     status = 401 if error.reason in _UNAUTHENTICATED else 422
     return HttpProblem(
         status,
-        "TOKEN_" + error.reason.upper(),
+        RedemptionCode.TOKEN_PREFIX + error.reason.upper(),
         f"The discount token was refused: {error}.",
         "Use the token exactly as it was issued, before it expires.",
     )
@@ -116,25 +121,25 @@ def render(outcome: RedeemOutcome) -> tuple[int, bytes]:
         return 201, json_bytes(redemption_json(outcome.redemption))
     if isinstance(outcome, AlreadyRedeemed):
         return 409, error_body(
-            "TOKEN_ALREADY_REDEEMED",
+            RedemptionCode.ALREADY_REDEEMED,
             "This discount token has already been redeemed.",
             "Nothing to do: a token is redeemed once.",
         )
     if isinstance(outcome, BudgetExhausted):
         return 409, error_body(
-            "BUDGET_EXHAUSTED",
+            RedemptionCode.BUDGET_EXHAUSTED,
             "The compensation budget for this offer is used up.",
             "Contact support; the operator can raise the budget.",
         )
     if isinstance(outcome, InventoryExhausted):
         return 409, error_body(
-            "INVENTORY_EXHAUSTED",
+            RedemptionCode.INVENTORY_EXHAUSTED,
             "No coupon codes are left for this offer.",
             "Contact support; the operator can load more codes.",
         )
     assert isinstance(outcome, UserCapReached)
     return 409, error_body(
-        "USER_CAP_REACHED",
+        RedemptionCode.USER_CAP_REACHED,
         "This account reached its limit of compensations for now.",
         f"Try again after {rfc3339(outcome.resets_at)}.",
     )
@@ -194,7 +199,7 @@ async def redeem(request: Request) -> Response:
     if isinstance(result, Mismatch):
         raise HttpProblem(
             422,
-            "IDEMPOTENCY_KEY_REUSED",
+            RedemptionCode.IDEMPOTENCY_KEY_REUSED,
             "This Idempotency-Key was used with a different request.",
             "Use a fresh key for each new request.",
         )
@@ -203,7 +208,7 @@ async def redeem(request: Request) -> Response:
             result.body,
             status_code=result.status,
             media_type=JSON,
-            headers={"Idempotent-Replayed": "true"},
+            headers={IDEMPOTENT_REPLAYED_HEADER: "true"},
         )
     # The last rendering is the one committed (a retried transaction renders again);
     # render is pure, so rendering anew would give the same bytes, at ~25 µs more.
@@ -214,7 +219,7 @@ async def redeem(request: Request) -> Response:
 def _in_flight() -> HttpProblem:
     return HttpProblem(
         409,
-        "IDEMPOTENCY_KEY_IN_FLIGHT",
+        RedemptionCode.IDEMPOTENCY_KEY_IN_FLIGHT,
         "A request with this Idempotency-Key is still being processed.",
         "Retry shortly with the same key to get its result.",
         {"Retry-After": "1"},
@@ -235,7 +240,7 @@ async def get_redemption(request: Request) -> Response:
     if found is None:
         raise HttpProblem(
             404,
-            "REDEMPTION_NOT_FOUND",
+            RedemptionCode.REDEMPTION_NOT_FOUND,
             "No redemption has this id.",
             "Use the id returned by POST /v1/redemptions.",
         )
@@ -248,7 +253,10 @@ async def compensations(request: Request) -> Response:
     subject: str = request.path_params["subject"]
     if not 0 < len(subject) <= 256 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in subject):
         raise HttpProblem(
-            404, "SUBJECT_NOT_FOUND", "No such subject.", "Use the token's sub as the subject."
+            404,
+            RedemptionCode.SUBJECT_NOT_FOUND,
+            "No such subject.",
+            "Use the token's sub as the subject.",
         )
     found = await state.db(state.store.compensations, subject)
     pending: list[dict[str, Any]] = []

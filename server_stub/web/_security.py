@@ -17,6 +17,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from errdiscount_sdk.wire import IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER
+
 from ._problems import error_response
 
 __all__ = ["DEFAULT_SECURITY_HEADERS", "CorsPolicy", "SecurityHeaders"]
@@ -70,8 +72,12 @@ class CorsPolicy:
         origins: Iterable[str],
         path_prefixes: Iterable[str] = ("/",),
         methods: Iterable[str] = ("GET", "POST"),
-        request_headers: Iterable[str] = ("Content-Type", "Idempotency-Key", "Accept-Language"),
-        expose_headers: Iterable[str] = ("Retry-After", "Idempotent-Replayed"),
+        request_headers: Iterable[str] = (
+            "Content-Type",
+            IDEMPOTENCY_KEY_HEADER,
+            "Accept-Language",
+        ),
+        expose_headers: Iterable[str] = ("Retry-After", IDEMPOTENT_REPLAYED_HEADER),
         max_age: int = 600,
     ) -> None:
         self.app = app

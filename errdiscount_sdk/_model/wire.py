@@ -1,0 +1,76 @@
+"""The wire contract between apps, providers and the errdiscount server: one definition each.
+
+Every name that crosses a process boundary — payload members, error codes, header names,
+size caps — is defined here and imported by the SDK and by `server_stub` (through the
+public `errdiscount_sdk.wire`). A value written twice drifts; a value written once cannot.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ALERT_URL",
+    "APP_KEY_SCHEME",
+    "DISCOUNT_TOKEN",
+    "ERROR_CODE",
+    "IDEMPOTENCY_KEY_HEADER",
+    "IDEMPOTENT_REPLAYED_HEADER",
+    "MAX_JWKS_BYTES",
+    "MAX_TOKEN_BYTES",
+    "MESSAGE",
+    "PAYLOAD_MEMBERS",
+    "REDEMPTION_ERROR_CODES",
+    "REQUEST_ID_HEADER",
+    "RETRY_AFTER_HEADER",
+    "SUGGESTION",
+    "RedemptionCode",
+]
+
+# -- the seed payload: what a failing API answers -------------------------------------------
+ERROR_CODE: Final = "error_code"
+MESSAGE: Final = "message"
+SUGGESTION: Final = "suggestion"
+DISCOUNT_TOKEN: Final = "discount_token"
+ALERT_URL: Final = "alert_url"
+PAYLOAD_MEMBERS: Final = (ERROR_CODE, MESSAGE, SUGGESTION, DISCOUNT_TOKEN, ALERT_URL)
+
+# -- headers -------------------------------------------------------------------------------
+IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
+IDEMPOTENT_REPLAYED_HEADER: Final = "Idempotent-Replayed"
+RETRY_AFTER_HEADER: Final = "Retry-After"
+REQUEST_ID_HEADER: Final = "X-Request-Id"
+APP_KEY_SCHEME: Final = "Bearer"
+
+# -- size caps -----------------------------------------------------------------------------
+MAX_TOKEN_BYTES: Final = 8 * 1024
+"""A compact discount token is refused, unparsed, above this size (token spec §2)."""
+MAX_JWKS_BYTES: Final = 64 * 1024
+"""A JWKS document is refused above this size."""
+
+
+class RedemptionCode:
+    """The ``error_code`` values of the redemption API (docs/redemption.md).
+
+    ``TOKEN_*`` codes not listed here are ``"TOKEN_" + TokenError.reason.upper()``.
+    """
+
+    TOKEN_PREFIX: Final = "TOKEN_"
+    ALREADY_REDEEMED: Final = "TOKEN_ALREADY_REDEEMED"
+    KEYS_UNAVAILABLE: Final = "TOKEN_KEYS_UNAVAILABLE"
+    BUDGET_EXHAUSTED: Final = "BUDGET_EXHAUSTED"
+    INVENTORY_EXHAUSTED: Final = "INVENTORY_EXHAUSTED"
+    USER_CAP_REACHED: Final = "USER_CAP_REACHED"
+    IDEMPOTENCY_KEY_IN_FLIGHT: Final = "IDEMPOTENCY_KEY_IN_FLIGHT"
+    IDEMPOTENCY_KEY_REUSED: Final = "IDEMPOTENCY_KEY_REUSED"
+    IDEMPOTENCY_KEY_INVALID: Final = "IDEMPOTENCY_KEY_INVALID"
+    REDEMPTION_NOT_FOUND: Final = "REDEMPTION_NOT_FOUND"
+    SUBJECT_NOT_FOUND: Final = "SUBJECT_NOT_FOUND"
+    RATE_LIMITED: Final = "RATE_LIMITED"
+
+
+REDEMPTION_ERROR_CODES: Final = frozenset(
+    value
+    for name, value in vars(RedemptionCode).items()
+    if name.isupper() and name != "TOKEN_PREFIX"
+)
