@@ -31,9 +31,15 @@ def _chromium() -> str | None:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium for the whole session; skips (or fails in CI) without one."""
+    """A headless Chromium per test module; skips (or fails in CI) without one.
+
+    Module scope, not session: Playwright's sync API keeps its event loop marked as running
+    in this thread while it is open, so any later ``asyncio.run`` (or async test) in the
+    same thread would fail. pytest-randomly keeps a module's tests together, so the loop is
+    gone before another module runs; browser test modules hold no async tests.
+    """
     executable = _chromium()
     required = os.environ.get("ERRDISCOUNT_REQUIRE_BROWSER") == "1"
     if executable is None:
