@@ -26,7 +26,9 @@ from .routes._admin import admin_routes
 from .routes._ledger import ledger_routes
 from .routes._meta import meta_routes
 from .routes._redeem import redemption_routes
+from .web._metrics import MetricsMiddleware
 from .web._problems import register_handlers
+from .web._request_id import RequestIdMiddleware
 from .web._security import CorsPolicy, SecurityHeaders
 
 __all__ = ["CORS_PATHS", "DEFAULT_ROUTE_GROUPS", "RouteGroup", "create_app"]
@@ -97,6 +99,8 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(MetricsMiddleware, metrics=state.metrics),
             Middleware(SecurityHeaders),
             Middleware(CorsPolicy, origins=settings.cors_origins, path_prefixes=tuple(cors_paths)),
         ],

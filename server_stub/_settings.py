@@ -18,6 +18,8 @@ import attrs
 
 from errdiscount_sdk import ConfigurationError
 
+from .web._logging import LOG_FORMATS
+
 __all__ = ["Settings", "build_arg_parser", "settings_from_args"]
 
 DEFAULT_DATABASE = "sqlite:///errdiscount.db"
@@ -67,6 +69,7 @@ class Settings:
         policy: CompensationPolicy file (.toml/.json); None: the default policy.
         access_log: log every request (uvicorn's access log).
         workers: server processes (uvicorn workers) sharing the port.
+        log_format: ``text`` (default) or ``json`` (one object per line, with request ids).
     """
 
     host: str = "127.0.0.1"
@@ -88,6 +91,12 @@ class Settings:
     policy: str | None = None
     access_log: bool = True
     workers: int = attrs.field(default=1, validator=_positive)
+    log_format: str = attrs.field(default="text")
+
+    @log_format.validator
+    def _check_log_format(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in LOG_FORMATS:
+            raise ConfigurationError("log format must be text or json")
 
     @port.validator
     def _check_port(self, attribute: attrs.Attribute[int], value: int) -> None:
@@ -150,6 +159,7 @@ _FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
         "origin allowed to frame the alert pages (repeatable; default none)",
     ),
     ("--workers", "WORKERS", "workers", "int", "server processes (default 1)"),
+    ("--log-format", "LOG_FORMAT", "log_format", "str", "text (default) or json"),
 )
 
 

@@ -26,6 +26,7 @@ from ._settings import Settings
 from .domain._batch import RedeemBatcher
 from .domain._trust import TokenGate, load_or_create_signing_key
 from .web._auth import KeyChecker
+from .web._metrics import ServerMetrics
 from .web._problems import HttpProblem
 from .web._ratelimit import RateLimiter
 
@@ -64,6 +65,7 @@ class ServerState:
             rate_per_second=settings.rate_subject_per_minute / 60, burst=settings.rate_burst
         )
         self.jwks_body = json.dumps(self.issuer.jwks(), separators=(",", ":")).encode()
+        self.metrics = ServerMetrics()
         self._store: Store | None = None
         self._batcher = RedeemBatcher()
 

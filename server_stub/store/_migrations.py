@@ -215,3 +215,29 @@ def schema_version(dialect: Dialect) -> int:
         lambda tx: tx.one("SELECT MAX(version) AS version FROM schema_version"), write=False
     )
     return int(row["version"]) if row and row["version"] is not None else 0
+
+
+def has_schema_table(dialect: Dialect) -> bool:
+    """True once any migration bookkeeping exists (a read; creates nothing)."""
+    if dialect.name == "sqlite":
+        query = (
+            "SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        )
+    else:
+        query = "SELECT 1 AS found WHERE to_regclass('schema_version') IS NOT NULL"
+    return dialect.run(lambda tx: tx.one(query), write=False) is not None
+
+
+def pending_migrations(
+    dialect: Dialect, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> tuple[int, tuple[Migration, ...]]:
+    """The schema version in force and the migrations not yet applied (nothing is changed).
+
+    Raises:
+        StoreError: the database cannot be read, or its schema is newer than this code.
+    """
+    current = schema_version(dialect) if has_schema_table(dialect) else 0
+    latest = migrations[-1].version if migrations else 0
+    if current > latest:
+        raise StoreError(f"database schema version {current} is newer than this code ({latest})")
+    return current, tuple(m for m in migrations if m.version > current)

@@ -26,7 +26,7 @@ from ._base import (
     to_us,
 )
 from ._errors import StoreInputError
-from ._migrations import migrate, schema_version
+from ._migrations import migrate, pending_migrations, schema_version
 from ._models import (
     Budget,
     CodeLoad,
@@ -73,12 +73,13 @@ class Store:
         clock: Clock = _utcnow,
         idempotency_ttl: timedelta = timedelta(hours=24),
         idempotency_lock_timeout: timedelta = timedelta(seconds=60),
+        apply_migrations: bool = True,
     ) -> None:
         self._dialect = dialect
         self._clock = clock
         self._ttl = int(idempotency_ttl / timedelta(microseconds=1))
         self._lock_timeout = int(idempotency_lock_timeout / timedelta(microseconds=1))
-        self.schema = migrate(dialect)
+        self.schema = migrate(dialect) if apply_migrations else pending_migrations(dialect)[0]
 
     @property
     def can_run_now(self) -> bool:
@@ -96,6 +97,10 @@ class Store:
     def schema_version(self) -> int:
         """The schema version recorded in the database."""
         return schema_version(self._dialect)
+
+    def pending_migrations(self) -> list[tuple[int, str]]:
+        """``(version, description)`` of the migrations not applied yet (a read)."""
+        return [(m.version, m.description) for m in pending_migrations(self._dialect)[1]]
 
     def close(self) -> None:
         self._dialect.close()
@@ -437,6 +442,7 @@ def open_store(
     idempotency_lock_timeout: timedelta = timedelta(seconds=60),
     pool_size: int = 10,
     timeout: timedelta = timedelta(seconds=10),
+    apply_migrations: bool = True,
 ) -> Store:
     """Open (and migrate) the store at ``url``.
 
@@ -448,6 +454,8 @@ def open_store(
         idempotency_lock_timeout: after this, an in-flight key can be taken over.
         pool_size: PostgreSQL connections at most.
         timeout: SQLite busy timeout; PostgreSQL connect and pool-wait timeout.
+        apply_migrations: False opens without changing the schema (``migrate --check``);
+            a schema newer than this code is refused either way.
 
     Raises:
         ConfigurationError: the URL names no supported back end.
@@ -478,6 +486,7 @@ def open_store(
             clock=clock,
             idempotency_ttl=idempotency_ttl,
             idempotency_lock_timeout=idempotency_lock_timeout,
+            apply_migrations=apply_migrations,
         )
     except BaseException:
         dialect.close()
