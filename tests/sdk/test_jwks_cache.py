@@ -6,9 +6,9 @@ Time is an injected clock (a list we move by hand): no sleeps, no timing.
 from __future__ import annotations
 
 import asyncio
-import time
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
