@@ -110,6 +110,15 @@ class _CacheCore:
         self._last_error: str | None = None
         self.fetch_count = 0
 
+    def cached_keys(self) -> KeySet | None:
+        """The keys in the cache while still usable (fresh or within ``stale_if_error``).
+
+        Never fetches and never blocks: for republishing what this cache trusts
+        (the reference server lists its peers' keys this way).
+        """
+        keys, _, stale_until = self._state
+        return keys if keys is not None and self._clock() < stale_until else None
+
     def _fast(self, kid: str, now: float) -> VerificationKey | None:
         keys, fresh_until, _ = self._state
         if keys is not None and now < fresh_until:
