@@ -4,7 +4,7 @@ Public home of the validators `server_stub` shares with the SDK's issuer, so the
 apply one definition of a valid compensation, alert URL and base64url text.
 """
 
-from ._tokens.keys import b64url_decode
+from ._tokens.keys import b64url_decode, check_kid
 from ._tokens.spec import check_compensation, check_https_url
 
-__all__ = ["b64url_decode", "check_compensation", "check_https_url"]
+__all__ = ["b64url_decode", "check_compensation", "check_https_url", "check_kid"]

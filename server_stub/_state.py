@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -64,10 +63,14 @@ class ServerState:
         self.subject_limit = RateLimiter(
             rate_per_second=settings.rate_subject_per_minute / 60, burst=settings.rate_burst
         )
-        self.jwks_body = json.dumps(self.issuer.jwks(), separators=(",", ":")).encode()
         self.metrics = ServerMetrics()
         self._store: Store | None = None
         self._batcher = RedeemBatcher()
+
+    @property
+    def jwks_body(self) -> bytes:
+        """The published JWKS: the signing key and every other key trusted for our issuer."""
+        return self.gate.jwks_body()
 
     async def start(self) -> None:
         """Open (and migrate) the store; called by the app's lifespan."""

@@ -20,6 +20,7 @@ from .._tokens.issuer import TokenIssuer
 from .._tokens.keys import (
     KeySet,
     SigningKey,
+    check_kid,
     generate_signing_key,
     load_signing_key_pem,
     save_signing_key_pem,
@@ -195,6 +196,13 @@ def _number(text: str) -> int | float:
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
+def _kid(text: str) -> str:
+    try:
+        return check_kid(text)
+    except KeyLoadError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _password_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--password-env",
@@ -210,7 +218,11 @@ def add_token_commands(commands: Any) -> None:
     )
     keygen.add_argument("--alg", choices=ALGORITHMS, default="EdDSA", help="default: EdDSA")
     keygen.add_argument("--out", required=True, help="PEM file to write (PKCS#8, mode 0600)")
-    keygen.add_argument("--kid", help="key id (default: RFC 7638 thumbprint)")
+    keygen.add_argument(
+        "--kid",
+        type=_kid,
+        help="key id, 1-128 characters, kept in the PEM file (default: RFC 7638 thumbprint)",
+    )
     keygen.add_argument("--force", action="store_true", help="overwrite an existing file")
     _password_flag(keygen)
     keygen.set_defaults(handler=lambda a: _run(_keygen, a))

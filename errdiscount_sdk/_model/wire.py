@@ -17,6 +17,7 @@ __all__ = [
     "IDEMPOTENCY_KEY_HEADER",
     "IDEMPOTENT_REPLAYED_HEADER",
     "MAX_JWKS_BYTES",
+    "MAX_KID_CHARS",
     "MAX_TOKEN_BYTES",
     "MESSAGE",
     "PAYLOAD_MEMBERS",
@@ -47,6 +48,9 @@ MAX_TOKEN_BYTES: Final = 8 * 1024
 """A compact discount token is refused, unparsed, above this size (token spec §2)."""
 MAX_JWKS_BYTES: Final = 64 * 1024
 """A JWKS document is refused above this size."""
+
+MAX_KID_CHARS: Final = 128
+"""A key id (``kid``) is 1 to this many characters, in tokens, JWKS and key files."""
 
 
 class RedemptionCode:

@@ -5,9 +5,14 @@ Cache policy (the same for both):
 - The parsed `KeySet` is kept for the response's ``Cache-Control: max-age``
   (minus ``Age``), bounded to [``min_ttl``, ``max_ttl``]; ``no-store`` or
   ``no-cache`` mean ``min_ttl``; no header means ``default_ttl``.
-- An unknown ``kid`` triggers at most one refetch per ``cooldown`` (whatever
-  the kid), and a kid still unknown after a refetch is remembered (negative
-  cache) for ``cooldown``: random kids cannot make us hammer the JWKS server.
+- An unknown ``kid`` triggers a refetch unless the last fetch (of any cause)
+  started less than ``cooldown`` ago. So random kids cause at most one fetch
+  per ``cooldown``, and a key published after the last fetch is found by the
+  first lookup at or after ``last fetch + cooldown``: under steady traffic a new
+  key is accepted within one ``cooldown`` of its first token, however long
+  ``max-age`` is. (The only memory of a miss is the time of the last fetch: a
+  per-kid negative cache re-armed on every miss would keep a busy kid refused
+  for the whole ``max-age``.)
 - A failed fetch (network, status other than 200, oversized or invalid JWKS,
   no usable keys) keeps the last good keys until ``stale_if_error`` seconds
   after they went stale, and is not retried before ``cooldown``.
@@ -31,7 +36,6 @@ from .keys import MAX_JWKS_BYTES, KeySet, VerificationKey
 __all__ = ["AsyncRemoteKeySet", "RemoteKeySet"]
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
-_NEGATIVE_CACHE_SIZE = 1024
 _ACCEPT = {"Accept": "application/jwk-set+json, application/json"}
 
 
@@ -104,8 +108,16 @@ class _CacheCore:
         self._state: tuple[KeySet | None, float, float] = (None, float("-inf"), float("-inf"))
         self._last_fetch = float("-inf")
         self._last_error: str | None = None
-        self._negative: dict[str, float] = {}
         self.fetch_count = 0
+
+    def cached_keys(self) -> KeySet | None:
+        """The keys in the cache while still usable (fresh or within ``stale_if_error``).
+
+        Never fetches and never blocks: for republishing what this cache trusts
+        (the reference server lists its peers' keys this way).
+        """
+        keys, _, stale_until = self._state
+        return keys if keys is not None and self._clock() < stale_until else None
 
     def _fast(self, kid: str, now: float) -> VerificationKey | None:
         keys, fresh_until, _ = self._state
@@ -118,10 +130,8 @@ class _CacheCore:
         stale = keys is None or now >= fresh_until
         return stale and now - self._last_fetch >= self.cooldown
 
-    def _may_force(self, kid: str, now: float) -> bool:
-        until = self._negative.get(kid)
-        if until is not None and now < until:
-            return False
+    def _may_force(self, now: float) -> bool:
+        """A refetch for an unknown kid is allowed once ``cooldown`` has passed since the last."""
         return now - self._last_fetch >= self.cooldown
 
     def _begin_fetch(self, now: float) -> None:
@@ -130,7 +140,6 @@ class _CacheCore:
 
     def _on_success(self, keys: KeySet, ttl: float, now: float) -> None:
         self._state = (keys, now + ttl, now + ttl + self.stale_if_error)
-        self._negative.clear()
         self._last_error = None
 
     def _on_failure(self, reason: str) -> None:
@@ -146,11 +155,9 @@ class _CacheCore:
         key = keys.get(kid)
         if key is not None:
             return key
-        if may_fetch and self._may_force(kid, now):
+        if may_fetch and self._may_force(now):
             return None
-        if len(self._negative) >= _NEGATIVE_CACHE_SIZE:
-            self._negative.clear()
-        self._negative[kid] = now + self.cooldown
+        # No state changes on a miss: only a real fetch moves the cooldown.
         raise UnknownKey("no key in the JWKS has the token's kid")
 
     def _parse(self, status: int, headers: httpx.Headers, body: bytes) -> tuple[KeySet, float]:
@@ -185,14 +192,16 @@ class RemoteKeySet(_CacheCore):
         url: the JWKS URL (https).
         client: an `httpx.Client` to use (not closed by us); default: our own.
         min_ttl, max_ttl, default_ttl: cache lifetime bounds, seconds.
-        cooldown: minimum seconds between refetches forced by unknown kids
-            or after a failure.
+        cooldown: minimum seconds between a fetch and a refetch forced by an
+            unknown kid or after a failure; also the longest a key published
+            after the last fetch stays unknown under steady traffic.
         stale_if_error: how long after going stale last-good keys may still be
             used while fetches fail.
         max_bytes: response size cap (at most 64 KiB).
         timeout: per-fetch timeout, seconds.
         allow_http_loopback: allow ``http://127.0.0.1``-style URLs (tests).
-        clock: a monotonic clock in seconds; for tests.
+        clock: the cache's monotonic clock in seconds (never used for token
+            times); default `time.monotonic`; for tests.
 
     Raises:
         ConfigurationError: bad arguments or a URL that is not allowed.

@@ -25,8 +25,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from .._model.errors import KeyLoadError
-from .._model.wire import MAX_JWKS_BYTES
+from .._model.wire import MAX_JWKS_BYTES, MAX_KID_CHARS
 from .spec import ALGORITHMS
+from .strict_json import loads_strict
 
 __all__ = [
     "MAX_JWKS_BYTES",
@@ -38,6 +39,7 @@ __all__ = [
     "VerificationKey",
     "b64url_decode",
     "b64url_encode",
+    "check_kid",
     "generate_signing_key",
     "jwk_thumbprint",
     "load_signing_key_pem",
@@ -58,6 +60,30 @@ _THUMBPRINT_MEMBERS = {
     "RSA": ("e", "kty", "n"),
 }
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+# RFC 7468 §5.2 explanatory text before the PEM block: parsers (OpenSSL,
+# cryptography) skip it, our loader reads the key id from it.
+_PEM_KID_LABEL = b"kid: "
+_PEM_BEGIN = b"-----BEGIN"
+
+
+def check_kid(kid: object, error: type[Exception] = KeyLoadError) -> str:
+    """A key id as format v1 allows it: 1 to `MAX_KID_CHARS` characters, no control characters.
+
+    Control characters are refused so that a kid always fits on its PEM line and in logs.
+
+    Raises:
+        KeyLoadError (or ``error``): naming the rule.
+    """
+    if (
+        type(kid) is not str
+        or not 0 < len(kid) <= MAX_KID_CHARS
+        or not kid.isprintable()
+        or kid != kid.strip()
+    ):
+        raise error(
+            f"kid must be 1 to {MAX_KID_CHARS} printable characters without surrounding spaces"
+        )
+    return kid
 
 
 def b64url_encode(data: bytes) -> str:
@@ -172,10 +198,15 @@ class SigningKey:
 
     @classmethod
     def from_private_key(cls, private_key: PrivateKey, *, kid: str | None = None) -> SigningKey:
-        """Wrap a cryptography private key; ``kid`` defaults to its RFC 7638 thumbprint."""
+        """Wrap a cryptography private key; ``kid`` defaults to its RFC 7638 thumbprint.
+
+        Raises:
+            KeyLoadError: an unusable key, or a ``kid`` `check_kid` refuses.
+        """
         algorithm = algorithm_for_key(private_key)
         public = private_key.public_key()
-        return cls(private_key, algorithm, kid or jwk_thumbprint(public))
+        chosen = jwk_thumbprint(public) if kid is None else check_kid(kid)
+        return cls(private_key, algorithm, chosen)
 
     def public_key(self) -> VerificationKey:
         return VerificationKey(self.kid, self.algorithm, self.private_key.public_key())
@@ -205,7 +236,7 @@ def generate_signing_key(algorithm: str = "EdDSA", *, kid: str | None = None) ->
 def _read_pem(source: str | bytes | os.PathLike[str]) -> bytes:
     if isinstance(source, bytes):
         return source
-    if isinstance(source, str) and source.lstrip().startswith("-----BEGIN"):
+    if isinstance(source, str) and "-----BEGIN" in source:
         return source.encode("ascii", "replace")
     path = Path(source)
     try:
@@ -226,11 +257,17 @@ def load_signing_key_pem(
 ) -> SigningKey:
     """Load a PEM private key (PKCS#8 or traditional) from a path or PEM bytes/text.
 
+    The key id is ``kid`` when given, else the ``kid: ...`` line that
+    `save_signing_key_pem` writes before the PEM block, else the RFC 7638
+    thumbprint of the public key.
+
     Raises:
         KeyLoadError: unreadable file, wrong password, not a private key,
-            or a key type or size format v1 does not allow.
+            a key type or size format v1 does not allow, or a bad ``kid`` line.
     """
     data = _read_pem(source)
+    if kid is None:
+        kid = _pem_kid(data)
     secret = password.encode() if isinstance(password, str) else password
     try:
         private = serialization.load_pem_private_key(data, password=secret)
@@ -244,15 +281,39 @@ def load_signing_key_pem(
     return SigningKey.from_private_key(private, kid=kid)
 
 
+def _pem_kid(data: bytes) -> str | None:
+    """The kid of a ``kid: ...`` line in the explanatory text before the PEM block."""
+    start = data.find(_PEM_BEGIN)
+    found: list[str] = []
+    for line in data[: max(start, 0)].splitlines():
+        if line.startswith(_PEM_KID_LABEL):
+            try:
+                found.append(line[len(_PEM_KID_LABEL) :].decode("utf-8").rstrip("\r"))
+            except UnicodeDecodeError:
+                raise KeyLoadError("the key file's kid line is not UTF-8") from None
+    if len(found) > 1:
+        raise KeyLoadError("the key file has more than one kid line")
+    return check_kid(found[0]) if found else None
+
+
 def signing_key_to_pem(key: SigningKey, password: bytes | str | None = None) -> bytes:
-    """PKCS#8 PEM of the private key, encrypted when a password is given."""
+    """PKCS#8 PEM of the private key, encrypted when a password is given.
+
+    A kid other than the key's RFC 7638 thumbprint (the default, which the
+    loader recomputes) is kept on a ``kid: <kid>`` line before the PEM block:
+    RFC 7468 explanatory text, which OpenSSL and other PEM readers skip and
+    `load_signing_key_pem` reads back.
+    """
     secret = password.encode() if isinstance(password, str) else password
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(secret) if secret else serialization.NoEncryption()
     )
-    return key.private_key.private_bytes(
+    pem = key.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
+    if key.kid == jwk_thumbprint(key.private_key.public_key()):
+        return pem
+    return _PEM_KID_LABEL + check_kid(key.kid).encode("utf-8") + b"\n" + pem
 
 
 def save_signing_key_pem(
@@ -262,7 +323,7 @@ def save_signing_key_pem(
     password: bytes | str | None = None,
     overwrite: bool = False,
 ) -> None:
-    """Write the key as PKCS#8 PEM, readable by the owner only (mode 0600).
+    """Write the key as PKCS#8 PEM with its kid line, readable by the owner only (mode 0600).
 
     Raises:
         KeyLoadError: the file exists (and ``overwrite`` is false) or cannot be written.
@@ -339,8 +400,8 @@ def _key_from_jwk(jwk: Any, where: str) -> VerificationKey | None:
     kid = jwk.get("kid")
     if kid is None:
         kid = jwk_thumbprint(jwk)
-    if type(kid) is not str or not 0 < len(kid) <= 128:
-        raise KeyLoadError(f"{where}: kid must be a string of 1 to 128 characters")
+    if type(kid) is not str or not 0 < len(kid) <= MAX_KID_CHARS:
+        raise KeyLoadError(f"{where}: kid must be a string of 1 to {MAX_KID_CHARS} characters")
     return VerificationKey(kid, algorithm, public)
 
 
@@ -372,10 +433,11 @@ class KeySet:
         if isinstance(jwks, str | bytes):
             if len(jwks) > MAX_JWKS_BYTES:
                 raise KeyLoadError(f"JWKS is larger than {MAX_JWKS_BYTES} bytes")
+            data = jwks.encode("utf-8", "surrogatepass") if isinstance(jwks, str) else jwks
             try:
-                jwks = json.loads(jwks, object_pairs_hook=_no_duplicates)
-            except (ValueError, RecursionError):
-                raise KeyLoadError("JWKS is not valid JSON (or repeats a member)") from None
+                jwks = loads_strict(data)
+            except (ValueError, RecursionError):  # not UTF-8, BOM, duplicates, inf, NaN
+                raise KeyLoadError("JWKS is not strict UTF-8 JSON (or repeats a member)") from None
         if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys"), list):
             raise KeyLoadError('JWKS must be an object with a "keys" array')
         entries = jwks["keys"]
@@ -405,13 +467,6 @@ class KeySet:
 
     def __repr__(self) -> str:
         return f"KeySet(kids={list(self._keys)!r})"
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate member")
-    return result
 
 
 @attrs.frozen

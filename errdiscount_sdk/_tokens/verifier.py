@@ -11,7 +11,6 @@ key's pinned algorithm → payload base64url → signature → payload JSON → 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -37,14 +36,15 @@ from .._model.errors import (
     WrongSubject,
     WrongTokenType,
 )
-from .._model.wire import MAX_TOKEN_BYTES
+from .._model.wire import MAX_KID_CHARS, MAX_TOKEN_BYTES
 from .keys import KeySet, VerificationKey, b64url_decode
 from .spec import ALGORITHMS, TOKEN_TYPE, DiscountToken, check_claims
+from .strict_json import StrictJsonError, loads_strict
 
 __all__ = ["AsyncKeySource", "AsyncTokenVerifier", "KeySource", "TokenVerifier"]
 
-# secp256r1 group order: ES256 signatures must be "low-S" (s <= n/2) so that
-# one signature has one spelling (docs/token-spec.md, "Malleability").
+# secp256r1 group order. RFC 7518 accepts any s in [1, n-1]; `TokenIssuer` emits
+# low-S (s <= n/2) and strict verifiers demand it (docs/token-spec.md, "Malleability").
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _HALF_ORDER = P256_ORDER // 2
 _ECDSA = ec.ECDSA(hashes.SHA256())
@@ -89,24 +89,16 @@ class _StaticKeys:
         return key
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate member")
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    # Counting every bracket byte (strings included) over-estimates the depth: safe.
     if data.count(b"{") + data.count(b"[") > _MAX_NESTING:
         raise MalformedToken(f"{what} is too deeply structured")
     try:
-        value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):  # JSONDecodeError, bad UTF-8, duplicates, huge ints
-        raise MalformedToken(f"{what} is not a JSON object without duplicate members") from None
+        value = loads_strict(data)
+    except StrictJsonError as exc:
+        raise MalformedToken(f"{what} is not strict JSON: {exc}") from None
+    except (ValueError, RecursionError):  # integers past the digit limit
+        raise MalformedToken(f"{what} is not strict JSON") from None
     if type(value) is not dict:
         raise MalformedToken(f"{what} is not a JSON object")
     return value
@@ -140,12 +132,20 @@ def _header(segment: str) -> tuple[str, str, dict[str, Any]]:
     if header.get("typ") != TOKEN_TYPE:
         raise WrongTokenType(f"typ must be {TOKEN_TYPE!r}")
     kid = header.get("kid")
-    if type(kid) is not str or not 0 < len(kid) <= 128:
-        raise MalformedToken("kid must be a string of 1 to 128 characters")
+    if type(kid) is not str or not 0 < len(kid) <= MAX_KID_CHARS:
+        raise MalformedToken(f"kid must be a string of 1 to {MAX_KID_CHARS} characters")
     return alg, kid, header
 
 
-def _check_signature(key: VerificationKey, signing_input: bytes, signature: bytes) -> None:
+def _check_signature(
+    key: VerificationKey, signing_input: bytes, signature: bytes, *, require_low_s: bool = False
+) -> None:
+    """Raise `InvalidSignature` unless ``signature`` is valid for ``key``'s pinned algorithm.
+
+    ES256 accepts both ``s`` and its twin ``n - s`` (RFC 7518 §3.4 has no low-S
+    rule, and standard JOSE libraries emit either); ``require_low_s`` refuses
+    the high one. The twin carries the same ``jti``, the redemption key.
+    """
     public = key.public_key
     try:
         if key.algorithm == "ES256":
@@ -154,8 +154,10 @@ def _check_signature(key: VerificationKey, signing_input: bytes, signature: byte
                 raise InvalidSignature("signature does not verify")
             r = int.from_bytes(signature[:32], "big")
             s = int.from_bytes(signature[32:], "big")
-            if not (0 < r < P256_ORDER and 0 < s <= _HALF_ORDER):
-                raise InvalidSignature("signature does not verify (ES256 requires low-S)")
+            if not (0 < r < P256_ORDER and 0 < s < P256_ORDER):
+                raise InvalidSignature("signature does not verify")
+            if require_low_s and s > _HALF_ORDER:
+                raise InvalidSignature("signature does not verify (strict mode requires low-S)")
             public.verify(encode_dss_signature(r, s), signing_input, _ECDSA)
         elif key.algorithm == "RS256":
             assert isinstance(public, rsa.RSAPublicKey)
@@ -188,6 +190,7 @@ class _VerifierCore:
         leeway: float | dt.timedelta,
         max_token_bytes: int,
         clock: Callable[[], float] | None,
+        require_low_s: bool,
     ) -> None:
         if not issuer or not isinstance(issuer, str):
             raise ConfigurationError("issuer must be a non-empty string")
@@ -195,11 +198,16 @@ class _VerifierCore:
             raise ConfigurationError("audience must be a non-empty string")
         if not 64 <= max_token_bytes <= 64 * 1024:
             raise ConfigurationError("max_token_bytes must be between 64 and 65536")
+        if clock is not None and not callable(clock):
+            raise ConfigurationError("clock must be a callable returning Unix time in seconds")
+        if type(require_low_s) is not bool:
+            raise ConfigurationError("require_low_s must be True or False")
         self.issuer = issuer
         self.audience = audience
         self.leeway = _seconds(leeway, "leeway")
         self.max_token_bytes = max_token_bytes
         self._clock = clock or time.time
+        self.require_low_s = require_low_s
         self._headers: dict[str, tuple[str, str, dict[str, Any]]] = {}
 
     def _split(self, token: object) -> tuple[str, str, str, str, str]:
@@ -245,7 +253,9 @@ class _VerifierCore:
         sig = b64url_decode(signature)
         if sig is None:
             raise MalformedToken("signature is not canonical base64url")
-        _check_signature(key, f"{head}.{payload}".encode("ascii"), sig)
+        _check_signature(
+            key, f"{head}.{payload}".encode("ascii"), sig, require_low_s=self.require_low_s
+        )
         claims = _json_object(payload_bytes, "payload")
         result = check_claims(claims, header=header, raw=token)
         self._check_expectations(result, subject)
@@ -281,7 +291,11 @@ class TokenVerifier(_VerifierCore):
         audience: this verifier's identity; ``aud`` must be it or contain it.
         leeway: clock skew tolerated on exp/nbf/iat (seconds or timedelta, <= 1 h).
         max_token_bytes: longer tokens fail with `TokenTooLarge` unparsed.
-        clock: returns the current Unix time; for tests.
+        clock: returns the current Unix (wall-clock) time used for exp/nbf/iat;
+            default `time.time`; for tests.
+        require_low_s: strict mode: refuse ES256 signatures whose ``s`` is above
+            n/2. Off by default: RFC 7518 has no such rule, so tokens from standard
+            JOSE libraries verify; the twin ``n - s`` has the same ``jti``.
 
     Raises:
         ConfigurationError: bad arguments; `KeyLoadError` for a bad JWKS.
@@ -296,6 +310,7 @@ class TokenVerifier(_VerifierCore):
         leeway: float | dt.timedelta = 30.0,
         max_token_bytes: int = MAX_TOKEN_BYTES,
         clock: Callable[[], float] | None = None,
+        require_low_s: bool = False,
     ) -> None:
         super().__init__(
             issuer=issuer,
@@ -303,6 +318,7 @@ class TokenVerifier(_VerifierCore):
             leeway=leeway,
             max_token_bytes=max_token_bytes,
             clock=clock,
+            require_low_s=require_low_s,
         )
         if isinstance(keys, KeySet | Mapping):
             self._source: KeySource = _StaticKeys(_as_key_set(keys))
@@ -323,22 +339,33 @@ class TokenVerifier(_VerifierCore):
         audience: str,
         leeway: float | dt.timedelta = 30.0,
         max_token_bytes: int = MAX_TOKEN_BYTES,
-        clock: Callable[[], float] | None = None,
+        token_clock: Callable[[], float] | None = None,
+        cache_clock: Callable[[], float] | None = None,
+        require_low_s: bool = False,
         **remote: Any,
     ) -> TokenVerifier:
         """A verifier whose keys come from a cached remote JWKS (`RemoteKeySet`).
 
-        ``remote`` is passed to `RemoteKeySet` (``client``, ``cooldown``, ...).
+        Two clocks, named apart so a test clock never lands in the wrong place:
+        ``token_clock`` is the wall clock for exp/nbf/iat (the constructor's
+        ``clock``), ``cache_clock`` the monotonic clock of the JWKS cache
+        (`RemoteKeySet`'s ``clock``). A bare ``clock=`` is refused as ambiguous.
+        Other ``remote`` arguments go to `RemoteKeySet` (``client``, ``cooldown``, ...).
+
+        Raises:
+            ConfigurationError: bad arguments, or ``clock=``.
         """
         from .jwks_cache import RemoteKeySet
 
+        _refuse_ambiguous_clock(remote)
         return cls(
-            RemoteKeySet(url, **remote),
+            RemoteKeySet(url, clock=cache_clock, **remote),
             issuer=issuer,
             audience=audience,
             leeway=leeway,
             max_token_bytes=max_token_bytes,
-            clock=clock,
+            clock=token_clock,
+            require_low_s=require_low_s,
         )
 
     def verify(self, token: str | bytes, *, subject: str | None = None) -> DiscountToken:
@@ -360,6 +387,14 @@ class TokenVerifier(_VerifierCore):
         except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError):
             # A safety net: a bug here must still surface as a typed, secret-free error.
             raise MalformedToken("token could not be processed") from None
+
+
+def _refuse_ambiguous_clock(remote: Mapping[str, Any]) -> None:
+    if "clock" in remote:
+        raise ConfigurationError(
+            "from_jwks_url takes token_clock= (wall clock for exp/nbf/iat) or "
+            "cache_clock= (monotonic clock of the JWKS cache), not clock="
+        )
 
 
 def _is_async_source(keys: object) -> bool:
@@ -384,6 +419,7 @@ class AsyncTokenVerifier(_VerifierCore):
         leeway: float | dt.timedelta = 30.0,
         max_token_bytes: int = MAX_TOKEN_BYTES,
         clock: Callable[[], float] | None = None,
+        require_low_s: bool = False,
     ) -> None:
         super().__init__(
             issuer=issuer,
@@ -391,6 +427,7 @@ class AsyncTokenVerifier(_VerifierCore):
             leeway=leeway,
             max_token_bytes=max_token_bytes,
             clock=clock,
+            require_low_s=require_low_s,
         )
         self._static: _StaticKeys | None = None
         self._source: AsyncKeySource | None = None
@@ -410,19 +447,27 @@ class AsyncTokenVerifier(_VerifierCore):
         audience: str,
         leeway: float | dt.timedelta = 30.0,
         max_token_bytes: int = MAX_TOKEN_BYTES,
-        clock: Callable[[], float] | None = None,
+        token_clock: Callable[[], float] | None = None,
+        cache_clock: Callable[[], float] | None = None,
+        require_low_s: bool = False,
         **remote: Any,
     ) -> AsyncTokenVerifier:
-        """A verifier whose keys come from a cached remote JWKS (`AsyncRemoteKeySet`)."""
+        """A verifier whose keys come from a cached remote JWKS (`AsyncRemoteKeySet`).
+
+        Same arguments as `TokenVerifier.from_jwks_url` (``token_clock`` and
+        ``cache_clock``; a bare ``clock=`` is refused).
+        """
         from .jwks_cache import AsyncRemoteKeySet
 
+        _refuse_ambiguous_clock(remote)
         return cls(
-            AsyncRemoteKeySet(url, **remote),
+            AsyncRemoteKeySet(url, clock=cache_clock, **remote),
             issuer=issuer,
             audience=audience,
             leeway=leeway,
             max_token_bytes=max_token_bytes,
-            clock=clock,
+            clock=token_clock,
+            require_low_s=require_low_s,
         )
 
     async def verify(self, token: str | bytes, *, subject: str | None = None) -> DiscountToken:

@@ -3,7 +3,13 @@
 - ``--signing-key PATH``: loaded if present, else generated (Ed25519) and saved with
   mode 0600. Its public key is published at /.well-known/jwks.json and trusted.
 - ``--trusted-jwks PATH_OR_URL``: more keys for the server's own issuer (other
-  replicas' keys, a retired key). ``--trusted-jwks ISSUER|PATH_OR_URL``: keys of
+  replicas' keys, a retired key). These are also **published** at
+  /.well-known/jwks.json next to the signing key (file keys always, URL sets as
+  far as they are cached), so an offline verifier following that JWKS accepts
+  exactly the own-issuer tokens the server accepts: after a rotation the old key
+  stays listed for as long as the operator keeps trusting it, which the runbook
+  (docs/server.md) ties to the lifetime of its last token.
+  ``--trusted-jwks ISSUER|PATH_OR_URL``: keys of
   another issuer; they verify only tokens whose ``iss`` is that issuer, so one
   issuer's key can never vouch for another's tokens. URLs are fetched and cached by
   `AsyncRemoteKeySet` (Cache-Control honoured, https or loopback http only).
@@ -37,6 +43,8 @@ from errdiscount_sdk.wire import MAX_JWKS_BYTES
 __all__ = ["TokenGate", "load_or_create_signing_key"]
 
 LEEWAY_SECONDS = 30.0
+# A verifier refuses a JWKS of more keys than this (errdiscount_sdk KeySet.from_jwks).
+MAX_PUBLISHED_KEYS = 64
 
 
 def load_or_create_signing_key(path: str | None) -> SigningKey:
@@ -143,6 +151,35 @@ class TokenGate:
             for owner in set(static) | set(remote)
         }
         self._own = self._verifiers[issuer]
+        self._own_static = static[issuer]  # the signing key first
+        self._own_remote = remote[issuer]
+        self._published: tuple[tuple[KeySet | None, ...], bytes] | None = None
+
+    def published_keys(self) -> KeySet:
+        """What /.well-known/jwks.json lists: every key trusted for the server's own issuer.
+
+        The signing key first, then keys from own-issuer ``--trusted-jwks`` files,
+        then own-issuer URL sets as far as they are cached (publishing never
+        fetches, so two servers listing each other cannot call each other in a
+        loop). A kid listed twice is listed once; at most `MAX_PUBLISHED_KEYS`.
+        """
+        chosen: dict[str, VerificationKey] = {}
+        sets: list[Iterable[VerificationKey]] = [self._own_static]
+        sets.extend(cached for r in self._own_remote if (cached := r.cached_keys()) is not None)
+        for keys in sets:
+            for key in keys:
+                if len(chosen) < MAX_PUBLISHED_KEYS:
+                    chosen.setdefault(key.kid, key)
+        return KeySet(chosen.values())
+
+    def jwks_body(self) -> bytes:
+        """`published_keys` as compact JSON, rebuilt only when a cached URL set changed."""
+        version = tuple(r.cached_keys() for r in self._own_remote)
+        last = self._published
+        if last is None or any(a is not b for a, b in zip(last[0], version, strict=True)):
+            body = json.dumps(self.published_keys().to_jwks(), separators=(",", ":")).encode()
+            last = self._published = (version, body)
+        return last[1]
 
     async def verify(self, token: str) -> DiscountToken:
         """Verify a token of any trusted issuer.

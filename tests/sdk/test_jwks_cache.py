@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from errdiscount_sdk import (
     KeySetUnavailable,
     RemoteKeySet,
     SigningKey,
+    TokenExpired,
     TokenIssuer,
     TokenVerifier,
     UnknownKey,
@@ -370,3 +372,40 @@ async def test_async_failure_is_unavailable(provider) -> None:
     )
     with pytest.raises(KeySetUnavailable, match="502"):
         await verifier.verify(_token(key_for("EdDSA")))
+
+
+def test_from_jwks_url_refuses_an_ambiguous_clock(provider) -> None:
+    _state, url = provider
+    for factory in (TokenVerifier.from_jwks_url, AsyncTokenVerifier.from_jwks_url):
+        with pytest.raises(ConfigurationError, match="token_clock"):
+            factory(
+                f"{url}/jwks.json",
+                issuer=ISSUER,
+                audience=AUDIENCE,
+                allow_http_loopback=True,
+                clock=Clock(),
+            )
+
+
+def test_from_jwks_url_keeps_token_time_and_cache_time_apart(provider) -> None:
+    """A monotonic test clock for the cache never becomes the time tokens are judged by."""
+    state, url = provider
+    cache_clock = Clock()  # monotonic seconds: 1000, nowhere near Unix time
+    wall = [1_800_000_000.0]
+    token = _token(key_for("EdDSA"))  # issued now, valid 30 days
+    verifier = TokenVerifier.from_jwks_url(
+        f"{url}/jwks.json",
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        allow_http_loopback=True,
+        cache_clock=cache_clock,
+        token_clock=lambda: wall[0],
+    )
+    with pytest.raises(TokenExpired):  # judged by token_clock (2027), not by 1000 s
+        verifier.verify(token)
+    wall[0] = float(time.time())
+    assert verifier.verify(token).sub == "u1"
+    assert state.fetches == 1
+    cache_clock.now += 300  # max-age=300 passed on the cache's clock only
+    verifier.verify(token)
+    assert state.fetches == 2
