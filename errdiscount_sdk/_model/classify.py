@@ -17,31 +17,50 @@ import httpx
 
 from .enums import ErrorCategory, Severity
 from .errors import ApiError, error_class_for
+from .parse import parse_error_payload
 from .payload import ErrorPayload
 from .retry_after import parse_retry_after
 from .rules import (
+    DATA_FORMAT_PHRASES,
+    DATA_FORMAT_WORDS,
     DISCONNECT_HINTS,
     DNS_HINTS,
     EXCEPTION_RULES,
     MALFORMED_STATUSES,
     RULES,
     STATUS_OWNS_MEANING,
+    TYPE_WORDS,
+    ZH_DATA_FORMAT_TERMS,
+    ZH_TYPE_WORDS,
     Sent,
     Transient,
     rule_for_status,
 )
 from .wire import IDEMPOTENCY_KEY_HEADER
 
-__all__ = ["IDEMPOTENT_METHODS", "Classification", "build_error", "classify", "is_safe_to_retry"]
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "Classification",
+    "build_error",
+    "classify",
+    "is_safe_to_retry",
+    "payload_of",
+    "says_malformed",
+]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
-# 400/422 bodies that say the *request* was malformed, not refused for a business reason.
-_MALFORMED_HINT = re.compile(
-    r"pars(e|ing)|malformed|syntax|json|invalid[ _-]?(format|data|body|argument|input|type)"
-    r"|not (a )?valid|validation|unprocessable|type_error|missing[ _-]?field|required field"
-    r"|bad[ _-]?request|wrong type",
-    re.IGNORECASE,
+# Word splitting for the data-format vocabulary (rules.DATA_FORMAT_*): camelCase and
+# acronym boundaries become spaces, then every run of ASCII letters/digits is a word.
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_WORD = re.compile(r"[a-z0-9]+")
+_ARTICLES = frozenset({"a", "an", "the"})
+_ZH_TERMS = tuple(
+    expanded
+    for term in ZH_DATA_FORMAT_TERMS
+    for expanded in (
+        [term.replace("<type>", word) for word in ZH_TYPE_WORDS] if "<type>" in term else [term]
+    )
 )
 
 
@@ -103,18 +122,28 @@ def classify(
         failure: an `httpx.Response` with a failing status (or a success whose
             body could not be parsed, with ``invalid_body=True``), or the
             exception httpx raised.
-        payload: the parsed error payload, if any (`parse_error_payload`).
+        payload: the parsed error payload. When None and ``failure`` is a
+            response whose body has been read, the body is parsed here
+            (`parse_error_payload`), so ``classify(response)`` sees the same
+            business code the client would.
         request: the request, when ``failure`` does not carry it.
         invalid_body: the response body was expected to be JSON (or to pass a
             validator) and was not: classify as a data-format error.
 
     Returns:
         A frozen `Classification`; never raises for any exception or response.
+
+    Raises:
+        TypeError: ``failure`` is neither an `httpx.Response` nor an exception,
+            or ``payload`` / ``request`` is not what it should be.
     """
+    _check_arguments(failure, payload, request)
     if isinstance(failure, httpx.Response):
         request = request or _request_of(failure)
         if invalid_body:
             return _from_rule("invalid_response_body", request, status=failure.status_code)
+        if payload is None:
+            payload = payload_of(failure)
         return _classify_status(failure, payload, request)
     if request is None and isinstance(failure, httpx.RequestError):
         request = _request_of(failure)
@@ -129,7 +158,14 @@ def build_error(
     invalid_body: bool = False,
     attempts: int = 1,
 ) -> ApiError:
-    """Classify ``failure`` and build the matching `ApiError` subclass (not raised)."""
+    """Classify ``failure`` and build the matching `ApiError` subclass (not raised).
+
+    Like `classify`, parses a read response body itself when no ``payload`` is given,
+    and raises `TypeError` for arguments of the wrong type.
+    """
+    _check_arguments(failure, payload, request)
+    if payload is None and isinstance(failure, httpx.Response) and not invalid_body:
+        payload = payload_of(failure)
     classification = classify(failure, payload=payload, request=request, invalid_body=invalid_body)
     response = failure if isinstance(failure, httpx.Response) else None
     if request is None:
@@ -152,6 +188,31 @@ def build_error(
     if isinstance(failure, BaseException):
         error.__cause__ = failure
     return error
+
+
+def payload_of(response: httpx.Response) -> ErrorPayload | None:
+    """The parsed error payload of a response whose body was read; None otherwise."""
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:  # a stream nobody read: do not read it behind their back
+        return None
+    return parse_error_payload(
+        content, content_type=response.headers.get("content-type"), status=response.status_code
+    )
+
+
+def _check_arguments(failure: object, payload: object, request: object) -> None:
+    # Typed as object: the public signature is typed, but callers outside mypy pass
+    # anything, and a clear TypeError beats an AttributeError deep inside.
+    if not isinstance(failure, httpx.Response | BaseException):
+        raise TypeError(
+            "classify() takes an httpx.Response or the exception httpx raised, "
+            f"not {type(failure).__name__}"
+        )
+    if payload is not None and not isinstance(payload, ErrorPayload):
+        raise TypeError(f"payload must be an ErrorPayload or None, not {type(payload).__name__}")
+    if request is not None and not isinstance(request, httpx.Request):
+        raise TypeError(f"request must be an httpx.Request or None, not {type(request).__name__}")
 
 
 def _request_of(source: httpx.Response | httpx.RequestError) -> httpx.Request | None:
@@ -222,7 +283,16 @@ def _payload_rule(status: int, payload: ErrorPayload | None) -> str | None:
     """The payload-driven row, when the payload decides (docs/errors.md footnotes 1, 2)."""
     if payload is None or not 400 <= status < 500:
         return None
-    if status in MALFORMED_STATUSES and _says_malformed(payload):
+    # A category the provider states wins over anything we could infer.
+    if payload.category == ErrorCategory.BUSINESS:
+        return "business_error"
+    if payload.category == ErrorCategory.DATA_FORMAT:
+        return "malformed_request"
+    if payload.category is not None:  # protocol (or network): the status decides
+        return None
+    if status in MALFORMED_STATUSES and says_malformed(
+        payload.error_code, payload.message, payload.title
+    ):
         return "malformed_request"
     if payload.error_code is not None and status not in STATUS_OWNS_MEANING:
         # A 409 with a business code is a business state, not a retryable race.
@@ -230,10 +300,39 @@ def _payload_rule(status: int, payload: ErrorPayload | None) -> str | None:
     return None
 
 
-def _says_malformed(payload: ErrorPayload) -> bool:
-    for text in (payload.error_code, payload.message, payload.title):
-        if text and _MALFORMED_HINT.search(text):
+def says_malformed(*texts: str | None) -> bool:
+    """True when any text reads as "the request was malformed" by the vocabulary rules
+    of `rules` (`DATA_FORMAT_WORDS`, `DATA_FORMAT_PHRASES`, `ZH_DATA_FORMAT_TERMS`)."""
+    for text in texts:
+        if not text:
+            continue
+        if any(term in text for term in _ZH_TERMS):
             return True
+        if _matches_words(_words(text)):
+            return True
+    return False
+
+
+def _words(text: str) -> list[frozenset[str]]:
+    # Each word with its forms: itself, and without a final "s" (parameters → parameter).
+    words = _WORD.findall(_CAMEL_BOUNDARY.sub(" ", text).lower())
+    return [
+        frozenset((word, word[:-1])) if len(word) > 3 and word.endswith("s") else frozenset((word,))
+        for word in words
+        if word not in _ARTICLES
+    ]
+
+
+def _matches_words(words: list[frozenset[str]]) -> bool:
+    if any(forms & DATA_FORMAT_WORDS for forms in words):
+        return True
+    for phrase in DATA_FORMAT_PHRASES:
+        for start in range(len(words) - len(phrase) + 1):
+            if all(
+                (forms & TYPE_WORDS) if part == "<type>" else (part in forms)
+                for part, forms in zip(phrase, words[start : start + len(phrase)], strict=True)
+            ):
+                return True
     return False
 
 

@@ -48,6 +48,8 @@ from .errors import (
 )
 
 __all__ = [
+    "DATA_FORMAT_PHRASES",
+    "DATA_FORMAT_WORDS",
     "DISCONNECT_HINTS",
     "DNS_HINTS",
     "EXCEPTION_RULES",
@@ -55,6 +57,9 @@ __all__ = [
     "RULES",
     "STATUS_OWNS_MEANING",
     "STATUS_RULES",
+    "TYPE_WORDS",
+    "ZH_DATA_FORMAT_TERMS",
+    "ZH_TYPE_WORDS",
     "Rule",
     "Sent",
     "Transient",
@@ -191,12 +196,13 @@ RULES: Final[Mapping[str, Rule]] = MappingProxyType({
         "network_error", "The request failed ({exception})"),
     # -- a response arrived: picked by payload, then by status (STATUS_RULES) -------------
     "malformed_request": _rule(
-        "400 / 422 whose payload says the request is malformed", _D, _MINOR, _NO, Sent.YES,
-        MalformedRequest, "malformed_request",
+        "4xx stating `category: data_format`; 400 / 422 whose payload reads as malformed",
+        _D, _MINOR, _NO, Sent.YES, MalformedRequest, "malformed_request",
         "Invalid data format: the server rejected the request as malformed (HTTP {status})"),
     "business_error": _rule(
-        "other 4xx with a payload `error_code`", _B, _MINOR, _NO, Sent.YES, BusinessError,
-        "business_error", "The request was refused for a business reason (HTTP {status})"),
+        "4xx stating `category: business`; other 4xx with a payload `error_code`",
+        _B, _MINOR, _NO, Sent.YES, BusinessError, "business_error",
+        "The request was refused for a business reason (HTTP {status})"),
     "status_401": _rule(
         "401", _P, _MODERATE, _NO, Sent.YES, AuthenticationRequired, None,
         "Authentication required: the credentials are missing, expired or invalid (HTTP 401)"),
@@ -322,3 +328,77 @@ def rule_for_status(status: int) -> str:
     if status >= 400:
         return "other_4xx"
     return "other_status"
+
+
+# -- business or data format? Word-level rules over the payload's code, message and title --
+#
+# A 4xx payload reads as "the request was malformed" (data_format) when its code, message
+# or title contains one of these. English text is split into lower-case words (camelCase,
+# snake_case, kebab-case and dotted codes split too: "InvalidParameterValue" →
+# invalid parameter value); "a", "an" and "the" are skipped; a word ending in "s" also
+# matches without it. A phrase matches consecutive words; "<type>" stands for any of
+# TYPE_WORDS. Chinese has no spaces: each term matches as a substring ("<type>" stands
+# for any of ZH_TYPE_WORDS). Nothing else makes a body data_format: "This coupon is not
+# valid for items in your cart" names no format, type, schema or required field, so it
+# stays business.
+
+DATA_FORMAT_WORDS: Final = frozenset(
+    {
+        "json", "xml", "syntax", "syntactically", "malformed", "parse", "parsing", "parser",
+        "unparsable", "unparseable", "deserialize", "deserialization", "serialization",
+        "schema", "format", "formatted", "validation", "unprocessable", "encoding", "missing",
+    }
+)  # fmt: skip
+"""One of these words alone makes a payload read as data_format."""
+
+TYPE_WORDS: Final = frozenset(
+    {
+        "integer", "int", "number", "numeric", "string", "boolean", "bool", "array", "list",
+        "object", "float", "decimal", "date", "datetime", "timestamp", "uuid", "email", "url",
+        "uri",
+    }
+)  # fmt: skip
+"""What ``<type>`` stands for in `DATA_FORMAT_PHRASES`."""
+
+DATA_FORMAT_PHRASES: Final = tuple(
+    tuple(phrase.split())
+    for phrase in (
+        # a value of the wrong type or shape
+        "must be <type>", "should be <type>", "expected <type>", "valid <type>",
+        "invalid <type>", "is not <type>", "wrong type", "invalid type", "incorrect type",
+        "type mismatch", "type error", "well formed",
+        # a parameter, argument, field or body that does not parse or validate
+        "invalid argument", "invalid parameter", "invalid param", "invalid input",
+        "invalid body", "invalid data", "invalid value", "invalid field", "invalid character",
+        "param error", "parameter error", "argument error",
+        # a required member missing or empty
+        "is required", "are required", "field required", "parameter required",
+        "required field", "required parameter", "required param", "required argument",
+        "required property", "cannot be blank", "can t be blank", "cannot be empty",
+        "must not be empty", "must not be blank", "must not be null", "cannot be null",
+        # a value of the wrong length
+        "too long", "too short", "maximum length", "minimum length", "max length",
+    )
+)  # fmt: skip
+"""Consecutive words (articles skipped) that make a payload read as data_format."""
+
+ZH_TYPE_WORDS: Final = (
+    "整数", "正整数", "数字", "数值", "字符串", "布尔", "数组", "对象", "日期", "时间戳", "小数",
+)  # fmt: skip
+"""What ``<type>`` stands for in `ZH_DATA_FORMAT_TERMS`."""
+
+ZH_DATA_FORMAT_TERMS: Final = (
+    # format, parsing, syntax, encoding
+    "格式", "解析", "语法", "编码错误",
+    # a value of the wrong type
+    "类型错误", "类型不匹配", "类型不正确", "类型有误",
+    "必须为<type>", "必须是<type>", "应为<type>", "不是有效的<type>",
+    # a parameter that does not validate
+    "参数错误", "参数有误", "参数无效", "无效参数", "无效的参数", "参数非法", "非法参数",
+    "非法的参数", "参数不合法", "不合法的参数", "参数校验",
+    # a required member missing or empty
+    "必填", "必传", "必选参数", "缺少", "缺失", "不能为空", "不可为空", "不得为空",
+    # a value of the wrong length
+    "长度超过", "超出长度", "长度不能",
+)  # fmt: skip
+"""Chinese substrings that make a payload read as data_format."""

@@ -123,3 +123,24 @@ def test_every_row_is_reachable_and_named_once() -> None:
     failures = [rule.failure for rule in RULES.values()]
     assert len(failures) == len(set(failures))
     assert set(STATUS_RULES.values()) <= set(RULES)
+
+
+def _entries(cell: str) -> list[str]:
+    return re.findall(r"`([^`]+)`", cell)
+
+
+def test_the_documented_vocabulary_is_the_code_vocabulary() -> None:
+    from errdiscount_sdk._model.rules import (
+        DATA_FORMAT_PHRASES,
+        DATA_FORMAT_WORDS,
+        TYPE_WORDS,
+        ZH_DATA_FORMAT_TERMS,
+        ZH_TYPE_WORDS,
+    )
+
+    rows = {name: _entries(cell) for name, cell in _table("vocabulary")}
+    assert set(rows["words"]) == DATA_FORMAT_WORDS
+    assert rows["phrases"] == [" ".join(phrase) for phrase in DATA_FORMAT_PHRASES]
+    assert set(rows["`<type>`"]) == TYPE_WORDS
+    assert rows["Chinese terms"] == list(ZH_DATA_FORMAT_TERMS)
+    assert rows["Chinese `<type>`"] == list(ZH_TYPE_WORDS)
