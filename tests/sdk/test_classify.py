@@ -61,6 +61,12 @@ async def coupon(request: Request) -> Response:
     )  # fmt: skip
 
 
+async def hostile(request: Request) -> Response:
+    # ~60 KB: strings full of "]" in front of 3 000 real nesting levels.
+    body = '{"error_code": "X", "a": [' + '"]]]]]]]]",' * 5000 + "[" * 3000 + "]" * 3000 + "]}"
+    return Response(body, status_code=400, media_type="application/json")
+
+
 async def slow(request: Request) -> Response:
     # Parks the request until the test releases it; the client's timeout fires first.
     while not RELEASE.is_set():
@@ -74,6 +80,7 @@ APP = Starlette(
         Route("/business", business),
         Route("/malformed", malformed, methods=["POST"]),
         Route("/coupon", coupon),
+        Route("/hostile", hostile),
         Route("/slow", slow, methods=["GET", "POST"]),
     ]
 )
@@ -351,3 +358,15 @@ def test_foreign_input_is_a_clear_type_error(
     for function in functions:
         with pytest.raises(TypeError, match=fragment):
             function(*args, **kwargs)
+
+
+def test_a_hostile_body_reaches_the_caller_as_a_classified_error(base_url: str) -> None:
+    # Used to escape Client.get as RecursionError, skipping classification and hooks.
+    from errdiscount_sdk import ApiError, Client
+
+    seen: list[ApiError] = []
+    with Client(base_url=base_url, on_error=seen.append) as api, pytest.raises(ApiError) as caught:
+        api.get("/hostile")
+    assert caught.value.status_code == 400
+    assert caught.value.payload is None
+    assert seen == [caught.value]
