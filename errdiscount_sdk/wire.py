@@ -7,6 +7,7 @@ so the SDK and the server can never disagree on a name or a cap.
 from ._model.wire import (
     ALERT_URL,
     APP_KEY_SCHEME,
+    CATEGORY,
     DISCOUNT_TOKEN,
     ERROR_CODE,
     IDEMPOTENCY_KEY_HEADER,
@@ -19,6 +20,7 @@ from ._model.wire import (
     REDEMPTION_ERROR_CODES,
     REQUEST_ID_HEADER,
     RETRY_AFTER_HEADER,
+    STATED_CATEGORIES,
     SUGGESTION,
     RedemptionCode,
 )
@@ -26,6 +28,7 @@ from ._model.wire import (
 __all__ = [
     "ALERT_URL",
     "APP_KEY_SCHEME",
+    "CATEGORY",
     "DISCOUNT_TOKEN",
     "ERROR_CODE",
     "IDEMPOTENCY_KEY_HEADER",
@@ -38,6 +41,7 @@ __all__ = [
     "REDEMPTION_ERROR_CODES",
     "REQUEST_ID_HEADER",
     "RETRY_AFTER_HEADER",
+    "STATED_CATEGORIES",
     "SUGGESTION",
     "RedemptionCode",
 ]

@@ -1,6 +1,8 @@
 """`classify`: turn an httpx exception or a failing response into a `Classification`.
 
-The rules are documented as a table in docs/errors.md; keep the two in step.
+The rules are data (`rules.RULES`, the table docs/errors.md shows and a test checks):
+this module only decides which row applies — by payload, then status, or by exception
+type and cause chain — and builds the `Classification` the row describes.
 httpx is imported only for type checks: this module never sends anything.
 """
 
@@ -15,30 +17,50 @@ import httpx
 
 from .enums import ErrorCategory, Severity
 from .errors import ApiError, error_class_for
+from .parse import parse_error_payload
 from .payload import ErrorPayload
 from .retry_after import parse_retry_after
+from .rules import (
+    DATA_FORMAT_PHRASES,
+    DATA_FORMAT_WORDS,
+    DISCONNECT_HINTS,
+    DNS_HINTS,
+    EXCEPTION_RULES,
+    MALFORMED_STATUSES,
+    RULES,
+    STATUS_OWNS_MEANING,
+    TYPE_WORDS,
+    ZH_DATA_FORMAT_TERMS,
+    ZH_TYPE_WORDS,
+    Sent,
+    Transient,
+    rule_for_status,
+)
 from .wire import IDEMPOTENCY_KEY_HEADER
 
-__all__ = ["IDEMPOTENT_METHODS", "Classification", "build_error", "classify", "is_safe_to_retry"]
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "Classification",
+    "build_error",
+    "classify",
+    "is_safe_to_retry",
+    "payload_of",
+    "says_malformed",
+]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
-# 400/422 bodies that say the *request* was malformed, not refused for a business reason.
-_MALFORMED_HINT = re.compile(
-    r"pars(e|ing)|malformed|syntax|json|invalid[ _-]?(format|data|body|argument|input|type)"
-    r"|not (a )?valid|validation|unprocessable|type_error|missing[ _-]?field|required field"
-    r"|bad[ _-]?request|wrong type",
-    re.IGNORECASE,
-)
-# Statuses whose meaning the status alone fixes, whatever code the body names.
-_STATUS_OWNS_MEANING = frozenset({401, 403, 404, 405, 406, 408, 413, 414, 415, 429, 431})
-_DNS_HINTS = (
-    "name or service not known",
-    "nodename nor servname",
-    "no address associated",
-    "getaddrinfo failed",
-    "temporary failure in name resolution",
-    "name resolution",
+# Word splitting for the data-format vocabulary (rules.DATA_FORMAT_*): camelCase and
+# acronym boundaries become spaces, then every run of ASCII letters/digits is a word.
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_WORD = re.compile(r"[a-z0-9]+")
+_ARTICLES = frozenset({"a", "an", "the"})
+_ZH_TERMS = tuple(
+    expanded
+    for term in ZH_DATA_FORMAT_TERMS
+    for expanded in (
+        [term.replace("<type>", word) for word in ZH_TYPE_WORDS] if "<type>" in term else [term]
+    )
 )
 
 
@@ -100,18 +122,28 @@ def classify(
         failure: an `httpx.Response` with a failing status (or a success whose
             body could not be parsed, with ``invalid_body=True``), or the
             exception httpx raised.
-        payload: the parsed error payload, if any (`parse_error_payload`).
+        payload: the parsed error payload. When None and ``failure`` is a
+            response whose body has been read, the body is parsed here
+            (`parse_error_payload`), so ``classify(response)`` sees the same
+            business code the client would.
         request: the request, when ``failure`` does not carry it.
         invalid_body: the response body was expected to be JSON (or to pass a
             validator) and was not: classify as a data-format error.
 
     Returns:
         A frozen `Classification`; never raises for any exception or response.
+
+    Raises:
+        TypeError: ``failure`` is neither an `httpx.Response` nor an exception,
+            or ``payload`` / ``request`` is not what it should be.
     """
+    _check_arguments(failure, payload, request)
     if isinstance(failure, httpx.Response):
         request = request or _request_of(failure)
         if invalid_body:
-            return _invalid_body(failure, request)
+            return _from_rule("invalid_response_body", request, status=failure.status_code)
+        if payload is None:
+            payload = payload_of(failure)
         return _classify_status(failure, payload, request)
     if request is None and isinstance(failure, httpx.RequestError):
         request = _request_of(failure)
@@ -126,7 +158,14 @@ def build_error(
     invalid_body: bool = False,
     attempts: int = 1,
 ) -> ApiError:
-    """Classify ``failure`` and build the matching `ApiError` subclass (not raised)."""
+    """Classify ``failure`` and build the matching `ApiError` subclass (not raised).
+
+    Like `classify`, parses a read response body itself when no ``payload`` is given,
+    and raises `TypeError` for arguments of the wrong type.
+    """
+    _check_arguments(failure, payload, request)
+    if payload is None and isinstance(failure, httpx.Response) and not invalid_body:
+        payload = payload_of(failure)
     classification = classify(failure, payload=payload, request=request, invalid_body=invalid_body)
     response = failure if isinstance(failure, httpx.Response) else None
     if request is None:
@@ -149,6 +188,31 @@ def build_error(
     if isinstance(failure, BaseException):
         error.__cause__ = failure
     return error
+
+
+def payload_of(response: httpx.Response) -> ErrorPayload | None:
+    """The parsed error payload of a response whose body was read; None otherwise."""
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:  # a stream nobody read: do not read it behind their back
+        return None
+    return parse_error_payload(
+        content, content_type=response.headers.get("content-type"), status=response.status_code
+    )
+
+
+def _check_arguments(failure: object, payload: object, request: object) -> None:
+    # Typed as object: the public signature is typed, but callers outside mypy pass
+    # anything, and a clear TypeError beats an AttributeError deep inside.
+    if not isinstance(failure, httpx.Response | BaseException):
+        raise TypeError(
+            "classify() takes an httpx.Response or the exception httpx raised, "
+            f"not {type(failure).__name__}"
+        )
+    if payload is not None and not isinstance(payload, ErrorPayload):
+        raise TypeError(f"payload must be an ErrorPayload or None, not {type(payload).__name__}")
+    if request is not None and not isinstance(request, httpx.Request):
+        raise TypeError(f"request must be an httpx.Request or None, not {type(request).__name__}")
 
 
 def _request_of(source: httpx.Response | httpx.RequestError) -> httpx.Request | None:
@@ -175,43 +239,32 @@ def _message(
     return text
 
 
-def _make(
-    category: ErrorCategory,
-    severity: Severity,
-    *,
-    transient: bool,
-    error_type: str,
-    description: str,
+def _from_rule(
+    key: str,
     request: httpx.Request | None,
-    status_code: int | None = None,
+    *,
+    status: int | None = None,
     retry_after: float | None = None,
-    request_sent: bool = True,
+    exception: str = "",
 ) -> Classification:
+    rule = RULES[key]
+    transient = rule.transient is Transient.YES or (
+        rule.transient is Transient.WITH_IDEMPOTENCY_KEY
+        and request is not None
+        and IDEMPOTENCY_KEY_HEADER in request.headers
+    )
+    request_sent = rule.sent is not Sent.NO
     return Classification(
-        category=category,
-        severity=severity,
+        category=rule.category,
+        severity=rule.severity,
         transient=transient,
         retryable=transient and is_safe_to_retry(request, request_sent=request_sent),
-        error_type=error_type,
-        description=description,
-        status_code=status_code,
-        retry_after=retry_after,
+        error_type=rule.error_type or str(status),
+        description=rule.describe(status=status, exception=exception),
+        status_code=status,
+        # A data-format verdict is about the body, not about when to come back.
+        retry_after=None if rule.category is ErrorCategory.DATA_FORMAT else retry_after,
         request_sent=request_sent,
-    )
-
-
-def _invalid_body(response: httpx.Response, request: httpx.Request | None) -> Classification:
-    return _make(
-        ErrorCategory.DATA_FORMAT,
-        Severity.MODERATE,
-        transient=False,
-        error_type="invalid_response_body",
-        description=(
-            f"Invalid data format: the HTTP {response.status_code} response body could not "
-            "be parsed or failed validation"
-        ),
-        request=request,
-        status_code=response.status_code,
     )
 
 
@@ -222,102 +275,64 @@ def _classify_status(
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     if retry_after is None and payload is not None:
         retry_after = payload.retry_after
-    code = payload.error_code if payload is not None else None
+    key = _payload_rule(status, payload) or rule_for_status(status)
+    return _from_rule(key, request, status=status, retry_after=retry_after)
 
-    def protocol(severity: Severity, transient: bool, description: str) -> Classification:
-        return _make(
-            ErrorCategory.PROTOCOL,
-            severity,
-            transient=transient,
-            error_type=str(status),
-            description=description,
-            request=request,
-            status_code=status,
-            retry_after=retry_after,
-        )
 
-    if status in (400, 422) and payload is not None and _says_malformed(payload):
-        return _make(
-            ErrorCategory.DATA_FORMAT,
-            Severity.MINOR,
-            transient=False,
-            error_type="malformed_request",
-            description=(
-                f"Invalid data format: the server rejected the request as malformed (HTTP {status})"
-            ),
-            request=request,
-            status_code=status,
-        )
-    if 400 <= status < 500 and code is not None and status not in _STATUS_OWNS_MEANING:
+def _payload_rule(status: int, payload: ErrorPayload | None) -> str | None:
+    """The payload-driven row, when the payload decides (docs/errors.md footnotes 1, 2)."""
+    if payload is None or not 400 <= status < 500:
+        return None
+    # A category the provider states wins over anything we could infer.
+    if payload.category == ErrorCategory.BUSINESS:
+        return "business_error"
+    if payload.category == ErrorCategory.DATA_FORMAT:
+        return "malformed_request"
+    if payload.category is not None:  # protocol (or network): the status decides
+        return None
+    if status in MALFORMED_STATUSES and says_malformed(
+        payload.error_code, payload.message, payload.title
+    ):
+        return "malformed_request"
+    if payload.error_code is not None and status not in STATUS_OWNS_MEANING:
         # A 409 with a business code is a business state, not a retryable race.
-        return _make(
-            ErrorCategory.BUSINESS,
-            Severity.MINOR,
-            transient=False,
-            error_type="business_error",
-            description=f"The request was refused for a business reason (HTTP {status})",
-            request=request,
-            status_code=status,
-            retry_after=retry_after,
-        )
-    if status == 401:
-        return protocol(
-            Severity.MODERATE,
-            False,
-            "Authentication required: the credentials are missing, expired or invalid (HTTP 401)",
-        )
-    if status == 403:
-        return protocol(
-            Severity.MODERATE,
-            False,
-            "Permission denied: the caller is not allowed to do this; check the account's or "
-            "API key's permissions — this is a configuration problem, not an outage (HTTP 403)",
-        )
-    if status == 404:
-        return protocol(
-            Severity.MODERATE, False, "Not found: no such resource or endpoint (HTTP 404)"
-        )
-    if status == 408:
-        return protocol(Severity.MINOR, True, "The server timed out waiting for the request (408)")
-    if status == 409:
-        # Transient only while an earlier attempt with the same Idempotency-Key is
-        # in flight (IETF idempotency draft): retrying then returns its result.
-        keyed = request is not None and IDEMPOTENCY_KEY_HEADER in request.headers
-        return protocol(
-            Severity.MINOR,
-            keyed,
-            "Conflict: the request conflicts with the resource's current state (HTTP 409)",
-        )
-    if status == 425:
-        return protocol(Severity.MINOR, True, "Too early: the server asks to retry later (425)")
-    if status == 429:
-        return protocol(
-            Severity.MINOR, True, "Rate limited: too many requests, slow down (HTTP 429)"
-        )
-    if status in (502, 503, 504):
-        phrase = {
-            502: "Bad gateway: a proxy got no valid answer from the service",
-            503: "Service unavailable: the service is down or overloaded",
-            504: "Gateway timeout: a proxy timed out waiting for the service",
-        }[status]
-        return protocol(Severity.SEVERE, True, f"{phrase} (HTTP {status})")
-    if status == 529:
-        return protocol(Severity.SEVERE, True, "The service is overloaded (HTTP 529)")
-    if status >= 500:
-        return protocol(
-            Severity.SEVERE,
-            False,
-            f"Server error: the service failed to handle the request (HTTP {status})",
-        )
-    if 400 <= status < 500:
-        return protocol(Severity.MODERATE, False, f"The server refused the request (HTTP {status})")
-    return protocol(Severity.MODERATE, False, f"Unexpected HTTP status {status}")
+        return "business_error"
+    return None
 
 
-def _says_malformed(payload: ErrorPayload) -> bool:
-    for text in (payload.error_code, payload.message, payload.title):
-        if text and _MALFORMED_HINT.search(text):
+def says_malformed(*texts: str | None) -> bool:
+    """True when any text reads as "the request was malformed" by the vocabulary rules
+    of `rules` (`DATA_FORMAT_WORDS`, `DATA_FORMAT_PHRASES`, `ZH_DATA_FORMAT_TERMS`)."""
+    for text in texts:
+        if not text:
+            continue
+        if any(term in text for term in _ZH_TERMS):
             return True
+        if _matches_words(_words(text)):
+            return True
+    return False
+
+
+def _words(text: str) -> list[frozenset[str]]:
+    # Each word with its forms: itself, and without a final "s" (parameters → parameter).
+    words = _WORD.findall(_CAMEL_BOUNDARY.sub(" ", text).lower())
+    return [
+        frozenset((word, word[:-1])) if len(word) > 3 and word.endswith("s") else frozenset((word,))
+        for word in words
+        if word not in _ARTICLES
+    ]
+
+
+def _matches_words(words: list[frozenset[str]]) -> bool:
+    if any(forms & DATA_FORMAT_WORDS for forms in words):
+        return True
+    for phrase in DATA_FORMAT_PHRASES:
+        for start in range(len(words) - len(phrase) + 1):
+            if all(
+                (forms & TYPE_WORDS) if part == "<type>" else (part in forms)
+                for part, forms in zip(phrase, words[start : start + len(phrase)], strict=True)
+            ):
+                return True
     return False
 
 
@@ -331,140 +346,30 @@ def _cause_chain(exc: BaseException) -> list[BaseException]:
 
 
 def _classify_exception(exc: BaseException, request: httpx.Request | None) -> Classification:
+    return _from_rule(_exception_rule(exc), request, exception=type(exc).__name__)
+
+
+def _exception_rule(exc: BaseException) -> str:
+    key = next((key for kind, key in EXCEPTION_RULES if isinstance(exc, kind)), "other_exception")
     chain = _cause_chain(exc)
     text = " ".join(str(item) for item in chain).lower()
-
-    def network(
-        severity: Severity,
-        error_type: str,
-        description: str,
-        *,
-        transient: bool = True,
-        sent: bool = True,
-    ) -> Classification:
-        return _make(
-            ErrorCategory.NETWORK,
-            severity,
-            transient=transient,
-            error_type=error_type,
-            description=description,
-            request=request,
-            request_sent=sent,
-        )
-
-    if isinstance(exc, httpx.ConnectTimeout):
-        return network(
-            Severity.MODERATE,
-            "connect_timeout",
-            "Connect timeout: the server did not accept a connection in time",
-            sent=False,
-        )
-    if isinstance(exc, httpx.PoolTimeout):
-        return network(
-            Severity.MODERATE,
-            "pool_timeout",
-            "Pool timeout: no connection became free in time",
-            sent=False,
-        )
-    if isinstance(exc, httpx.ReadTimeout):
-        return network(
-            Severity.MODERATE,
-            "read_timeout",
-            "Read timeout: the request was sent but the answer did not arrive in time; "
-            "the server may have acted on it",
-        )
-    if isinstance(exc, httpx.WriteTimeout):
-        return network(
-            Severity.MODERATE,
-            "write_timeout",
-            "Write timeout: the request could not be sent in time",
-        )
-    if isinstance(exc, httpx.TimeoutException):
-        return network(Severity.MODERATE, "timeout", "The request timed out")
-    if isinstance(exc, httpx.ConnectError):
+    if key == "connect_error":
         if any(isinstance(item, socket.gaierror) for item in chain) or any(
-            hint in text for hint in _DNS_HINTS
+            hint in text for hint in DNS_HINTS
         ):
             temporary = "temporary" in text or any(
                 isinstance(item, socket.gaierror) and item.errno == socket.EAI_AGAIN
                 for item in chain
             )
-            return network(
-                Severity.MODERATE if temporary else Severity.SEVERE,
-                "dns_failure",
-                "DNS failure: the server's host name could not be resolved",
-                transient=temporary,
-                sent=False,
-            )
+            return "dns_temporary" if temporary else "dns_failure"
         if any(isinstance(item, ssl.SSLError) for item in chain) or "certificate" in text:
-            return network(
-                Severity.SEVERE,
-                "connect_error",
-                "TLS failure: a secure connection could not be established",
-                transient=False,
-                sent=False,
-            )
+            return "tls_failure"
         if any(isinstance(item, ConnectionRefusedError) for item in chain) or (
             "refused" in text or "all connection attempts failed" in text
         ):
-            return network(
-                Severity.SEVERE,
-                "connection_refused",
-                "Connection refused: nothing is listening at the server's address",
-                sent=False,
-            )
-        return network(
-            Severity.MODERATE,
-            "connect_error",
-            "Connection failed: the server could not be reached",
-            sent=False,
-        )
-    if isinstance(exc, httpx.ProxyError):
-        return network(Severity.MODERATE, "connect_error", "The proxy could not be used")
-    if isinstance(exc, httpx.RemoteProtocolError) and not _looks_like_disconnect(text):
-        return _malformed(request)
-    if isinstance(exc, httpx.ReadError | httpx.WriteError | httpx.RemoteProtocolError):
-        return network(
-            Severity.MINOR,
-            "connection_lost",
-            "Connection lost: the connection broke after the request may have been sent",
-        )
-    if isinstance(exc, httpx.DecodingError):
-        return _malformed(request)
-    if isinstance(exc, httpx.TooManyRedirects):
-        return _make(
-            ErrorCategory.PROTOCOL,
-            Severity.MODERATE,
-            transient=False,
-            error_type="too_many_redirects",
-            description="Too many redirects",
-            request=request,
-        )
-    if isinstance(exc, httpx.NetworkError | httpx.TransportError):
-        return network(Severity.MODERATE, "network_error", "Network error")
-    return _make(
-        ErrorCategory.NETWORK,
-        Severity.MODERATE,
-        transient=False,
-        error_type="network_error",
-        description=f"The request failed ({type(exc).__name__})",
-        request=request,
-    )
-
-
-def _looks_like_disconnect(text: str) -> bool:
-    return any(
-        hint in text
-        for hint in ("disconnected", "peer closed", "incomplete", "reset", "connection closed")
-    )
-
-
-def _malformed(request: httpx.Request | None) -> Classification:
-    return _make(
-        ErrorCategory.PROTOCOL,
-        Severity.MODERATE,
-        transient=False,
-        error_type="malformed_response",
-        description="Malformed response: the server broke the HTTP protocol",
-        request=request,
-    )
+            return "connection_refused"
+    if isinstance(exc, httpx.RemoteProtocolError) and not any(
+        hint in text for hint in DISCONNECT_HINTS
+    ):
+        return "malformed_response"
+    return key

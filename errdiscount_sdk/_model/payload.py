@@ -12,7 +12,8 @@ __all__ = ["ErrorPayload", "SourceFormat"]
 
 SourceFormat = str
 """One of ``"flat"``, ``"problem"``, ``"google"``, ``"microsoft"``, ``"stripe"``,
-``"envelope"`` (another ``{"error": {...}}`` body), ``"oauth"``."""
+``"envelope"`` (another ``{"error": {...}}`` body or a named envelope), ``"oauth"``,
+``"generic"`` (the common flat families), ``"xml"`` (an XML error document)."""
 
 
 def _freeze(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -40,6 +41,9 @@ class ErrorPayload:
         help_url: a documentation link (Stripe ``doc_url``, Google ``Help.links``).
         localized_message: a user-safe localised message (Google ``LocalizedMessage``).
         target: the field or parameter concerned (Stripe ``param``, Microsoft ``target``).
+        category: the category the provider states (``category`` member: ``"business"``,
+            ``"data_format"``, ``"protocol"`` or ``"network"``), which `classify`
+            honours on a 4xx; None when the body does not say (or says something else).
         extensions: every member not mapped above, kept as sent (read-only).
     """
 
@@ -57,6 +61,7 @@ class ErrorPayload:
     help_url: str | None = None
     localized_message: str | None = None
     target: str | None = None
+    category: str | None = None
     extensions: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze)
 
     def __repr__(self) -> str:

@@ -13,13 +13,23 @@ from typing import Any
 
 import attrs
 
-from .wire import PAYLOAD_MEMBERS
+from .wire import CATEGORY, PAYLOAD_MEMBERS, STATED_CATEGORIES
 
 __all__ = ["Fields", "recognise_document"]
 
 _OUR_MEMBERS = PAYLOAD_MEMBERS
-_CODE_KEYS = ("code", "errcode", "errorCode", "error_code", "Code", "name")
-_MESSAGE_KEYS = ("message", "msg", "errmsg", "error_msg", "Message", "error_description")
+# Read in this order; the first member present (and of the right type) wins.
+_CODE_KEYS = (
+    "code", "errcode", "errorCode", "error_code", "err_code", "errCode", "err_no", "errNo",
+    "Code", "name",
+)  # fmt: skip
+_MESSAGE_KEYS = (
+    "message", "msg", "errmsg", "error_msg", "errMsg", "err_msg", "errorMessage",
+    "error_message", "errorMsg", "err_tips", "Message", "error_description", "description",
+    "zh_desc", "en_desc", "error_summary",
+)  # fmt: skip
+# Integers wider than this are not codes (and str() of a huge int raises).
+_MAX_CODE_INT_BITS = 128
 _TOKEN_LIKE = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 _OAUTH_CODES = frozenset(
     {
@@ -58,6 +68,7 @@ class Fields:
     help_url: str | None = None
     localized_message: str | None = None
     target: str | None = None
+    category: str | None = None
     extensions: dict[str, Any] = attrs.Factory(dict)
 
     def found_anything(self) -> bool:
@@ -75,7 +86,7 @@ def _code(value: object) -> str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return str(value)
+        return str(value) if value.bit_length() <= _MAX_CODE_INT_BITS else None
     return _text(value)
 
 
@@ -103,6 +114,10 @@ def recognise_document(document: Mapping[str, Any], *, is_problem: bool) -> Fiel
     fields: Fields | None
     if isinstance(error, Mapping):
         fields = _envelope(document, error)
+        if not fields.found_anything():
+            # An "error" object with no code or message is a side-car (Feishu's
+            # {"code", "msg", "error": {"log_id", ...}}): the top level says it.
+            fields = _generic(document)
     elif is_problem or _looks_like_problem(document):
         fields = _problem(document)
     elif _code(document.get("error_code")) is not None or _text(document.get("discount_token")):
@@ -123,12 +138,25 @@ def _overlay_our_members(fields: Fields, source: Mapping[str, Any]) -> None:
     code = _code(source.get("error_code"))
     if code is not None:
         fields.error_code = code
+    category = _stated_category(source.get(CATEGORY))
+    if category is not None:
+        fields.category = category
+        fields.extensions.pop(CATEGORY, None)
     for name in ("suggestion", "discount_token", "alert_url"):
         value = _text(source.get(name))
         if value is not None:
             setattr(fields, name, value)
         fields.extensions.pop(name, None)
     fields.extensions.pop("error_code", None)
+
+
+def _stated_category(value: object) -> str | None:
+    # "data_format", "data-format", "Data Format" all name the same category.
+    text = _text(value)
+    if text is None:
+        return None
+    normalised = "_".join(text.lower().replace("-", " ").split())
+    return normalised if normalised in STATED_CATEGORIES else None
 
 
 def _looks_like_problem(document: Mapping[str, Any]) -> bool:
@@ -277,6 +305,8 @@ def _generic(document: Mapping[str, Any]) -> Fields | None:
     inner = _named_envelope(document)
     if inner is not None:
         return inner
+    if "return_code" in document or "result_code" in document:
+        return _wechat_pay(document)
     fields = Fields(
         source_format="generic",
         status=_status(document.get("status")),
@@ -291,6 +321,15 @@ def _generic(document: Mapping[str, Any]) -> Fields | None:
     if fields.error_code is None:
         fields.error_code = _first(document, _CODE_KEYS, _code)
     fields.message = _first(document, _MESSAGE_KEYS)
+    # DingTalk (and Alipay-style gateways): sub_code/sub_msg refine code/message.
+    fields.error_code = _code(document.get("sub_code")) or fields.error_code
+    fields.message = _text(document.get("sub_msg")) or fields.message
+    data = document.get("data")
+    if fields.error_code is None and isinstance(data, Mapping):
+        # Douyin/ByteDance: {"data": {"error_code", "description"}, "message": "error"}.
+        fields.error_code = _first(data, _CODE_KEYS, _code)
+        if fields.error_code is not None:
+            fields.message = _first(data, _MESSAGE_KEYS) or fields.message
     fields.help_url = _text(document.get("documentation_url")) or _text(document.get("more_info"))
     _from_details(fields, document.get("details"))
     _from_list_member(fields, document.get("errors"))
@@ -312,10 +351,13 @@ def _named_envelope(document: Mapping[str, Any]) -> Fields | None:
             message=_text(error.get("Message")),
             extensions=_rest(response, {"Error"}),
         )
+    # JD: {"error_response": {"code", "zh_desc", "en_desc"}}; Pinduoduo: {"error_response":
+    # {"error_code", "error_msg", "sub_code", "sub_msg"}} (empty sub_* mean absent);
+    # Youzan: {"gw_err_resp": {"err_code", "err_msg"}}.
     for key, value in document.items():
-        if key.endswith("_response") and isinstance(value, Mapping):
-            code = _text(value.get("sub_code")) or _code(value.get("code"))
-            message = _text(value.get("sub_msg")) or _text(value.get("msg"))
+        if key.endswith(("_response", "_resp")) and isinstance(value, Mapping):
+            code = _code(value.get("sub_code")) or _first(value, _CODE_KEYS, _code)
+            message = _text(value.get("sub_msg")) or _first(value, _MESSAGE_KEYS)
             if code is not None or message is not None:
                 return Fields(
                     source_format="envelope",
@@ -324,6 +366,21 @@ def _named_envelope(document: Mapping[str, Any]) -> Fields | None:
                     extensions=_rest(value, {"sub_code", "sub_msg"}),
                 )
     return None
+
+
+def _wechat_pay(document: Mapping[str, Any]) -> Fields:
+    # WeChat Pay v2: return_code FAIL is a transport-level refusal (return_msg says why);
+    # result_code FAIL a business one (err_code, err_code_des). SUCCESS twice: no error.
+    fields = Fields(source_format="generic", extensions=dict(document))
+    return_code = _text(document.get("return_code"))
+    result_code = _text(document.get("result_code"))
+    if return_code is not None and return_code != "SUCCESS":
+        fields.error_code = return_code
+        fields.message = _text(document.get("return_msg"))
+    elif result_code is not None and result_code != "SUCCESS":
+        fields.error_code = _code(document.get("err_code")) or result_code
+        fields.message = _text(document.get("err_code_des")) or _text(document.get("return_msg"))
+    return fields
 
 
 def _from_details(fields: Fields, details: object) -> None:

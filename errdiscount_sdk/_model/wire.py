@@ -12,6 +12,7 @@ from typing import Final
 __all__ = [
     "ALERT_URL",
     "APP_KEY_SCHEME",
+    "CATEGORY",
     "DISCOUNT_TOKEN",
     "ERROR_CODE",
     "IDEMPOTENCY_KEY_HEADER",
@@ -24,6 +25,7 @@ __all__ = [
     "REDEMPTION_ERROR_CODES",
     "REQUEST_ID_HEADER",
     "RETRY_AFTER_HEADER",
+    "STATED_CATEGORIES",
     "SUGGESTION",
     "RedemptionCode",
 ]
@@ -35,6 +37,12 @@ SUGGESTION: Final = "suggestion"
 DISCOUNT_TOKEN: Final = "discount_token"
 ALERT_URL: Final = "alert_url"
 PAYLOAD_MEMBERS: Final = (ERROR_CODE, MESSAGE, SUGGESTION, DISCOUNT_TOKEN, ALERT_URL)
+CATEGORY: Final = "category"
+"""Optional payload member: the provider states the failure's category itself (our
+provider middleware always does). Its values are `STATED_CATEGORIES`."""
+STATED_CATEGORIES: Final = frozenset({"network", "protocol", "business", "data_format"})
+"""The values of ``category``: `ErrorCategory`'s values (``data-format`` and other
+spellings are normalised by the parser)."""
 
 # -- headers -------------------------------------------------------------------------------
 IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"

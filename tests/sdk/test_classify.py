@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -52,6 +53,20 @@ async def malformed(request: Request) -> Response:
     )
 
 
+async def coupon(request: Request) -> Response:
+    return JSONResponse(
+        {"error_code": "COUPON_EXPIRED", "message": "This coupon has expired",
+         "suggestion": "Pick another coupon"},
+        status_code=400,
+    )  # fmt: skip
+
+
+async def hostile(request: Request) -> Response:
+    # ~60 KB: strings full of "]" in front of 3 000 real nesting levels.
+    body = '{"error_code": "X", "a": [' + '"]]]]]]]]",' * 5000 + "[" * 3000 + "]" * 3000 + "]}"
+    return Response(body, status_code=400, media_type="application/json")
+
+
 async def slow(request: Request) -> Response:
     # Parks the request until the test releases it; the client's timeout fires first.
     while not RELEASE.is_set():
@@ -64,6 +79,8 @@ APP = Starlette(
         Route("/status/{code:int}", status, methods=["GET", "POST", "PUT"]),
         Route("/business", business),
         Route("/malformed", malformed, methods=["POST"]),
+        Route("/coupon", coupon),
+        Route("/hostile", hostile),
         Route("/slow", slow, methods=["GET", "POST"]),
     ]
 )
@@ -300,3 +317,56 @@ def test_google_retry_info_is_used_without_a_header() -> None:
     payload = parse_error_payload(response.content)
     assert classify(response, payload=payload).retry_after == 2.0
     assert json.loads(response.content) == body
+
+
+# -- issue 10: classify(response) reads the body; foreign input is a clear TypeError ------
+
+
+def test_classify_reads_a_read_body_itself(client: httpx.Client) -> None:
+    # The seed's shape on a real 400: business, as the client would say, not "HTTP 400".
+    response = client.get("/coupon")
+    verdict = classify(response)
+    assert verdict.category is ErrorCategory.BUSINESS
+    assert verdict.error_type == "business_error"
+    error = build_error(response)
+    assert isinstance(error, BusinessError)
+    assert error.error_code == "COUPON_EXPIRED"
+    assert "COUPON_EXPIRED" in str(error)
+
+
+def test_classify_does_not_read_an_unread_stream(client: httpx.Client) -> None:
+    with client.stream("GET", "/coupon") as response:
+        assert classify(response).category is ErrorCategory.PROTOCOL
+        assert not response.is_stream_consumed
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        ((("x",), {}), "not str"),
+        (((None,), {}), "not NoneType"),
+        (((42,), {}), "not int"),
+        (((httpx.Response(400),), {"payload": {"error_code": "X"}}), "payload must be"),
+        (((httpx.Response(400),), {"request": "https://x"}), "request must be"),
+    ],
+)
+def test_foreign_input_is_a_clear_type_error(
+    arguments: tuple[tuple[object, ...], dict[str, object]], fragment: str
+) -> None:
+    args, kwargs = arguments
+    functions: list[Any] = [classify, build_error]  # called with wrong types on purpose
+    for function in functions:
+        with pytest.raises(TypeError, match=fragment):
+            function(*args, **kwargs)
+
+
+def test_a_hostile_body_reaches_the_caller_as_a_classified_error(base_url: str) -> None:
+    # Used to escape Client.get as RecursionError, skipping classification and hooks.
+    from errdiscount_sdk import ApiError, Client
+
+    seen: list[ApiError] = []
+    with Client(base_url=base_url, on_error=seen.append) as api, pytest.raises(ApiError) as caught:
+        api.get("/hostile")
+    assert caught.value.status_code == 400
+    assert caught.value.payload is None
+    assert seen == [caught.value]

@@ -457,3 +457,219 @@ def test_arbitrary_bytes_never_raise(body: bytes, content_type: str | None) -> N
 @given(st.one_of(st.integers(), st.floats(), st.lists(st.integers()), st.just(object())))
 def test_wrong_argument_types_never_raise(body: Any) -> None:
     assert parse_error_payload(body, content_type=body, status=body) is None
+
+
+# -- issue 10: any bytes from the wire → ErrorPayload or None, nothing else ----------------
+
+_ANY_KEY = st.one_of(
+    st.text(max_size=8), st.integers(), st.none(), st.booleans(), st.tuples(st.integers())
+)
+foreign_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**5000), max_value=10**5000)
+    | st.floats()
+    | st.text(max_size=20)
+    | st.binary(max_size=8)
+    | st.just(object()),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.tuples(children, children)
+        | st.dictionaries(
+            st.sampled_from(["error", "error_code", "code", "message", "data", "x_response",
+                             "Response", "errors", "category", "sub_code", "return_code"])
+            | _ANY_KEY,
+            children,
+            max_size=6,
+        )
+    ),
+    max_leaves=30,
+)  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.sampled_from(["error", "code", "msg"]) | _ANY_KEY, foreign_values))
+def test_any_decoded_mapping_never_raises(value: dict[Any, Any]) -> None:
+    # Non-str keys, huge ints, NaN, bytes, objects: ignored, never raised.
+    result = parse_error_payload(value)
+    assert result is None or isinstance(result, ErrorPayload)
+    if result is not None:
+        assert all(isinstance(key, str) for key in result.extensions)
+
+
+def test_brackets_inside_strings_do_not_fool_the_depth_cap() -> None:
+    # ~60 KB: strings full of "]" then 3 000 real levels. The old counter counted the
+    # string brackets, went negative and let json.loads recurse: RecursionError.
+    body = '{"error_code": "X", "a": [' + '"]]]]]]]]",' * 5000 + "[" * 3000 + "]" * 3000 + "]}"
+    assert 50_000 < len(body) < 64 * 1024
+    assert parse_error_payload(body.encode()) is None
+
+
+def test_brackets_inside_strings_do_not_refuse_a_shallow_body() -> None:
+    body = {"error_code": "X", "message": "[" * 500 + "{" * 500, "hint": "see [docs]"}
+    payload = parse(body)
+    assert payload is not None
+    assert payload.error_code == "X"
+
+
+def test_an_unterminated_string_cannot_hide_depth() -> None:
+    body = b'{"error_code": "X", "a": "' + b"[" * 100
+    assert parse_error_payload(body) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {1: "x", "error_code": "E", (2,): 3},
+        {2: 3, "x_response": {"code": "E"}, None: {}},
+        {"code": 10**5000, "msg": "m"},
+        {"error": {"code": 10**5000, "message": "m"}},
+        {"error_code": "E", "n": float("nan"), "b": b"\x00", "o": object()},
+    ],
+)
+def test_foreign_mappings_are_read_as_plain_json(value: dict[Any, Any]) -> None:
+    payload = parse_error_payload(value)
+    assert payload is not None
+    assert all(isinstance(key, str) for key in payload.extensions)
+    assert payload.error_code in (None, "E")
+
+
+def test_huge_integers_in_json_text_do_not_sink_the_body() -> None:
+    payload = parse_error_payload(b'{"code": ' + b"9" * 5000 + b', "msg": "too big"}')
+    assert payload is not None
+    assert payload.error_code is None
+    assert payload.message == "too big"
+
+
+# -- more of the real world: families the parser was not tuned on ------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        ({"code": "A0400", "msg": "用户请求参数错误", "data": None}, "A0400", "用户请求参数错误"),
+        ({"err_no": 40014, "err_tips": "bad params"}, "40014", "bad params"),
+        ({"err_no": 11009, "err_msg": "参数不合法"}, "11009", "参数不合法"),
+        ({"data": {"error_code": 2100005, "description": "参数不合法"}, "message": "error"},
+         "2100005", "参数不合法"),
+        ({"errorCode": "E1", "errorMessage": "Something broke"}, "E1", "Something broke"),
+        ({"error_response": {"code": "19", "zh_desc": "token已过期", "en_desc": "Invalid token"}},
+         "19", "token已过期"),
+        ({"error_response": {"error_msg": "非法参数", "sub_msg": "", "sub_code": "",
+                             "error_code": 10000}}, "10000", "非法参数"),
+        ({"error": "RecordInvalid", "description": "Record validation errors"},
+         "RecordInvalid", "Record validation errors"),
+        ({"code": 99991663, "msg": "Invalid access token", "error": {"log_id": "L1"}},
+         "99991663", "Invalid access token"),
+        ({"errcode": 88, "sub_code": "60011", "sub_msg": "没有调用该接口的权限",
+          "errmsg": "ding talk error"}, "60011", "没有调用该接口的权限"),
+        ([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
+         "INVALID_SESSION_ID", "Session expired or invalid"),
+    ],
+)  # fmt: skip
+def test_more_generic_families(body: Any, code: str, message: str) -> None:
+    payload = parse(body)
+    assert payload is not None
+    assert (payload.error_code, payload.message) == (code, message)
+
+
+S3_ERROR = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
+    b"<Message>The resource you requested does not exist</Message>"
+    b"<Resource>/mybucket/myfoto.jpg</Resource><RequestId>4442587FB7D0A2F9</RequestId></Error>"
+)
+
+
+@pytest.mark.parametrize("content_type", ["application/xml", "text/xml; charset=utf-8", None])
+def test_s3_style_xml(content_type: str | None) -> None:
+    payload = parse_error_payload(S3_ERROR, content_type=content_type, status=404)
+    assert payload is not None
+    assert payload.source_format == "xml"
+    assert payload.error_code == "NoSuchKey"
+    assert payload.message == "The resource you requested does not exist"
+    assert payload.extensions["RequestId"] == "4442587FB7D0A2F9"
+
+
+def test_wechat_pay_style_xml() -> None:
+    body = (
+        "<xml><return_code><![CDATA[SUCCESS]]></return_code><result_code>FAIL</result_code>"
+        "<err_code>ORDERPAID</err_code><err_code_des>该订单已支付</err_code_des></xml>"
+    ).encode()
+    payload = parse_error_payload(body, content_type="text/xml")
+    assert payload is not None
+    assert (payload.error_code, payload.message) == ("ORDERPAID", "该订单已支付")
+    ok = b"<xml><return_code>SUCCESS</return_code><result_code>SUCCESS</result_code></xml>"
+    assert parse_error_payload(ok, content_type="text/xml") is None
+
+
+def test_namespaced_problem_xml() -> None:
+    body = (
+        b'<problem xmlns="urn:ietf:rfc:7807"><type>https://example.com/probs/out-of-credit</type>'
+        b"<title>You do not have enough credit.</title><detail>Balance 30, cost 50.</detail>"
+        b"</problem>"
+    )
+    payload = parse_error_payload(body, content_type="application/problem+xml")
+    assert payload is not None
+    assert payload.source_format == "problem"
+    assert payload.error_code == "https://example.com/probs/out-of-credit"
+
+
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [\n <!ENTITY lol "lol">\n'
+    + b"".join(
+        b' <!ENTITY lol%d "%s">\n' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
+        for i in range(1, 10)
+    )
+    + b"]>\n<Error><Code>&lol9;</Code><Message>m</Message></Error>"
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_billion_laughs_is_refused_before_any_expansion(encoding: str) -> None:
+    # UTF-16 hides "<!DOCTYPE" from a byte search: the parser's own handler refuses it.
+    body = BILLION_LAUGHS.decode().replace('version="1.0"', f'version="1.0" encoding="{encoding}"')
+    assert parse_error_payload(body.encode(encoding), content_type="application/xml") is None
+
+
+def test_external_entities_are_refused() -> None:
+    xxe = (
+        b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b"<Error><Code>&x;</Code></Error>"
+    )
+    assert parse_error_payload(xxe, content_type="application/xml") is None
+    undefined = b"<Error><Code>&x;</Code><Message>m</Message></Error>"
+    assert parse_error_payload(undefined, content_type="application/xml") is None
+
+
+def test_xml_caps() -> None:
+    deep = b"<Error>" + b"<a>" * 100 + b"</a>" * 100 + b"<Code>X</Code></Error>"
+    assert parse_error_payload(deep, content_type="application/xml") is None
+    wide = b"<Error><Code>X</Code>" + b"<i/>" * 5000 + b"</Error>"
+    assert parse_error_payload(wide, content_type="application/xml") is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><head><title>502 Bad Gateway</title></head><body><h1>502</h1></body></html>",
+        b"<Error><Code>X</Code>",  # not well-formed
+        b"<Error/>",
+    ],
+)
+def test_xml_that_is_not_a_structured_error(body: bytes) -> None:
+    assert parse_error_payload(body) is None
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=512))
+def test_arbitrary_xml_bytes_never_raise(tail: bytes) -> None:
+    result = parse_error_payload(b"<Error>" + tail, content_type="application/xml")
+    assert result is None or isinstance(result, ErrorPayload)
+
+
+def test_a_stated_category_is_read_and_normalised() -> None:
+    assert parse({"error_code": "E", "category": "Data-Format"}).category == "data_format"  # type: ignore[union-attr]
+    payload = parse({"error_code": "E", "category": "INVALID_REQUEST_ERROR"})
+    assert payload is not None
+    assert payload.category is None
+    assert payload.extensions["category"] == "INVALID_REQUEST_ERROR"
