@@ -7,6 +7,7 @@ so the SDK and the server can never disagree on a name or a cap.
 from ._model.wire import (
     ALERT_URL,
     APP_KEY_SCHEME,
+    CATEGORY,
     DISCOUNT_TOKEN,
     ERROR_CODE,
     IDEMPOTENCY_KEY_HEADER,
@@ -15,6 +16,7 @@ from ._model.wire import (
     MAX_TOKEN_BYTES,
     MESSAGE,
     PAYLOAD_MEMBERS,
+    PROBLEM_JSON,
     REDEMPTION_ERROR_CODES,
     REQUEST_ID_HEADER,
     RETRY_AFTER_HEADER,
@@ -25,6 +27,7 @@ from ._model.wire import (
 __all__ = [
     "ALERT_URL",
     "APP_KEY_SCHEME",
+    "CATEGORY",
     "DISCOUNT_TOKEN",
     "ERROR_CODE",
     "IDEMPOTENCY_KEY_HEADER",
@@ -33,6 +36,7 @@ __all__ = [
     "MAX_TOKEN_BYTES",
     "MESSAGE",
     "PAYLOAD_MEMBERS",
+    "PROBLEM_JSON",
     "REDEMPTION_ERROR_CODES",
     "REQUEST_ID_HEADER",
     "RETRY_AFTER_HEADER",

@@ -12,14 +12,17 @@ from typing import Final
 __all__ = [
     "ALERT_URL",
     "APP_KEY_SCHEME",
+    "CATEGORY",
     "DISCOUNT_TOKEN",
     "ERROR_CODE",
     "IDEMPOTENCY_KEY_HEADER",
     "IDEMPOTENT_REPLAYED_HEADER",
+    "INTERNAL_ERROR",
     "MAX_JWKS_BYTES",
     "MAX_TOKEN_BYTES",
     "MESSAGE",
     "PAYLOAD_MEMBERS",
+    "PROBLEM_JSON",
     "REDEMPTION_ERROR_CODES",
     "REQUEST_ID_HEADER",
     "RETRY_AFTER_HEADER",
@@ -34,6 +37,15 @@ SUGGESTION: Final = "suggestion"
 DISCOUNT_TOKEN: Final = "discount_token"
 ALERT_URL: Final = "alert_url"
 PAYLOAD_MEMBERS: Final = (ERROR_CODE, MESSAGE, SUGGESTION, DISCOUNT_TOKEN, ALERT_URL)
+CATEGORY: Final = "category"
+"""The `ErrorCategory` value a provider (the errdiscount middleware) states for its error.
+
+Not in `PAYLOAD_MEMBERS`: a client keeps it as an extension and classifies by its own rules.
+"""
+INTERNAL_ERROR: Final = "INTERNAL_ERROR"
+"""The ``error_code`` of the middleware's answer to an unhandled exception (HTTP 500)."""
+PROBLEM_JSON: Final = "application/problem+json"
+"""The RFC 9457 media type; the middleware answers with it when the client's Accept prefers it."""
 
 # -- headers -------------------------------------------------------------------------------
 IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
