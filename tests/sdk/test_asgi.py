@@ -21,6 +21,7 @@ from errdiscount_sdk import (
     TokenVerifier,
 )
 from errdiscount_sdk.asgi import ErrDiscountMiddleware
+from tests.support.provider_support import RecordingSink
 from tests.support.server import serve
 from tests.support.server_support import ADMIN_KEY, AUDIENCE, ISSUER, running
 from tests.support.token_helpers import AUDIENCE as TOKEN_AUDIENCE
@@ -36,14 +37,6 @@ PAY = ProviderError(
 )
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[Mapping[str, Any]] = []
-
-    def record(self, event: Mapping[str, Any]) -> None:
-        self.events.append(event)
-
-
 def _user(scope: Mapping[str, Any]) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"x-user-id":
@@ -51,7 +44,7 @@ def _user(scope: Mapping[str, Any]) -> str | None:
     return None
 
 
-def starlette_app(sink: Sink, **options: Any) -> Starlette:
+def starlette_app(sink: RecordingSink, **options: Any) -> Starlette:
     async def pay(request: Request) -> JSONResponse:
         if request.path_params["id"] == 0:
             return JSONResponse({"paid": True})
@@ -70,7 +63,7 @@ def starlette_app(sink: Sink, **options: Any) -> Starlette:
     return app
 
 
-def fastapi_app(sink: Sink, **options: Any) -> FastAPI:
+def fastapi_app(sink: RecordingSink, **options: Any) -> FastAPI:
     app = FastAPI()
 
     @app.post("/api/orders/{order_id}/pay")
@@ -94,7 +87,7 @@ def _client(app: Any) -> httpx.AsyncClient:
 
 
 async def test_starlette_provider_error_answers_the_seed_payload_with_a_token() -> None:
-    sink = Sink()
+    sink = RecordingSink()
     issuer = issuer_for()
     app = starlette_app(sink, issuer=issuer)
     async with _client(app) as client:
@@ -122,7 +115,7 @@ async def test_starlette_provider_error_answers_the_seed_payload_with_a_token() 
 
 
 async def test_starlette_success_is_recorded_as_ok() -> None:
-    sink = Sink()
+    sink = RecordingSink()
     async with _client(starlette_app(sink)) as client:
         response = await client.post("/api/pay/0", headers={"x-user-id": "bob"})
     assert response.json() == {"paid": True}
@@ -136,7 +129,7 @@ async def test_starlette_success_is_recorded_as_ok() -> None:
 
 
 async def test_no_issuer_no_token() -> None:
-    async with _client(starlette_app(Sink())) as client:
+    async with _client(starlette_app(RecordingSink())) as client:
         body = (await client.post("/api/pay/1", headers={"x-user-id": "alice"})).json()
     assert body["discount_token"] is None and body["error_code"] == "PAY_001"
 
@@ -144,7 +137,7 @@ async def test_no_issuer_no_token() -> None:
 async def test_unhandled_exception_is_a_500_without_internals(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    sink = Sink()
+    sink = RecordingSink()
     with caplog.at_level(logging.ERROR, logger="errdiscount_sdk.provider"):
         async with _client(starlette_app(sink)) as client:
             response = await client.get("/boom", headers={"accept": "application/problem+json"})
@@ -157,7 +150,7 @@ async def test_unhandled_exception_is_a_500_without_internals(
 
 
 async def test_fastapi_routes_mappings_and_its_own_errors() -> None:
-    sink = Sink()
+    sink = RecordingSink()
     app = fastapi_app(
         sink,
         errors={ValueError: lambda exc: ProviderError("BAD_AMOUNT", "The amount is invalid.")},
@@ -188,7 +181,7 @@ async def test_fastapi_routes_mappings_and_its_own_errors() -> None:
 
 
 async def test_unrouted_paths_are_normalised() -> None:
-    sink = Sink()
+    sink = RecordingSink()
     async with _client(fastapi_app(sink)) as client:
         response = await client.get("/api/users/12345/secret-thing")
     assert response.status_code == 404
@@ -223,7 +216,7 @@ async def test_a_broken_sink_or_callable_never_breaks_the_request() -> None:
 
 
 async def test_app_supplied_platform_versions() -> None:
-    sink = Sink()
+    sink = RecordingSink()
 
     def header(name: bytes) -> Any:
         return lambda scope: dict(scope["headers"]).get(name, b"").decode() or None
@@ -250,7 +243,7 @@ async def test_app_supplied_platform_versions() -> None:
 
 
 async def test_an_exception_after_the_response_started_is_reraised() -> None:
-    sink = Sink()
+    sink = RecordingSink()
 
     async def streaming(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -269,7 +262,7 @@ async def test_non_http_scopes_pass_through() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         seen.append(scope["type"])
 
-    sink = Sink()
+    sink = RecordingSink()
     middleware = ErrDiscountMiddleware(app, reporter=sink)
     await middleware({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert seen == ["lifespan"] and sink.events == []
@@ -305,7 +298,7 @@ def test_issuer_and_server_are_exclusive() -> None:
 
 def test_over_real_uvicorn_with_vouchers_issued_by_the_redemption_server(tmp_path: Path) -> None:
     """The server issues and records the voucher, so the answer carries its alert page."""
-    sink = Sink()
+    sink = RecordingSink()
     with running(tmp_path) as server_url:
         app = fastapi_app(
             sink,
@@ -338,7 +331,7 @@ def test_over_real_uvicorn_with_vouchers_issued_by_the_redemption_server(tmp_pat
 
 
 def test_server_vouchers_fail_soft_when_the_server_is_down(tmp_path: Path) -> None:
-    sink = Sink()
+    sink = RecordingSink()
     with running(tmp_path) as server_url:
         pass  # started and stopped: nothing listens there any more
     app = fastapi_app(sink, redemption_server=server_url, admin_key=ADMIN_KEY)
