@@ -1,7 +1,9 @@
 """`ErrDiscountMiddleware`: the provider middleware as plain ASGI (Starlette, FastAPI, any).
 
-Sits around the app (``app.add_middleware(ErrDiscountMiddleware, ...)``): inside
-Starlette's outermost error middleware, outside the router and its exception handlers.
+Added with ``app.add_middleware(ErrDiscountMiddleware, ...)`` it sits inside Starlette's
+outermost error middleware, outside the router and its exception handlers. (Wrapping a
+Starlette app from outside would put that error middleware inside: it answers 500 and
+re-raises before this one can answer.)
 An exception that reaches it before the response started becomes the error answer of
 `Responder`; an exception after the response started cannot be answered any more and
 is re-raised (the server closes the connection). One event per HTTP request is recorded

@@ -10,6 +10,7 @@ never breaks or slows a request.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 import uuid
@@ -83,6 +84,7 @@ def rfc3339(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=1024)  # a few keys recur on every request; bounded for the rest
 def _sensitive(key: str) -> bool:
     normalised = _NOT_ALNUM.sub("", key.lower())
     return any(part in normalised for part in SENSITIVE_KEY_PARTS)
@@ -99,6 +101,8 @@ def query_params(query: str | bytes) -> dict[str, str | list[str]]:
     At most `MAX_PARAMS` keys of a query of at most 16 KiB; keys and values are cut
     to `MAX_PARAM_CHARS` characters.
     """
+    if not query:
+        return {}
     text = query.decode("latin-1") if isinstance(query, bytes) else query
     params: dict[str, str | list[str]] = {}
     pairs = parse_qsl(
@@ -127,6 +131,7 @@ def normalise_path(path: str) -> str:
     return "/".join("{id}" if _ID_SEGMENT.fullmatch(s) else s for s in segments) or "/"
 
 
+@functools.lru_cache(maxsize=1024)  # an app has a bounded set of routes
 def template_of(route: str) -> str:
     """A framework's route template in one spelling: parameters as ``{name}``, leading ``/``.
 
