@@ -4,6 +4,7 @@ Flask (`ErrDiscountWSGIMiddleware.for_flask`), a bare WSGI app, and Django
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import django
@@ -17,6 +18,9 @@ from errdiscount_sdk import ProviderError, TokenVerifier
 from errdiscount_sdk.django import django_middleware
 from errdiscount_sdk.wsgi import ErrDiscountWSGIMiddleware
 from tests.support.provider_support import RecordingSink
+from tests.support.server_support import ADMIN_KEY, running
+from tests.support.server_support import AUDIENCE as SERVER_AUDIENCE
+from tests.support.server_support import ISSUER as SERVER_ISSUER
 from tests.support.token_helpers import AUDIENCE, ISSUER, issuer_for
 from tests.support.wsgi_server import serve_wsgi
 
@@ -123,6 +127,33 @@ def test_flask_unhandled_mapped_and_its_own_http_errors(caplog: pytest.LogCaptur
         ("GET /gone", 410),
         ("GET /nothing/{id}", 404),
     ]
+
+
+def test_flask_with_vouchers_issued_by_the_redemption_server(tmp_path: Path) -> None:
+    sink = RecordingSink()
+    with running(tmp_path) as server_url:
+        app = flask.Flask("provider")
+
+        @app.post("/api/pay/<int:pay_id>")
+        def pay(pay_id: int) -> Any:
+            raise PAY
+
+        ErrDiscountWSGIMiddleware.for_flask(
+            app,
+            reporter=sink,
+            user_id=lambda environ: environ.get("HTTP_X_USER_ID"),
+            redemption_server=server_url,
+            admin_key=ADMIN_KEY,
+        )
+        with serve_wsgi(app) as url:
+            body = httpx.post(url + "/api/pay/1", headers={"x-user-id": "frank"}).json()
+        assert body["alert_url"].startswith(server_url + "/v1/alerts/")
+        jwks = httpx.get(server_url + "/.well-known/jwks.json").json()
+        claims = TokenVerifier(jwks, issuer=SERVER_ISSUER, audience=SERVER_AUDIENCE).verify(
+            body["discount_token"], subject="frank"
+        )
+        assert claims.error.code == "PAY_001"
+    assert sink.events[0]["user_id"] == "frank"
 
 
 # -- a bare WSGI app -------------------------------------------------------------------------
