@@ -67,6 +67,7 @@ from ._model.errors import (
 from ._model.parse import parse_error_payload
 from ._model.payload import ErrorPayload
 from ._model.retry_after import cap_retry_after, parse_retry_after
+from ._provider.errors import ProviderError
 from ._provider.policy import CompensationDecision, CompensationPolicy
 from ._redeem.client import (
     AsyncRedemptionClient,
@@ -140,6 +141,7 @@ __all__ = [
     "PolicyError",
     "PoolTimeout",
     "ProtocolError",
+    "ProviderError",
     "RateLimited",
     "ReadTimeout",
     "Redemption",

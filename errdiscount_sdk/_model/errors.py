@@ -40,6 +40,7 @@ ErrDiscountError
 │   │   ├── InvalidResponseBody   the client could not parse (or validate) a body
 │   │   └── MalformedRequest      the server rejected the request as malformed (400/422)
 │   └── RetryAfterTooLong         the server asked to wait longer than allowed; not slept
+├── ProviderError                 raised by a provider's own code; the middleware answers with it
 ├── UnsafeAlertUrl                an alert_url failed the AlertUrlPolicy (also ValueError)
 ├── ConfigurationError            bad arguments or settings (also ValueError)
 │   ├── KeyLoadError              a signing key / JWKS could not be loaded

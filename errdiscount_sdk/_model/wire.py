@@ -17,11 +17,13 @@ __all__ = [
     "ERROR_CODE",
     "IDEMPOTENCY_KEY_HEADER",
     "IDEMPOTENT_REPLAYED_HEADER",
+    "INTERNAL_ERROR",
     "MAX_JWKS_BYTES",
     "MAX_KID_CHARS",
     "MAX_TOKEN_BYTES",
     "MESSAGE",
     "PAYLOAD_MEMBERS",
+    "PROBLEM_JSON",
     "REDEMPTION_ERROR_CODES",
     "REQUEST_ID_HEADER",
     "RETRY_AFTER_HEADER",
@@ -43,6 +45,10 @@ provider middleware always does). Its values are `STATED_CATEGORIES`."""
 STATED_CATEGORIES: Final = frozenset({"network", "protocol", "business", "data_format"})
 """The values of ``category``: `ErrorCategory`'s values (``data-format`` and other
 spellings are normalised by the parser)."""
+INTERNAL_ERROR: Final = "INTERNAL_ERROR"
+"""The ``error_code`` of the middleware's answer to an unhandled exception (HTTP 500)."""
+PROBLEM_JSON: Final = "application/problem+json"
+"""The RFC 9457 media type; the middleware answers with it when the client's Accept prefers it."""
 
 # -- headers -------------------------------------------------------------------------------
 IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
