@@ -3,8 +3,9 @@
 Redeeming, in order: per-IP rate limit → body (16 KiB, exactly ``{"token": str}``)
 → Idempotency-Key syntax → token verification (not stored: a refused token can be
 retried) → per-subject rate limit → the store. With a key, one transaction claims the
-key, redeems and stores the rendered response, so a retry replays exactly what the
-first attempt answered, even across a crash.
+key, redeems and stores the response (`redemption_response` of the typed outcome, the
+store's renderer), so a retry replays exactly what the first attempt answered, even
+across a crash; the route answers with the same pure rendering of the outcome.
 
 Keys are scoped per subject (the token's ``sub``) and fingerprinted with SHA-256 of
 the token; they are remembered for 24 hours (docs/server.md).
@@ -26,28 +27,29 @@ from errdiscount_sdk.wire import (
     RedemptionCode,
 )
 from server_stub.store import (
-    AlreadyRedeemed,
-    BudgetExhausted,
     IdempotencyKeyLost,
     InFlight,
-    InventoryExhausted,
     KeyedRedemption,
     Mismatch,
-    Redeemed,
-    RedeemOutcome,
     RedemptionRequest,
     Replay,
-    UserCapReached,
+    StoredResponse,
 )
 
 from .._settings import PUBLIC_BODY_LIMIT
 from .._state import ServerState, state_of
-from ..domain._render import campaign_of, pending_json, redemption_json, rfc3339, store_amount
+from ..domain._render import (
+    campaign_of,
+    pending_json,
+    redemption_json,
+    redemption_response,
+    store_amount,
+)
 from ..domain._vouchers import alert_url
 from ..web._body import Field, read_json
-from ..web._problems import JSON, HttpProblem, error_body, json_bytes, json_response
+from ..web._problems import JSON, HttpProblem, json_response
 
-__all__ = ["alert_url", "check_path_id", "client_ip", "redemption_routes", "render"]
+__all__ = ["check_path_id", "client_ip", "redemption_routes"]
 
 MAX_IDEMPOTENCY_KEY = 255
 _BODY = {"token": Field((str,))}
@@ -115,36 +117,6 @@ def token_problem(error: TokenError) -> HttpProblem:
     )
 
 
-def render(outcome: RedeemOutcome) -> tuple[int, bytes]:
-    """The response (status, body) of a redemption outcome; pure, so it can be stored."""
-    if isinstance(outcome, Redeemed):
-        return 201, json_bytes(redemption_json(outcome.redemption))
-    if isinstance(outcome, AlreadyRedeemed):
-        return 409, error_body(
-            RedemptionCode.ALREADY_REDEEMED,
-            "This discount token has already been redeemed.",
-            "Nothing to do: a token is redeemed once.",
-        )
-    if isinstance(outcome, BudgetExhausted):
-        return 409, error_body(
-            RedemptionCode.BUDGET_EXHAUSTED,
-            "The compensation budget for this offer is used up.",
-            "Contact support; the operator can raise the budget.",
-        )
-    if isinstance(outcome, InventoryExhausted):
-        return 409, error_body(
-            RedemptionCode.INVENTORY_EXHAUSTED,
-            "No coupon codes are left for this offer.",
-            "Contact support; the operator can load more codes.",
-        )
-    assert isinstance(outcome, UserCapReached)
-    return 409, error_body(
-        RedemptionCode.USER_CAP_REACHED,
-        "This account reached its limit of compensations for now.",
-        f"Try again after {rfc3339(outcome.resets_at)}.",
-    )
-
-
 def _request_for(token: DiscountToken) -> RedemptionRequest:
     try:
         amount, unit = store_amount(token.compensation)
@@ -177,19 +149,10 @@ async def redeem(request: Request) -> Response:
     if wait:
         raise rate_limited(wait, "account")
     redemption = _request_for(token)
-    store = state.store
     if key is None:
-        outcome = await state.db_write(store.redeem, redemption)
-        status, content = render(outcome)
-        return Response(content, status_code=status, media_type=JSON)
+        return _respond(redemption_response(await state.db_write(state.store.redeem, redemption)))
     fingerprint = hashlib.sha256(body["token"].encode("utf-8")).hexdigest()
-    rendered: list[tuple[int, bytes]] = []
-
-    def respond(outcome: RedeemOutcome) -> tuple[int, bytes]:
-        rendered.append(render(outcome))
-        return rendered[-1]
-
-    item = KeyedRedemption(redemption, "redeem:" + token.sub, key, fingerprint, respond)
+    item = KeyedRedemption(redemption, "redeem:" + token.sub, key, fingerprint)
     try:
         result = await state.redeem_keyed(item)
     except IdempotencyKeyLost:
@@ -204,16 +167,15 @@ async def redeem(request: Request) -> Response:
             "Use a fresh key for each new request.",
         )
     if isinstance(result, Replay):
-        return Response(
-            result.body,
-            status_code=result.status,
-            media_type=JSON,
-            headers={IDEMPOTENT_REPLAYED_HEADER: "true"},
-        )
-    # The last rendering is the one committed (a retried transaction renders again);
-    # render is pure, so rendering anew would give the same bytes, at ~25 µs more.
-    status, content = rendered[-1] if rendered else render(result)
-    return Response(content, status_code=status, media_type=JSON)
+        return _respond(StoredResponse(result.status, result.body), replayed=True)
+    # The store kept redemption_response(result) under the key; it is pure, so this
+    # is byte for byte what a retry will replay.
+    return _respond(redemption_response(result))
+
+
+def _respond(response: StoredResponse, *, replayed: bool = False) -> Response:
+    headers = {IDEMPOTENT_REPLAYED_HEADER: "true"} if replayed else None
+    return Response(response.body, status_code=response.status, media_type=JSON, headers=headers)
 
 
 def _in_flight() -> HttpProblem:
@@ -262,7 +224,7 @@ async def compensations(request: Request) -> Response:
     pending: list[dict[str, Any]] = []
     for issued in found.pending:
         item = pending_json(issued)
-        item["alert_url"] = alert_url(state, request, issued.alert_id)
+        item["alert_url"] = alert_url(state.public_base(request), issued.alert_id)
         pending.append(item)
     return json_response(
         {
