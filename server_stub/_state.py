@@ -41,7 +41,13 @@ T = TypeVar("T")
 class ServerState:
     """Keys, verifier, issuer, policy, limiters, and (once started) the store."""
 
-    def __init__(self, settings: Settings, *, signing_key: SigningKey | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        signing_key: SigningKey | None = None,
+        token_clock: Callable[[], float] | None = None,
+    ) -> None:
         self.settings = settings
         self.signing_key = signing_key or load_or_create_signing_key(settings.signing_key)
         self.gate = TokenGate(
@@ -49,6 +55,7 @@ class ServerState:
             issuer=settings.issuer,
             audience=settings.audience,
             trusted=settings.trusted_jwks,
+            clock=token_clock,
         )
         self.policy = (
             CompensationPolicy.from_file(settings.policy)

@@ -2,7 +2,9 @@
 
 Redeeming, in order: per-IP rate limit → body (16 KiB, exactly ``{"token": str}``)
 → Idempotency-Key syntax → token verification (not stored: a refused token can be
-retried) → per-subject rate limit → the store. With a key, one transaction claims the
+retried; but a refused token whose key already holds a stored response for this very
+token gets that response, so a retry after the token expired still sees its grant)
+→ per-subject rate limit → the store. With a key, one transaction claims the
 key, redeems and stores the response (`redemption_response` of the typed outcome, the
 store's renderer), so a retry replays exactly what the first attempt answered, even
 across a crash; the route answers with the same pure rendering of the outcome.
@@ -45,6 +47,7 @@ from ..domain._render import (
     redemption_response,
     store_amount,
 )
+from ..domain._unverified import unverified_claim
 from ..domain._vouchers import alert_url
 from ..web._body import Field, read_json
 from ..web._problems import JSON, HttpProblem, json_response
@@ -144,6 +147,10 @@ async def redeem(request: Request) -> Response:
     try:
         token = await state.gate.verify(body["token"])
     except TokenError as exc:
+        if key is not None:
+            stored = await _stored_response(state, body["token"], key)
+            if stored is not None:
+                return _respond(StoredResponse(stored.status, stored.body), replayed=True)
         raise token_problem(exc) from None
     wait = state.subject_limit.acquire(token.sub)
     if wait:
@@ -151,8 +158,7 @@ async def redeem(request: Request) -> Response:
     redemption = _request_for(token)
     if key is None:
         return _respond(redemption_response(await state.db_write(state.store.redeem, redemption)))
-    fingerprint = hashlib.sha256(body["token"].encode("utf-8")).hexdigest()
-    item = KeyedRedemption(redemption, "redeem:" + token.sub, key, fingerprint)
+    item = KeyedRedemption(redemption, "redeem:" + token.sub, key, _fingerprint(body["token"]))
     try:
         result = await state.redeem_keyed(item)
     except IdempotencyKeyLost:
@@ -171,6 +177,33 @@ async def redeem(request: Request) -> Response:
     # The store kept redemption_response(result) under the key; it is pure, so this
     # is byte for byte what a retry will replay.
     return _respond(redemption_response(result))
+
+
+def _fingerprint(raw_token: str) -> str:
+    return hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
+
+
+async def _stored_response(state: ServerState, raw_token: str, key: str) -> Replay | None:
+    """What the first attempt with this key and this exact token answered, if it did.
+
+    For a retry whose token no longer verifies (expired since, or its key retired):
+    the user who was granted must see the grant again, not "offer expired". The
+    subject is read unverified, only to find the scope; the record must then match
+    the SHA-256 of this very token string, which was verified when it was stored, so
+    a forged token naming someone else's subject finds nothing (and learns nothing:
+    a miss answers the token's own refusal).
+    """
+    subject = unverified_claim(raw_token, "sub")
+    if subject is None:
+        return None
+    try:
+        return await state.db(
+            state.store.stored_response, "redeem:" + subject, key, _fingerprint(raw_token)
+        )
+    except HttpProblem as problem:
+        if problem.status == 422:  # a subject the store cannot hold was never stored
+            return None
+        raise
 
 
 def _respond(response: StoredResponse, *, replayed: bool = False) -> Response:

@@ -300,6 +300,19 @@ class Store:
             write=True,
         )
 
+    def stored_response(self, scope: str, key: str, fingerprint: str) -> Replay | None:
+        """The response stored under (scope, key) for this fingerprint, if it completed.
+
+        Read-only (claims nothing): None when the key is unknown, in flight, expired or
+        was used with another fingerprint. For answering a retry whose request can no
+        longer be checked (its token expired) with what the first attempt answered.
+        """
+        _idempotency.check_begin(scope, key, fingerprint)
+        now = self._now()
+        return self._dialect.run(
+            lambda tx: _idempotency.lookup(tx, scope, key, fingerprint, now=now), write=False
+        )
+
     def complete_idempotent(self, claim: New, status: int, body: bytes) -> None:
         """Store the response of a claimed request (for requests other than `redeem`).
 
