@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server_stub.store import RedemptionRequest, UserCap, open_store
+from server_stub.store import RedemptionRequest, StoredResponse, UserCap, open_store
 
 
 def measure(threads: int, n: int, op: Callable[[int], None]) -> tuple[float, float, float]:
@@ -57,7 +57,7 @@ def measure(threads: int, n: int, op: Callable[[int], None]) -> tuple[float, flo
 
 
 def store_op(url: str) -> tuple[Callable[[int], None], Callable[[], None]]:
-    store = open_store(url)
+    store = open_store(url, render=lambda outcome: StoredResponse(201, b"{}"))
     store.set_budget("points", "bench", 10**15, unit="points")
     store.set_user_cap(UserCap(scope="*", max_redemptions=10**9, period=timedelta(days=1)))
     run = uuid.uuid4().hex
@@ -68,9 +68,7 @@ def store_op(url: str) -> tuple[Callable[[int], None], Callable[[], None]]:
             jti=key, subject=f"user-{index % 500}", issuer="bench", kind="points",
             amount=1, unit="points", campaign="bench",
         )  # fmt: skip
-        store.redeem_idempotent(
-            request, scope="bench", key=key, fingerprint="fp", respond=lambda o: (201, b"{}")
-        )
+        store.redeem_idempotent(request, scope="bench", key=key, fingerprint="fp")
 
     return op, store.close
 

@@ -26,6 +26,7 @@ from .routes._admin import admin_routes
 from .routes._ledger import ledger_routes
 from .routes._meta import meta_routes
 from .routes._redeem import redemption_routes
+from .web._internal_errors import InternalErrors
 from .web._metrics import MetricsMiddleware
 from .web._problems import register_handlers
 from .web._request_id import RequestIdMiddleware
@@ -65,6 +66,7 @@ def create_app(
     signing_key: SigningKey | None = None,
     route_groups: Sequence[RouteGroup] = DEFAULT_ROUTE_GROUPS,
     cors_paths: Iterable[str] = CORS_PATHS,
+    token_clock: Callable[[], float] | None = None,
 ) -> Starlette:
     """Build the app; nothing touches the database until it starts (lifespan).
 
@@ -73,11 +75,12 @@ def create_app(
         signing_key: use this key instead of ``settings.signing_key`` (tests, embedding).
         route_groups: the route groups, in matching order.
         cors_paths: path prefixes where the CORS allow-list applies.
+        token_clock: the Unix time redeemed tokens are checked against (tests).
 
     Raises:
         ConfigurationError: unusable settings (`KeyLoadError`, `PolicyError`).
     """
-    state = ServerState(settings, signing_key=signing_key)
+    state = ServerState(settings, signing_key=signing_key, token_clock=token_clock)
     routes = [route for group in route_groups for route in group(state)]
 
     @contextlib.asynccontextmanager
@@ -103,6 +106,8 @@ def create_app(
             Middleware(MetricsMiddleware, metrics=state.metrics),
             Middleware(SecurityHeaders),
             Middleware(CorsPolicy, origins=settings.cors_origins, path_prefixes=tuple(cors_paths)),
+            # Innermost: its 500 still gets the security and CORS headers.
+            Middleware(InternalErrors),
         ],
         exception_handlers=register_handlers(),  # type: ignore[arg-type]
         lifespan=lifespan,

@@ -9,6 +9,7 @@ out of reprs and never logged.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ from errdiscount_sdk import ConfigurationError
 
 from .web._logging import LOG_FORMATS
 
-__all__ = ["Settings", "build_arg_parser", "settings_from_args"]
+__all__ = ["Settings", "build_arg_parser", "settings_from_args", "worker_environment"]
 
 DEFAULT_DATABASE = "sqlite:///errdiscount.db"
 #: request bodies of the public endpoints (the contract's cap)
@@ -28,13 +29,51 @@ PUBLIC_BODY_LIMIT = 16 * 1024
 #: request bodies of admin endpoints (coupon-code loads are the big ones)
 ADMIN_BODY_LIMIT = 1024 * 1024
 _MAX_SECRETS = 64
+#: rates and bursts above this are typos (a million per minute per client)
+MAX_RATE = 1e9
+MAX_WORKERS = 256
 # A CSP source expression without separators that could smuggle another directive.
 _FRAME_SOURCE = re.compile(r"'self'|https?://[A-Za-z0-9.\-*]+(:[0-9]{1,5})?")
 
 
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
-        raise ConfigurationError(f"{attribute.name} must be positive")
+def _named(attribute: attrs.Attribute[Any]) -> str:
+    """The flag of a setting, as the operator typed it (``--rate-ip``)."""
+    for flag, _, name, _, _ in _FLAGS:
+        if name == attribute.name:
+            return flag
+    return attribute.name
+
+
+def _rate(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    """A finite number > 0 (``nan`` and ``inf`` pass a bare ``> 0`` check, or fail every one)."""
+    if type(value) not in (int, float):
+        raise ConfigurationError(f"{_named(attribute)} must be a number")
+    if not math.isfinite(value) or not 0 < value <= MAX_RATE:
+        raise ConfigurationError(f"{_named(attribute)} must be a finite number > 0 and <= 1e9")
+
+
+def _burst(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    """At least 1: a bucket smaller than one request would refuse every request."""
+    _rate(instance, attribute, value)
+    if value < 1:
+        raise ConfigurationError(f"{_named(attribute)} must be at least 1")
+
+
+def _workers(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if type(value) is not int or not 1 <= value <= MAX_WORKERS:
+        raise ConfigurationError(f"--workers must be a whole number from 1 to {MAX_WORKERS}")
+
+
+def _database(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    # Checked here, not only when the store opens, so a typo is a usage error (exit 2).
+    # Never echo the URL: it may carry a password.
+    if value.startswith(("postgresql://", "postgres://")):
+        return
+    path = value[len("sqlite:///") :] if value.startswith("sqlite:///") else None
+    if path is None:
+        raise ConfigurationError("database URL must start with sqlite:/// or postgresql://")
+    if not path or path == ":memory:" or path.startswith("file:"):
+        raise ConfigurationError("sqlite URL needs a file path (sqlite:///path.db)")
 
 
 def _tuple(value: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -74,7 +113,7 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = attrs.field(default=8000)
-    database: str = DEFAULT_DATABASE
+    database: str = attrs.field(default=DEFAULT_DATABASE, validator=_database)
     signing_key: str | None = None
     trusted_jwks: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     issuer: str = "errdiscount-server"
@@ -85,12 +124,12 @@ class Settings:
     public_url: str | None = None
     frame_ancestors: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     demo: bool = False
-    rate_ip_per_minute: float = attrs.field(default=600.0, validator=_positive)
-    rate_subject_per_minute: float = attrs.field(default=60.0, validator=_positive)
-    rate_burst: float = attrs.field(default=20.0, validator=_positive)
+    rate_ip_per_minute: float = attrs.field(default=600.0, validator=_rate)
+    rate_subject_per_minute: float = attrs.field(default=60.0, validator=_rate)
+    rate_burst: float = attrs.field(default=20.0, validator=_burst)
     policy: str | None = None
     access_log: bool = True
-    workers: int = attrs.field(default=1, validator=_positive)
+    workers: int = attrs.field(default=1, validator=_workers)
     log_format: str = attrs.field(default="text")
 
     @log_format.validator
@@ -163,6 +202,13 @@ _FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
 )
 
 
+# Settings with no value-taking flag of their own (store_const flags), for the env table.
+_SWITCHES: tuple[tuple[str, str, str, str, str], ...] = (
+    ("", "ACCESS_LOG", "access_log", "bool", ""),
+    ("", "DEMO", "demo", "bool", ""),
+)
+
+
 def build_arg_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="errdiscount-server",
@@ -219,11 +265,7 @@ def settings_from_args(
     env = os.environ if environ is None else environ
     args = build_arg_parser().parse_args(argv)
     values: dict[str, object] = {}
-    for flag, suffix, attribute, kind, _ in (
-        *_FLAGS,
-        ("", "ACCESS_LOG", "access_log", "bool", ""),
-        ("", "DEMO", "demo", "bool", ""),
-    ):
+    for flag, suffix, attribute, kind, _ in (*_FLAGS, *_SWITCHES):
         given = getattr(args, attribute, None)
         raw = given if given is not None else env.get(f"ERRDISCOUNT_{suffix}")
         if raw is None or raw == "":
@@ -233,3 +275,34 @@ def settings_from_args(
         return Settings(**values)  # type: ignore[arg-type]
     except TypeError as exc:  # pragma: no cover - the table above matches the fields
         raise ConfigurationError(str(exc)) from None
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """The ERRDISCOUNT_* variables from which `settings_from_args` rebuilds ``settings``.
+
+    Worker processes (``--workers N``) are started by uvicorn and read their settings
+    from the environment; this is the exact inverse of `settings_from_args`, made from
+    the same table, so every setting reaches every worker. A setting that is None is
+    forwarded as empty (unset), so no stale variable of the parent's environment wins.
+
+    Raises:
+        ConfigurationError: a list item holds whitespace (a list variable is
+            whitespace-separated, so it could not be forwarded intact).
+    """
+    env: dict[str, str] = {}
+    for _, suffix, attribute, kind, _ in (*_FLAGS, *_SWITCHES):
+        value = getattr(settings, attribute)
+        name = f"ERRDISCOUNT_{suffix}"
+        if value is None:
+            env[name] = ""
+        elif kind == "list":
+            if any(not item or any(c.isspace() for c in item) for item in value):
+                raise ConfigurationError(
+                    f"--workers cannot forward a {suffix.lower()} value with whitespace"
+                )
+            env[name] = " ".join(value)
+        elif kind == "bool":
+            env[name] = "1" if value else "0"
+        else:
+            env[name] = repr(value) if kind == "float" else str(value)
+    return env

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -23,13 +24,14 @@ from server_stub.store import (
 
 from ._settings import Settings
 from .domain._batch import RedeemBatcher
+from .domain._render import redemption_response
 from .domain._trust import TokenGate, load_or_create_signing_key
 from .web._auth import KeyChecker
 from .web._metrics import ServerMetrics
 from .web._problems import HttpProblem
 from .web._ratelimit import RateLimiter
 
-__all__ = ["ServerState", "state_of", "store_unavailable"]
+__all__ = ["ServerState", "state_of", "store_errors", "store_unavailable"]
 
 log = logging.getLogger("server_stub")
 
@@ -39,7 +41,13 @@ T = TypeVar("T")
 class ServerState:
     """Keys, verifier, issuer, policy, limiters, and (once started) the store."""
 
-    def __init__(self, settings: Settings, *, signing_key: SigningKey | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        signing_key: SigningKey | None = None,
+        token_clock: Callable[[], float] | None = None,
+    ) -> None:
         self.settings = settings
         self.signing_key = signing_key or load_or_create_signing_key(settings.signing_key)
         self.gate = TokenGate(
@@ -47,6 +55,7 @@ class ServerState:
             issuer=settings.issuer,
             audience=settings.audience,
             trusted=settings.trusted_jwks,
+            clock=token_clock,
         )
         self.policy = (
             CompensationPolicy.from_file(settings.policy)
@@ -75,7 +84,9 @@ class ServerState:
     async def start(self) -> None:
         """Open (and migrate) the store; called by the app's lifespan."""
         if self._store is None:
-            self._store = await run_in_threadpool(open_store, self.settings.database)
+            self._store = await run_in_threadpool(
+                open_store, self.settings.database, render=redemption_response
+            )
 
     async def stop(self) -> None:
         if self._store is not None:
@@ -91,14 +102,14 @@ class ServerState:
             )  # fmt: skip
         return self._store
 
+    def public_base(self, request: Request) -> str:
+        """The base of URLs the server hands out: ``--public-url``, else the request's."""
+        return (self.settings.public_url or str(request.base_url)).rstrip("/")
+
     async def db(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a store call on a worker thread; database failures become 503."""
-        try:
+        """Run a store call on a worker thread; store errors become problems (`store_errors`)."""
+        with store_errors():
             return await run_in_threadpool(call, *args, **kwargs)
-        except StoreError as exc:
-            raise self._problem(exc) from exc
-        except StoreInputError as exc:
-            raise self._problem(exc) from None
 
     async def db_write(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A store write that takes ``wait``: in place if the lock is free, else `db`.
@@ -112,23 +123,20 @@ class ServerState:
         only on the commit's fsync, as the minimal pipeline is.
         """
         if self.store.can_run_now:
-            try:
-                return call(*args, wait=False, **kwargs)
-            except WouldBlock:
-                pass
-            except StoreError as exc:
-                raise self._problem(exc) from exc
-            except StoreInputError as exc:
-                raise self._problem(exc) from None
+            with store_errors():
+                try:
+                    return call(*args, wait=False, **kwargs)
+                except WouldBlock:
+                    pass
         return await self.db(call, *args, wait=True, **kwargs)
 
     async def redeem_keyed(self, item: KeyedRedemption) -> KeyedOutcome:
         """`Store.redeem_idempotent`; on SQLite group-committed with concurrent ones.
 
-        Database failures become 503, as in `db`; IdempotencyKeyLost stays itself.
+        Store errors become problems (`store_errors`); IdempotencyKeyLost stays itself.
         """
         store = self.store
-        try:
+        with store_errors():
             if store.can_run_now:
                 return await self._batcher.redeem(store, item)
             return await run_in_threadpool(
@@ -137,25 +145,28 @@ class ServerState:
                 scope=item.scope,
                 key=item.key,
                 fingerprint=item.fingerprint,
-                respond=item.respond,
             )
-        except StoreError as exc:
-            raise self._problem(exc) from exc
-        except StoreInputError as exc:
-            raise self._problem(exc) from None
 
-    @staticmethod
-    def _problem(exc: StoreError | StoreInputError) -> Exception:
-        """What a route raises for a store failure; IdempotencyKeyLost stays itself."""
-        if isinstance(exc, IdempotencyKeyLost):
-            return exc
-        if isinstance(exc, StoreInputError):
-            # The store checks sizes and characters; its messages name the field only.
-            return HttpProblem(
-                422, "INVALID_BODY", f"Invalid value: {exc}.", "Check the documented limits."
-            )
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """The one translation of store failures into what a route raises.
+
+    `StoreInputError` (the store checks sizes and characters; its messages name the
+    field only) is 422 INVALID_BODY; `StoreError` is 503 (`store_unavailable`), logged;
+    `IdempotencyKeyLost` and `WouldBlock` stay themselves for the caller to handle.
+    """
+    try:
+        yield
+    except (IdempotencyKeyLost, WouldBlock):
+        raise
+    except StoreInputError as exc:
+        raise HttpProblem(
+            422, "INVALID_BODY", f"Invalid value: {exc}.", "Check the documented limits."
+        ) from None
+    except StoreError as exc:
         log.warning("store call failed", exc_info=exc)
-        return store_unavailable(exc)
+        raise store_unavailable(exc) from exc
 
 
 def store_unavailable(exc: StoreError) -> HttpProblem:

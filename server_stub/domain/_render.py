@@ -16,12 +16,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 from errdiscount_sdk import Compensation, DiscountToken, InvalidClaims
-from server_stub.store import Budget, CodeLoad, CodePool, IssuedToken, Redemption
+from errdiscount_sdk.wire import RedemptionCode
+from server_stub.store import (
+    AlreadyRedeemed,
+    Budget,
+    BudgetExhausted,
+    CodeLoad,
+    CodePool,
+    InventoryExhausted,
+    IssuedToken,
+    Redeemed,
+    RedeemOutcome,
+    Redemption,
+    StoredResponse,
+    UserCapReached,
+)
+
+from ..web._problems import error_body, json_bytes
 
 __all__ = [
     "budget_json",
     "compensation_json",
     "redemption_json",
+    "redemption_response",
     "rfc3339",
     "store_amount",
 ]
@@ -128,3 +145,43 @@ def pool_json(pool: CodePool | CodeLoad) -> dict[str, Any]:
 def campaign_of(token: DiscountToken) -> str:
     """What a redemption draws its budget (and coupon pool) from: the incident, else the kind."""
     return token.incident or token.compensation.kind
+
+
+#: the refusals of a redemption: (error_code, message, suggestion); status 409
+_REFUSALS: dict[type, tuple[str, str, str]] = {
+    AlreadyRedeemed: (
+        RedemptionCode.ALREADY_REDEEMED,
+        "This discount token has already been redeemed.",
+        "Nothing to do: a token is redeemed once.",
+    ),
+    BudgetExhausted: (
+        RedemptionCode.BUDGET_EXHAUSTED,
+        "The compensation budget for this offer is used up.",
+        "Contact support; the operator can raise the budget.",
+    ),
+    InventoryExhausted: (
+        RedemptionCode.INVENTORY_EXHAUSTED,
+        "No coupon codes are left for this offer.",
+        "Contact support; the operator can load more codes.",
+    ),
+}
+
+
+def redemption_response(outcome: RedeemOutcome) -> StoredResponse:
+    """The HTTP response of a redemption outcome: the store's `ResponseRenderer`.
+
+    Pure: the route answers with it and the store keeps it under the Idempotency-Key
+    (in the redemption's transaction), so a retry replays these very bytes.
+    """
+    if isinstance(outcome, Redeemed):
+        return StoredResponse(201, json_bytes(redemption_json(outcome.redemption)))
+    if isinstance(outcome, UserCapReached):
+        return StoredResponse(
+            409,
+            error_body(
+                RedemptionCode.USER_CAP_REACHED,
+                "This account reached its limit of compensations for now.",
+                f"Try again after {rfc3339(outcome.resets_at)}.",
+            ),
+        )
+    return StoredResponse(409, error_body(*_REFUSALS[type(outcome)]))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from errdiscount_sdk import (
@@ -103,9 +103,13 @@ class _Keys:
         raise UnknownKey("no trusted key has the token's kid")
 
 
-def _verifier(keys: _Keys, issuer: str, audience: str) -> AsyncTokenVerifier:
+def _verifier(
+    keys: _Keys, issuer: str, audience: str, clock: Callable[[], float] | None
+) -> AsyncTokenVerifier:
     source: KeySet | _Keys = keys if keys.remote else keys.static
-    return AsyncTokenVerifier(source, issuer=issuer, audience=audience, leeway=LEEWAY_SECONDS)
+    return AsyncTokenVerifier(
+        source, issuer=issuer, audience=audience, leeway=LEEWAY_SECONDS, clock=clock
+    )
 
 
 def _claimed_issuer(token: str) -> str | None:
@@ -128,7 +132,13 @@ class TokenGate:
     """Verifies redemption tokens against the keys trusted for their issuer."""
 
     def __init__(
-        self, signing_key: SigningKey, *, issuer: str, audience: str, trusted: Iterable[str]
+        self,
+        signing_key: SigningKey,
+        *,
+        issuer: str,
+        audience: str,
+        trusted: Iterable[str],
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
@@ -147,7 +157,9 @@ class TokenGate:
             else:
                 static.setdefault(owner, []).extend(_read_jwks_file(location))
         self._verifiers = {
-            owner: _verifier(_Keys(static.get(owner, []), remote.get(owner, [])), owner, audience)
+            owner: _verifier(
+                _Keys(static.get(owner, []), remote.get(owner, [])), owner, audience, clock
+            )
             for owner in set(static) | set(remote)
         }
         self._own = self._verifiers[issuer]

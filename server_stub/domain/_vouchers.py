@@ -1,9 +1,11 @@
-"""Issue a voucher with the server's key and record it, with a fresh alert id.
+"""Mint a voucher with the server's key, with a fresh alert id, ready to record.
 
 Shared by the admin API (``POST /v1/tokens``) and the demo shop, so both mint
 exactly the same way: the token is signed, read back through the server's own
-verifier (the claims the store records are the ones any verifier will see),
-and recorded with an opaque ``alert_id`` that ``GET /v1/alerts/{id}`` resolves.
+verifier (the claims the store records are the ones any verifier will see), and
+turned into the `IssuedToken` record with an opaque ``alert_id`` that
+``GET /v1/alerts/{id}`` resolves. Plain arguments in, a typed value out: the
+caller records it (``Store.record_issued``).
 """
 
 from __future__ import annotations
@@ -14,16 +16,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-from starlette.requests import Request
 
-from errdiscount_sdk import Compensation, DiscountToken, InvalidClaims
+from errdiscount_sdk import Compensation, DiscountToken, InvalidClaims, TokenIssuer
 from errdiscount_sdk.tokens import check_https_url
 from server_stub.store import IssuedToken
 
-from .._state import ServerState
 from ._render import campaign_of, store_amount
+from ._trust import TokenGate
 
-__all__ = ["IssuedVoucher", "alert_url", "issue_voucher"]
+__all__ = ["IssuedVoucher", "alert_url", "mint_voucher"]
 
 
 @attrs.frozen
@@ -35,15 +36,16 @@ class IssuedVoucher:
     alert_url: str
 
 
-def alert_url(state: ServerState, request: Request, alert_id: str) -> str:
-    base = state.settings.public_url or str(request.base_url)
+def alert_url(base: str, alert_id: str) -> str:
+    """The popup URL of an alert id under the server's public ``base`` URL."""
     return base.rstrip("/") + "/v1/alerts/" + alert_id
 
 
-async def issue_voucher(
-    state: ServerState,
-    request: Request,
+async def mint_voucher(
+    issuer: TokenIssuer,
+    gate: TokenGate,
     *,
+    public_base: str,
     subject: str,
     error_code: str,
     category: str,
@@ -55,7 +57,7 @@ async def issue_voucher(
     message: Mapping[str, str] | None = None,
     suggestion: Mapping[str, str] | None = None,
 ) -> IssuedVoucher:
-    """Sign, verify and record one voucher.
+    """Sign and verify one voucher; the caller records ``.record``.
 
     ``message`` and ``suggestion`` (language tag → text, already checked by
     `_provider_text`) are the provider's own words for the popup; they are kept
@@ -65,12 +67,12 @@ async def issue_voucher(
         ConfigurationError, TokenError: the claims are not valid for a token.
     """
     alert_id = secrets.token_urlsafe(16)
-    url = alert_url(state, request, alert_id)
+    url = alert_url(public_base, alert_id)
     try:
         alert_claim: str | None = check_https_url(url, "alert")
     except InvalidClaims:
         alert_claim = None  # the claim must be https; a loopback server is not
-    token = state.issuer.issue(
+    token = issuer.issue(
         subject=subject,
         error_code=error_code,
         category=category,
@@ -81,7 +83,7 @@ async def issue_voucher(
         incident=incident,
         alert=alert_claim,
     )
-    claims = await state.gate.verify(token)
+    claims = await gate.verify(token)
     amount, unit = store_amount(claims.compensation)
     record = IssuedToken(
         jti=claims.jti,
@@ -97,5 +99,4 @@ async def issue_voucher(
         message=message or {},
         suggestion=suggestion or {},
     )
-    await state.db(state.store.record_issued, record)
     return IssuedVoucher(token, claims, record, alert_id, url)

@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute
 from errdiscount_sdk import Compensation
 
 from .._state import ServerState
-from ..domain._vouchers import issue_voucher
+from ..domain._vouchers import mint_voucher
 from ._alerts import alert_routes
 from ._demo_pages import DEMO_MESSAGE, DEMO_SUBJECT, DEMO_SUGGESTION, Mint, demo_routes
 from ._static import static_routes
@@ -28,9 +28,10 @@ def _demo_mint(state: ServerState) -> Mint:
         code, category, severity = DEMO_ERROR
         decision = state.policy.decide(code, category=category, severity=severity)
         compensation = decision.compensation or DEMO_COMPENSATION
-        voucher = await issue_voucher(
-            state,
-            request,
+        voucher = await mint_voucher(
+            state.issuer,
+            state.gate,
+            public_base=state.public_base(request),
             subject=DEMO_SUBJECT,
             error_code=code,
             category=category,
@@ -40,6 +41,7 @@ def _demo_mint(state: ServerState) -> Mint:
             message=DEMO_MESSAGE,
             suggestion=DEMO_SUGGESTION,
         )
+        await state.db(state.store.record_issued, voucher.record)
         return voucher.token, voucher.alert_url
 
     return mint

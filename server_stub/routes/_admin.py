@@ -38,7 +38,7 @@ from ..domain._render import (
     redemption_json,
     rfc3339,
 )
-from ..domain._vouchers import issue_voucher
+from ..domain._vouchers import mint_voucher
 from ..web._body import Field, invalid_body, read_json
 from ..web._problems import HttpProblem, json_response
 from ._redeem import check_path_id
@@ -122,9 +122,10 @@ async def issue_token(request: Request) -> Response:
     message, suggestion = provider_texts(body)
     compensation, ttl = _compensation(state, body)
     try:
-        voucher = await issue_voucher(
-            state,
-            request,
+        voucher = await mint_voucher(
+            state.issuer,
+            state.gate,
+            public_base=state.public_base(request),
             subject=body["subject"],
             error_code=body["error_code"],
             category=body["category"],
@@ -138,6 +139,7 @@ async def issue_token(request: Request) -> Response:
         )
     except (ConfigurationError, TokenError) as exc:
         raise invalid_body(str(exc)) from None
+    await state.db(state.store.record_issued, voucher.record)
     issued = voucher.record
     return json_response(
         {

@@ -2,9 +2,12 @@
 
 Redeeming, in order: per-IP rate limit → body (16 KiB, exactly ``{"token": str}``)
 → Idempotency-Key syntax → token verification (not stored: a refused token can be
-retried) → per-subject rate limit → the store. With a key, one transaction claims the
-key, redeems and stores the rendered response, so a retry replays exactly what the
-first attempt answered, even across a crash.
+retried; but a refused token whose key already holds a stored response for this very
+token gets that response, so a retry after the token expired still sees its grant)
+→ per-subject rate limit → the store. With a key, one transaction claims the
+key, redeems and stores the response (`redemption_response` of the typed outcome, the
+store's renderer), so a retry replays exactly what the first attempt answered, even
+across a crash; the route answers with the same pure rendering of the outcome.
 
 Keys are scoped per subject (the token's ``sub``) and fingerprinted with SHA-256 of
 the token; they are remembered for 24 hours (docs/server.md).
@@ -26,28 +29,30 @@ from errdiscount_sdk.wire import (
     RedemptionCode,
 )
 from server_stub.store import (
-    AlreadyRedeemed,
-    BudgetExhausted,
     IdempotencyKeyLost,
     InFlight,
-    InventoryExhausted,
     KeyedRedemption,
     Mismatch,
-    Redeemed,
-    RedeemOutcome,
     RedemptionRequest,
     Replay,
-    UserCapReached,
+    StoredResponse,
 )
 
 from .._settings import PUBLIC_BODY_LIMIT
 from .._state import ServerState, state_of
-from ..domain._render import campaign_of, pending_json, redemption_json, rfc3339, store_amount
+from ..domain._render import (
+    campaign_of,
+    pending_json,
+    redemption_json,
+    redemption_response,
+    store_amount,
+)
+from ..domain._unverified import unverified_claim
 from ..domain._vouchers import alert_url
 from ..web._body import Field, read_json
-from ..web._problems import JSON, HttpProblem, error_body, json_bytes, json_response
+from ..web._problems import JSON, HttpProblem, json_response
 
-__all__ = ["alert_url", "check_path_id", "client_ip", "redemption_routes", "render"]
+__all__ = ["check_path_id", "client_ip", "redemption_routes"]
 
 MAX_IDEMPOTENCY_KEY = 255
 _BODY = {"token": Field((str,))}
@@ -115,36 +120,6 @@ def token_problem(error: TokenError) -> HttpProblem:
     )
 
 
-def render(outcome: RedeemOutcome) -> tuple[int, bytes]:
-    """The response (status, body) of a redemption outcome; pure, so it can be stored."""
-    if isinstance(outcome, Redeemed):
-        return 201, json_bytes(redemption_json(outcome.redemption))
-    if isinstance(outcome, AlreadyRedeemed):
-        return 409, error_body(
-            RedemptionCode.ALREADY_REDEEMED,
-            "This discount token has already been redeemed.",
-            "Nothing to do: a token is redeemed once.",
-        )
-    if isinstance(outcome, BudgetExhausted):
-        return 409, error_body(
-            RedemptionCode.BUDGET_EXHAUSTED,
-            "The compensation budget for this offer is used up.",
-            "Contact support; the operator can raise the budget.",
-        )
-    if isinstance(outcome, InventoryExhausted):
-        return 409, error_body(
-            RedemptionCode.INVENTORY_EXHAUSTED,
-            "No coupon codes are left for this offer.",
-            "Contact support; the operator can load more codes.",
-        )
-    assert isinstance(outcome, UserCapReached)
-    return 409, error_body(
-        RedemptionCode.USER_CAP_REACHED,
-        "This account reached its limit of compensations for now.",
-        f"Try again after {rfc3339(outcome.resets_at)}.",
-    )
-
-
 def _request_for(token: DiscountToken) -> RedemptionRequest:
     try:
         amount, unit = store_amount(token.compensation)
@@ -172,24 +147,18 @@ async def redeem(request: Request) -> Response:
     try:
         token = await state.gate.verify(body["token"])
     except TokenError as exc:
+        if key is not None:
+            stored = await _stored_response(state, body["token"], key)
+            if stored is not None:
+                return _respond(StoredResponse(stored.status, stored.body), replayed=True)
         raise token_problem(exc) from None
     wait = state.subject_limit.acquire(token.sub)
     if wait:
         raise rate_limited(wait, "account")
     redemption = _request_for(token)
-    store = state.store
     if key is None:
-        outcome = await state.db_write(store.redeem, redemption)
-        status, content = render(outcome)
-        return Response(content, status_code=status, media_type=JSON)
-    fingerprint = hashlib.sha256(body["token"].encode("utf-8")).hexdigest()
-    rendered: list[tuple[int, bytes]] = []
-
-    def respond(outcome: RedeemOutcome) -> tuple[int, bytes]:
-        rendered.append(render(outcome))
-        return rendered[-1]
-
-    item = KeyedRedemption(redemption, "redeem:" + token.sub, key, fingerprint, respond)
+        return _respond(redemption_response(await state.db_write(state.store.redeem, redemption)))
+    item = KeyedRedemption(redemption, "redeem:" + token.sub, key, _fingerprint(body["token"]))
     try:
         result = await state.redeem_keyed(item)
     except IdempotencyKeyLost:
@@ -204,16 +173,42 @@ async def redeem(request: Request) -> Response:
             "Use a fresh key for each new request.",
         )
     if isinstance(result, Replay):
-        return Response(
-            result.body,
-            status_code=result.status,
-            media_type=JSON,
-            headers={IDEMPOTENT_REPLAYED_HEADER: "true"},
+        return _respond(StoredResponse(result.status, result.body), replayed=True)
+    # The store kept redemption_response(result) under the key; it is pure, so this
+    # is byte for byte what a retry will replay.
+    return _respond(redemption_response(result))
+
+
+def _fingerprint(raw_token: str) -> str:
+    return hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
+
+
+async def _stored_response(state: ServerState, raw_token: str, key: str) -> Replay | None:
+    """What the first attempt with this key and this exact token answered, if it did.
+
+    For a retry whose token no longer verifies (expired since, or its key retired):
+    the user who was granted must see the grant again, not "offer expired". The
+    subject is read unverified, only to find the scope; the record must then match
+    the SHA-256 of this very token string, which was verified when it was stored, so
+    a forged token naming someone else's subject finds nothing (and learns nothing:
+    a miss answers the token's own refusal).
+    """
+    subject = unverified_claim(raw_token, "sub")
+    if subject is None:
+        return None
+    try:
+        return await state.db(
+            state.store.stored_response, "redeem:" + subject, key, _fingerprint(raw_token)
         )
-    # The last rendering is the one committed (a retried transaction renders again);
-    # render is pure, so rendering anew would give the same bytes, at ~25 µs more.
-    status, content = rendered[-1] if rendered else render(result)
-    return Response(content, status_code=status, media_type=JSON)
+    except HttpProblem as problem:
+        if problem.status == 422:  # a subject the store cannot hold was never stored
+            return None
+        raise
+
+
+def _respond(response: StoredResponse, *, replayed: bool = False) -> Response:
+    headers = {IDEMPOTENT_REPLAYED_HEADER: "true"} if replayed else None
+    return Response(response.body, status_code=response.status, media_type=JSON, headers=headers)
 
 
 def _in_flight() -> HttpProblem:
@@ -262,7 +257,7 @@ async def compensations(request: Request) -> Response:
     pending: list[dict[str, Any]] = []
     for issued in found.pending:
         item = pending_json(issued)
-        item["alert_url"] = alert_url(state, request, issued.alert_id)
+        item["alert_url"] = alert_url(state.public_base(request), issued.alert_id)
         pending.append(item)
     return json_response(
         {

@@ -39,12 +39,13 @@ from ._models import (
     RedemptionNotFound,
     RedemptionRequest,
     Replay,
+    ResponseRenderer,
     Reversed,
     ReverseOutcome,
+    StoredResponse,
     UserCap,
     UserCapReached,
 )
-from ._redeem import Respond
 from ._store import Clock, Store, open_store
 
 __all__ = [
@@ -76,12 +77,13 @@ __all__ = [
     "RedemptionNotFound",
     "RedemptionRequest",
     "Replay",
-    "Respond",
+    "ResponseRenderer",
     "ReverseOutcome",
     "Reversed",
     "Store",
     "StoreError",
     "StoreInputError",
+    "StoredResponse",
     "UserCap",
     "UserCapReached",
     "WouldBlock",

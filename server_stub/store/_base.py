@@ -42,6 +42,8 @@ MAX_PAGE = 1_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
+# Lone surrogates: valid in a Python str, unencodable by sqlite3 and psycopg alike.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Tx:
@@ -144,6 +146,8 @@ def check_text(name: str, value: object, limit: int, *, empty: bool = False) -> 
         raise StoreInputError(f"{name} must not be empty")
     if _CONTROL.search(value) is not None:
         raise StoreInputError(f"{name} contains control characters")
+    if not value.isascii() and _SURROGATE.search(value) is not None:
+        raise StoreInputError(f"{name} is not Unicode text (a lone surrogate)")
     return value
 
 

@@ -103,6 +103,26 @@ def begin(
     return InFlight(locked_until=from_us(now + lock_timeout))
 
 
+def lookup(tx: Tx, scope: str, key: str, fingerprint: str, *, now: int) -> Replay | None:
+    """The stored response of a completed, unexpired record with this fingerprint, or None.
+
+    Read-only: it claims nothing, so it can run before the request is authenticated.
+    """
+    row = tx.one(
+        "SELECT fingerprint, state, status, body, expires_at"
+        " FROM idempotency_keys WHERE scope = :scope AND key = :key",
+        {"scope": scope, "key": key},
+    )
+    if (
+        row is None
+        or row["state"] != "done"
+        or row["fingerprint"] != fingerprint
+        or row["expires_at"] <= now
+    ):
+        return None
+    return Replay(status=int(row["status"]), body=bytes(row["body"]))
+
+
 def complete(tx: Tx, claim: New, status: int, body: bytes, *, now: int) -> None:
     """Store the response under the claim; raises IdempotencyKeyLost if it was taken over."""
     check_response(status, body)

@@ -12,10 +12,10 @@ store never does floating-point arithmetic on money-like values.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -201,13 +201,33 @@ IdempotencyOutcome = New | Replay | InFlight | Mismatch
 
 @attrs.frozen
 class KeyedRedemption:
-    """One `Store.redeem_idempotent` call, for `Store.redeem_idempotent_batch`."""
+    """One `Store.redeem_idempotent` call, for `Store.redeem_idempotent_batch`: data only."""
 
     request: RedemptionRequest
     scope: str
     key: str = attrs.field(repr=False)
     fingerprint: str = attrs.field(repr=False)
-    respond: Callable[[RedeemOutcome], tuple[int, bytes]] = attrs.field(repr=False)
+
+
+@attrs.frozen
+class StoredResponse:
+    """The response an idempotency record keeps, replayed byte for byte (`Replay`)."""
+
+    status: int
+    body: bytes = attrs.field(repr=False)
+
+
+class ResponseRenderer(Protocol):
+    """How a store encodes a redemption outcome into its idempotency record.
+
+    Given once, when the store is opened (`open_store(render=...)`), never per call:
+    the store calls it inside the redemption transaction, so the record and the
+    redemption commit together. It must be pure and quick (it runs under the write
+    lock); the caller renders the returned outcome with the same function, so what
+    it answers is what a retry replays.
+    """
+
+    def __call__(self, outcome: RedeemOutcome, /) -> StoredResponse: ...
 
 
 KeyedOutcome = RedeemOutcome | Replay | InFlight | Mismatch

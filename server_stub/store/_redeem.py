@@ -14,7 +14,8 @@ PostgreSQL, so two transactions never wait on each other in a cycle):
 4. Inventory (kind ``coupon`` only, pool named by the campaign, else ``coupon``): a
    conditional decrement of the pool's counter row, which also serializes claimers of
    that pool, then the claim of exactly one free code; 0 rows: `InventoryExhausted`.
-5. The ledger row, and the idempotency record completed with the caller's response.
+5. The ledger row, and the idempotency record completed with the response the store's
+   `ResponseRenderer` gives for the outcome (given when the store was opened).
 
 Steps 2-4 run under a savepoint: a refusal rolls them back (and the redemption row),
 while the idempotency record still stores the refusal, so a retry replays it.
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
 
 from ._base import Row, Tx, append_ledger, dumps, from_us, to_us
 from ._errors import StoreError
@@ -42,13 +42,12 @@ from ._models import (
     Redemption,
     RedemptionNotFound,
     RedemptionRequest,
+    ResponseRenderer,
     Reversed,
     ReverseOutcome,
     UserCapReached,
 )
 from ._rows import REDEMPTION_COLUMNS, redemption
-
-Respond = Callable[[RedeemOutcome], tuple[int, bytes]]
 
 #: the kind whose redemptions take a code from a pool, when a pool exists
 COUPON_KIND = "coupon"
@@ -72,16 +71,17 @@ def redeem(
     redemption_id: str,
     now: int,
     claim: New | None,
-    respond: Respond | None,
+    render: ResponseRenderer | None,
 ) -> RedeemOutcome:
+    """Redeem in ``tx``; with a claim, also store ``render(outcome)`` under its key."""
     tx.execute("SAVEPOINT redeem_grant")
     outcome = _grant(tx, request, redemption_id=redemption_id, now=now, claim=claim)
     if not isinstance(outcome, Redeemed):
         tx.execute("ROLLBACK TO SAVEPOINT redeem_grant")
     tx.execute("RELEASE SAVEPOINT redeem_grant")
-    if claim is not None and respond is not None:
-        status, body = respond(outcome)
-        complete(tx, claim, status, body, now=now)
+    if claim is not None and render is not None:
+        response = render(outcome)
+        complete(tx, claim, response.status, response.body, now=now)
     return outcome
 
 

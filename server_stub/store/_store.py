@@ -44,10 +44,10 @@ from ._models import (
     Redemption,
     RedemptionRequest,
     Replay,
+    ResponseRenderer,
     ReverseOutcome,
     UserCap,
 )
-from ._redeem import Respond
 from ._rows import REDEMPTION_COLUMNS, check_request, redemption
 
 Clock = Callable[[], datetime]
@@ -64,6 +64,10 @@ class Store:
     is one transaction. Business results are returned as typed values; `StoreError`
     means the database failed (nothing was committed), `StoreInputError` means an
     argument was out of range (nothing was attempted).
+
+    ``render`` is how keyed redemptions are remembered: the response it gives for an
+    outcome is stored under the key in the redemption's transaction (see
+    `ResponseRenderer`). Without one, keyed redemptions are refused.
     """
 
     def __init__(
@@ -74,9 +78,11 @@ class Store:
         idempotency_ttl: timedelta = timedelta(hours=24),
         idempotency_lock_timeout: timedelta = timedelta(seconds=60),
         apply_migrations: bool = True,
+        render: ResponseRenderer | None = None,
     ) -> None:
         self._dialect = dialect
         self._clock = clock
+        self._render = render
         self._ttl = int(idempotency_ttl / timedelta(microseconds=1))
         self._lock_timeout = int(idempotency_lock_timeout / timedelta(microseconds=1))
         self.schema = migrate(dialect) if apply_migrations else pending_migrations(dialect)[0]
@@ -123,37 +129,40 @@ class Store:
         request: RedemptionRequest,
         *,
         claim: New | None = None,
-        respond: Respond | None = None,
         wait: bool = True,
     ) -> RedeemOutcome:
         """Redeem ``request.jti`` exactly once, in one transaction.
 
         Args:
             request: the verified token's claims.
-            claim: the idempotency claim from `begin_idempotent`, if the request had a key.
-            respond: with ``claim``: renders the outcome as (status, body); that response
-                is stored in the same transaction, so a retry replays exactly it. It must
-                be pure and quick (it runs while the write lock is held).
+            claim: the idempotency claim from `begin_idempotent`, if the request had a key;
+                the store's renderer's response for the outcome is stored under it in the
+                same transaction, so a retry replays exactly it.
             wait: False: raise `WouldBlock` rather than wait for the write lock.
 
         Raises:
-            StoreInputError: a value is out of range, or only one of claim/respond given.
+            StoreInputError: a value is out of range.
+            ConfigurationError: a claim, but the store was opened without ``render``.
             WouldBlock: ``wait=False`` and the lock was taken; nothing was attempted.
             IdempotencyKeyLost: the claim was taken over (lock timeout); nothing committed.
             StoreError: the database failed; nothing was committed.
         """
         check_request(request)
-        if (claim is None) != (respond is None):
-            raise StoreInputError("claim and respond go together")
+        render = self._renderer() if claim is not None else None
         now = self._now()
         redemption_id = _redeem.new_redemption_id(now)
         run = self._dialect.run if wait else self._dialect.run_now
         return run(
             lambda tx: _redeem.redeem(
-                tx, request, redemption_id=redemption_id, now=now, claim=claim, respond=respond
+                tx, request, redemption_id=redemption_id, now=now, claim=claim, render=render
             ),
             write=True,
         )
+
+    def _renderer(self) -> ResponseRenderer:
+        if self._render is None:
+            raise ConfigurationError("keyed redemptions need a store opened with render=")
+        return self._render
 
     def redeem_idempotent(
         self,
@@ -162,14 +171,13 @@ class Store:
         scope: str,
         key: str,
         fingerprint: str,
-        respond: Respond,
         wait: bool = True,
     ) -> RedeemOutcome | Replay | InFlight | Mismatch:
         """`begin_idempotent` and `redeem` in one transaction (one commit, not two).
 
         Returns the idempotency result (`Replay`, `InFlight`, `Mismatch`: nothing was
         redeemed) or, when the key was free (or expired, or taken over), the outcome of
-        the redemption, whose ``respond`` rendering is stored under the key.
+        the redemption, whose rendering (the store's ``render``) is stored under the key.
         ``wait=False``: raise `WouldBlock` rather than wait for the write lock (for
         event-loop callers; `can_run_now`).
 
@@ -180,10 +188,11 @@ class Store:
         """
         check_request(request)
         _idempotency.check_begin(scope, key, fingerprint)
+        render = self._renderer()
         now = self._now()
-        item = KeyedRedemption(request, scope, key, fingerprint, respond)
+        item = KeyedRedemption(request, scope, key, fingerprint)
         run = self._dialect.run if wait else self._dialect.run_now
-        return run(lambda tx: self._redeem_keyed(tx, item, now), write=True)
+        return run(lambda tx: self._redeem_keyed(tx, item, now, render), write=True)
 
     def redeem_idempotent_batch(
         self, items: Sequence[KeyedRedemption], *, wait: bool = True
@@ -203,6 +212,7 @@ class Store:
             WouldBlock: ``wait=False`` and the lock was taken; nothing was attempted.
             StoreError: the database failed; nothing of any item was committed.
         """
+        render = self._renderer()
         refused: dict[int, StoreInputError] = {}
         valid: list[KeyedRedemption] = []
         for index, item in enumerate(items):
@@ -218,12 +228,15 @@ class Store:
             now = self._now()
             run = self._dialect.run if wait else self._dialect.run_now
             outcomes = run(
-                lambda tx: [self._redeem_keyed(tx, item, now) for item in valid], write=True
+                lambda tx: [self._redeem_keyed(tx, item, now, render) for item in valid],
+                write=True,
             )
         done = iter(outcomes)
         return [refused[index] if index in refused else next(done) for index in range(len(items))]
 
-    def _redeem_keyed(self, tx: Tx, item: KeyedRedemption, now: int) -> KeyedOutcome:
+    def _redeem_keyed(
+        self, tx: Tx, item: KeyedRedemption, now: int, render: ResponseRenderer
+    ) -> KeyedOutcome:
         claim = _idempotency.begin(
             tx,
             item.scope,
@@ -241,7 +254,7 @@ class Store:
             redemption_id=_redeem.new_redemption_id(now),
             now=now,
             claim=claim,
-            respond=item.respond,
+            render=render,
         )
 
     def redemption(self, redemption_id: str) -> Redemption | None:
@@ -290,6 +303,19 @@ class Store:
                 lock_timeout=self._lock_timeout,
             ),
             write=True,
+        )
+
+    def stored_response(self, scope: str, key: str, fingerprint: str) -> Replay | None:
+        """The response stored under (scope, key) for this fingerprint, if it completed.
+
+        Read-only (claims nothing): None when the key is unknown, in flight, expired or
+        was used with another fingerprint. For answering a retry whose request can no
+        longer be checked (its token expired) with what the first attempt answered.
+        """
+        _idempotency.check_begin(scope, key, fingerprint)
+        now = self._now()
+        return self._dialect.run(
+            lambda tx: _idempotency.lookup(tx, scope, key, fingerprint, now=now), write=False
         )
 
     def complete_idempotent(self, claim: New, status: int, body: bytes) -> None:
@@ -443,6 +469,7 @@ def open_store(
     pool_size: int = 10,
     timeout: timedelta = timedelta(seconds=10),
     apply_migrations: bool = True,
+    render: ResponseRenderer | None = None,
 ) -> Store:
     """Open (and migrate) the store at ``url``.
 
@@ -456,6 +483,8 @@ def open_store(
         timeout: SQLite busy timeout; PostgreSQL connect and pool-wait timeout.
         apply_migrations: False opens without changing the schema (``migrate --check``);
             a schema newer than this code is refused either way.
+        render: how keyed redemptions store their response (`ResponseRenderer`);
+            None: keyed redemptions are refused with `ConfigurationError`.
 
     Raises:
         ConfigurationError: the URL names no supported back end.
@@ -487,6 +516,7 @@ def open_store(
             idempotency_ttl=idempotency_ttl,
             idempotency_lock_timeout=idempotency_lock_timeout,
             apply_migrations=apply_migrations,
+            render=render,
         )
     except BaseException:
         dialect.close()

@@ -3,12 +3,18 @@
 A body is read chunk by chunk and refused as soon as it passes the cap, so a client
 cannot make the server buffer more than ``limit`` bytes. Objects are closed: unknown
 members, missing required members and wrong types are 422 INVALID_BODY.
+
+Text must be Unicode (I-JSON, RFC 7493 §2.1): a ``\ud800`` escape decodes to a lone
+surrogate, which no database driver, log handler or UTF-8 response can encode, so a
+body holding one, in any string or member name, is 400 INVALID_JSON before any
+handler sees it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +26,7 @@ from ._problems import HttpProblem
 __all__ = ["Field", "invalid_body", "read_json"]
 
 _MAX_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @attrs.frozen
@@ -156,4 +163,22 @@ async def read_json(request: Request, limit: int, fields: Mapping[str, Field]) -
         raise HttpProblem(
             400, "INVALID_JSON", "The body is not valid JSON.", "Send a JSON object."
         ) from None
+    if not _is_unicode(document):
+        raise HttpProblem(
+            400,
+            "INVALID_JSON",
+            "The body holds a string that is not Unicode text (a lone surrogate escape).",
+            "Send UTF-8 text; escape characters outside the BMP as surrogate pairs.",
+        )
     return check_object(document, fields)
+
+
+def _is_unicode(value: object) -> bool:
+    """No lone surrogate in any string or member name of a decoded JSON value."""
+    if isinstance(value, str):
+        return value.isascii() or _SURROGATE.search(value) is None
+    if isinstance(value, dict):
+        return all(_is_unicode(k) and _is_unicode(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_is_unicode(item) for item in value)
+    return True

@@ -2,9 +2,11 @@
 
 A JSON line has ``ts`` (RFC 3339 UTC), ``level``, ``logger``, ``message``, ``request_id``
 when the line belongs to a request, and the exception as ``exc_info`` text when there is
-one. Bearer capabilities never reach a log line: alert ids in paths and anything that
-looks like a compact token are masked by `MaskSecrets`, installed on every handler
-(uvicorn's access log included).
+one. Bearer capabilities never reach a log line: alert ids in paths (cut by
+`server_stub.web._access_log.mask_path`), compact tokens and bearer credentials are masked
+by `MaskSecrets`, installed on the one handler every logger writes to (uvicorn's access
+log included). `log_config` is the ``logging.config.dictConfig`` document the command
+line and uvicorn (in every ``--workers`` process) apply.
 """
 
 from __future__ import annotations
@@ -12,25 +14,30 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
+from ._access_log import mask_path
 from ._request_id import current_request_id
 
-__all__ = ["LOG_FORMATS", "JsonFormatter", "MaskSecrets", "configure_logging", "mask_secrets"]
+__all__ = [
+    "LOG_FORMATS",
+    "JsonFormatter",
+    "MaskSecrets",
+    "TextFormatter",
+    "log_config",
+    "mask_secrets",
+]
 
 LOG_FORMATS = ("text", "json")
-LogFormat = Literal["text", "json"]
 
-_ALERT_PATH = re.compile(r"(/v1/alerts/)[^/?\s\"]+")
 _COMPACT_JWS = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"]+")
 
 
 def mask_secrets(text: str) -> str:
     """Replace alert ids, compact tokens and bearer credentials by ``***``."""
-    text = _ALERT_PATH.sub(r"\1***", text)
+    text = mask_path(text)
     text = _COMPACT_JWS.sub("***", text)
     return _BEARER.sub(r"\1***", text)
 
@@ -70,30 +77,37 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-class _TextFormatter(logging.Formatter):
+class TextFormatter(logging.Formatter):
+    """``LEVEL logger: message [request id]``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         request_id = current_request_id()
         return f"{text} [request {request_id}]" if request_id else text
 
 
-def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO) -> None:
-    """Route the root, server and uvicorn loggers through one handler on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(MaskSecrets())
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(_TextFormatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = []
-        logger.propagate = True
-
-
-def uvicorn_log_config() -> dict[str, Any]:
-    """A uvicorn ``log_config`` that leaves logging to `configure_logging` (no own handlers)."""
-    return {"version": 1, "disable_existing_loggers": False}
+def log_config(log_format: str = "text") -> dict[str, Any]:
+    """A ``dictConfig`` document: one masked stderr handler for the root and uvicorn loggers."""
+    formatter = JsonFormatter if log_format == "json" else TextFormatter
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "errdiscount",
+        "filters": ["mask_secrets"],
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"mask_secrets": {"()": f"{__name__}.MaskSecrets"}},
+        "formatters": {"errdiscount": {"()": f"{__name__}.{formatter.__name__}"}},
+        "handlers": {"errdiscount": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["errdiscount"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {"handlers": ["errdiscount"], "level": "INFO", "propagate": False},
+        },
+        "root": {"handlers": ["errdiscount"], "level": "INFO"},
+    }

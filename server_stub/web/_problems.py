@@ -2,13 +2,13 @@
 
 Every error body is ``{"error_code", "message", "suggestion"}`` (docs/openapi.yaml,
 ``Error``). Handlers raise `HttpProblem`; anything else that escapes a handler becomes
-a generic 500 whose traceback goes to the server log only.
+a generic 500 (`internal_error`, sent by `InternalErrors`) whose traceback goes to the
+server log only.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
@@ -17,7 +17,6 @@ from starlette.responses import Response
 
 __all__ = ["HttpProblem", "error_response", "json_response", "register_handlers"]
 
-log = logging.getLogger("server_stub")
 
 JSON = "application/json"
 
@@ -95,12 +94,6 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, suggestion, headers)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    # The traceback stays in the server log; the client learns nothing about internals.
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return internal_error()
-
-
 def internal_error() -> Response:
     return error_response(
         500,
@@ -111,5 +104,9 @@ def internal_error() -> Response:
 
 
 def register_handlers() -> dict[int | type[Exception], object]:
-    """Exception handlers for `Starlette(exception_handlers=...)`."""
-    return {HttpProblem: _problem, HTTPException: _http_exception, Exception: _unexpected}
+    """Exception handlers for `Starlette(exception_handlers=...)`.
+
+    Unexpected exceptions are not handled here but by `InternalErrors` (which keeps
+    the connection alive; Starlette's last-resort handler re-raises).
+    """
+    return {HttpProblem: _problem, HTTPException: _http_exception}

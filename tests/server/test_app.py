@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import socket
 from pathlib import Path
 
 import httpx
@@ -58,6 +60,46 @@ def test_unexpected_errors_are_a_generic_500_and_logged(tmp_path: Path, caplog) 
     assert response.json()["error_code"] == "INTERNAL_ERROR"
     assert "secret" not in response.text
     assert any("secret internal detail" in r.getMessage() or r.exc_info for r in caplog.records)
+
+
+def _exchange(sock: socket.socket, request: bytes) -> bytes:
+    """Send one HTTP/1.1 request on ``sock`` and read exactly its response."""
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        body += chunk
+    return head
+
+
+def test_a_500_keeps_the_connection_alive(tmp_path: Path) -> None:
+    async def broken(request):
+        raise RuntimeError("bug")
+
+    def group(state):
+        return [Route("/boom", broken)]
+
+    app = create_app(
+        settings(tmp_path), signing_key=shared_key(), route_groups=(*DEFAULT_ROUTE_GROUPS, group)
+    )
+    with serve(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            get = b"GET %s HTTP/1.1\r\nHost: test\r\n\r\n"
+            first = _exchange(sock, get % b"/boom")
+            assert first.startswith(b"HTTP/1.1 500")
+            assert b"connection: close" not in first.lower()
+            assert b"x-content-type-options: nosniff" in first.lower()
+            # Same socket: the server answers the next request instead of hanging up.
+            second = _exchange(sock, get % b"/healthz")
+            assert second.startswith(b"HTTP/1.1 200")
 
 
 def test_signing_key_file_is_created_with_owner_only_permissions(tmp_path: Path) -> None:

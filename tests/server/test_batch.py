@@ -17,6 +17,7 @@ from server_stub.store import (
     Redeemed,
     RedeemOutcome,
     Store,
+    StoredResponse,
     StoreError,
     StoreInputError,
     WouldBlock,
@@ -25,17 +26,17 @@ from server_stub.store import (
 from tests.support.store_support import request
 
 
-def render(outcome: RedeemOutcome) -> tuple[int, bytes]:
-    return (201 if isinstance(outcome, Redeemed) else 409), b"{}"
+def render(outcome: RedeemOutcome) -> StoredResponse:
+    return StoredResponse(201 if isinstance(outcome, Redeemed) else 409, b"{}")
 
 
 def keyed(jti: str, key: str | None = None, **fields: object) -> KeyedRedemption:
-    return KeyedRedemption(request(jti, **fields), "app", key or "key-" + jti, "fp-" + jti, render)
+    return KeyedRedemption(request(jti, **fields), "app", key or "key-" + jti, "fp-" + jti)
 
 
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    with open_store(f"sqlite:///{tmp_path}/batch.db") as store:
+    with open_store(f"sqlite:///{tmp_path}/batch.db", render=render) as store:
         yield store
 
 

@@ -196,6 +196,55 @@ def test_key_in_flight_is_409(tmp_path) -> None:
         assert response.headers["Retry-After"] == "1"
 
 
+class TokenClock:
+    """The server's token clock: real time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def test_a_retry_after_the_token_expired_replays_the_grant(tmp_path) -> None:
+    from server_stub import create_app
+    from tests.support.server import serve
+    from tests.support.server_support import settings, shared_key
+
+    clock = TokenClock()
+    app = create_app(settings(tmp_path), signing_key=shared_key(), token_clock=clock)
+    with serve(app) as url, httpx.Client(base_url=url) as http:
+        minted = token("erin", ttl=3600)
+        headers = {"Idempotency-Key": "pay-1"}
+        first = http.post("/v1/redemptions", json={"token": minted}, headers=headers)
+        assert first.status_code == 201
+        clock.offset = 2 * 86400  # the token expired long ago; the key is still remembered
+        retry = http.post("/v1/redemptions", json={"token": minted}, headers=headers)
+        assert (retry.status_code, retry.content) == (201, first.content)
+        assert retry.headers["Idempotent-Replayed"] == "true"
+        # Without the key, or with another one, the expired token is refused as before.
+        bare = http.post("/v1/redemptions", json={"token": minted})
+        assert (bare.status_code, error_of(bare)) == (422, "TOKEN_EXPIRED")
+        other = http.post(
+            "/v1/redemptions", json={"token": minted}, headers={"Idempotency-Key": "pay-2"}
+        )
+        assert (other.status_code, error_of(other)) == (422, "TOKEN_EXPIRED")
+
+
+def test_a_forged_token_naming_the_subject_cannot_reach_its_stored_response(client) -> None:
+    headers = {"Idempotency-Key": "pay-1"}
+    assert (
+        client.post("/v1/redemptions", json={"token": token("frank")}, headers=headers).status_code
+        == 201
+    )
+    # Same subject and key, signed by a key the server does not trust: the stored
+    # response belongs to another token (fingerprint), so the forgery's refusal stands.
+    forged = token("frank", issuer=issuer(generate_signing_key()))
+    response = client.post("/v1/redemptions", json={"token": forged}, headers=headers)
+    assert (response.status_code, error_of(response)) == (401, "TOKEN_UNKNOWN_KEY")
+    assert "Idempotent-Replayed" not in response.headers
+
+
 # -- bad input: always 4xx with our payload, never 500 -----------------------------
 
 

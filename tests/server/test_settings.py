@@ -50,6 +50,17 @@ def test_secrets_stay_out_of_repr() -> None:
         {"cors_origins": ("shop.example",)},
         {"public_url": "ftp://x"},
         {"rate_burst": 0},
+        {"rate_burst": 0.5},
+        {"rate_burst": float("nan")},
+        {"rate_ip_per_minute": float("nan")},
+        {"rate_ip_per_minute": float("inf")},
+        {"rate_subject_per_minute": float("-inf")},
+        {"rate_subject_per_minute": True},
+        {"workers": 0},
+        {"workers": 2.5},
+        {"database": "mysql://db/x"},
+        {"database": "sqlite:///:memory:"},
+        {"database": "sqlite://relative.db"},
         {"issuer": ""},
     ],
 )
@@ -61,3 +72,67 @@ def test_bad_settings(kwargs) -> None:
 def test_non_numeric_port_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError):
         settings_from_args([], environ={"ERRDISCOUNT_PORT": "eighty"})
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--rate-ip", "nan"], "--rate-ip"),
+        (["--rate-ip", "inf"], "--rate-ip"),
+        (["--rate-subject", "1e999"], "--rate-subject"),
+        (["--rate-burst", "0.5"], "--rate-burst"),
+    ],
+)
+def test_non_finite_rates_and_small_bursts_name_their_flag(argv, flag) -> None:
+    with pytest.raises(ConfigurationError, match=flag):
+        settings_from_args(argv, environ={})
+
+
+def every_setting_changed() -> Settings:
+    """A Settings whose every field differs from its default."""
+    return Settings(
+        host="0.0.0.0",
+        port=8123,
+        database="postgresql://app@db.internal/redeem",
+        signing_key="/etc/errdiscount/key.pem",
+        trusted_jwks=("/etc/errdiscount/old.jwks", "partner|https://partner.example/jwks"),
+        issuer="https://pay.example",
+        audience="shop",
+        admin_key="admin-key-0123456789",
+        app_keys=("app-key-a-0123456789", "app-key-b-0123456789"),
+        cors_origins=("https://shop.example", "https://m.shop.example"),
+        public_url="https://pay.example/base",
+        frame_ancestors=("https://shop.example", "'self'"),
+        demo=True,
+        rate_ip_per_minute=123.5,
+        rate_subject_per_minute=0.25,
+        rate_burst=7.0,
+        policy="/etc/errdiscount/policy.toml",
+        access_log=False,
+        workers=3,
+        log_format="json",
+    )
+
+
+def test_the_worker_environment_rebuilds_every_setting() -> None:
+    import attrs
+
+    from server_stub._settings import worker_environment
+
+    changed = every_setting_changed()
+    defaults = Settings()
+    for field in attrs.fields(Settings):
+        assert getattr(changed, field.name) != getattr(defaults, field.name), field.name
+    env = worker_environment(changed)
+    assert settings_from_args([], environ=env) == changed
+    # A stale variable of the parent's environment cannot override an unset setting.
+    stale = {"ERRDISCOUNT_PUBLIC_URL": "https://stale.example", "ERRDISCOUNT_DEMO": "1"}
+    stale.update(worker_environment(Settings()))  # as _serve_workers updates os.environ
+    assert settings_from_args([], environ=stale) == Settings()
+
+
+def test_the_worker_environment_refuses_what_it_cannot_forward() -> None:
+    from server_stub._settings import worker_environment
+
+    with pytest.raises(ConfigurationError, match="whitespace"):
+        worker_environment(Settings(trusted_jwks=["/keys/my keys.jwks"]))

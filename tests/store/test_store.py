@@ -460,3 +460,22 @@ def test_an_unopenable_sqlite_file_is_a_store_error(tmp_path: object) -> None:
     with pytest.raises(StoreError) as caught:
         open_store(f"sqlite:///{tmp_path}/missing-dir/x.db")
     assert not isinstance(caught.value.__cause__, StoreError)
+
+
+def test_lone_surrogates_are_input_errors_not_driver_crashes(store: Store) -> None:
+    lone = "x\ud800"
+    calls = [
+        lambda: store.set_budget("points", lone, 1, unit="points"),
+        lambda: store.set_budget("points", "c", 1, unit=lone),
+        lambda: store.load_codes("coupon", ["A-1", lone]),
+        lambda: store.redeem(request("j-lone", subject=lone)),
+        lambda: store.ledger(subject=lone),
+        lambda: store.compensations(lone),
+    ]
+    for call in calls:
+        with pytest.raises(StoreInputError, match="surrogate"):
+            call()
+    outcome = store.redeem(request("j-ok"))
+    with pytest.raises(StoreInputError, match="surrogate"):
+        store.reverse(outcome.redemption.id, lone)  # type: ignore[union-attr]
+    assert store.ledger().entries[-1].event.value == "redeemed"

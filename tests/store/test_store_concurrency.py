@@ -27,6 +27,7 @@ from server_stub.store import (
     New,
     Redeemed,
     Store,
+    StoredResponse,
     UserCap,
     UserCapReached,
     WouldBlock,
@@ -174,7 +175,10 @@ def test_sigkill_mid_load_loses_no_reported_redemption_and_doubles_none(store_ur
 
 
 def test_without_waiting_a_free_lock_redeems_in_place(tmp_path: object) -> None:
-    with open_store(f"sqlite:///{tmp_path}/now.db") as store:
+    def render(outcome: object) -> StoredResponse:
+        return StoredResponse(201, b"{}")
+
+    with open_store(f"sqlite:///{tmp_path}/now.db", render=render) as store:
         assert store.can_run_now
         assert isinstance(store.redeem(request("j-now"), wait=False), Redeemed)
         outcome = store.redeem_idempotent(
@@ -182,7 +186,6 @@ def test_without_waiting_a_free_lock_redeems_in_place(tmp_path: object) -> None:
             scope="s",
             key="k",
             fingerprint="f",
-            respond=lambda outcome: (201, b"{}"),
             wait=False,
         )
         assert isinstance(outcome, Redeemed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -18,18 +19,37 @@ from server_stub.store import (
     Redeemed,
     RedeemOutcome,
     Replay,
-    Respond,
     Store,
+    StoredResponse,
     StoreInputError,
+    open_store,
 )
 from tests.conftest import FakeClock
 from tests.support.store_support import request
 
 
-def render(outcome: RedeemOutcome) -> tuple[int, bytes]:
+def render(outcome: RedeemOutcome) -> StoredResponse:
     if isinstance(outcome, Redeemed):
-        return 201, json.dumps({"id": outcome.redemption.id}).encode()
-    return 409, json.dumps({"error_code": type(outcome).__name__}).encode()
+        return StoredResponse(201, json.dumps({"id": outcome.redemption.id}).encode())
+    return StoredResponse(409, json.dumps({"error_code": type(outcome).__name__}).encode())
+
+
+def broken(outcome: RedeemOutcome) -> StoredResponse:
+    raise RuntimeError("renderer bug")
+
+
+@pytest.fixture
+def store(store_url: str, clock: FakeClock) -> Iterator[Store]:
+    """The store as the server opens it: keyed redemptions stored with ``render``."""
+    with open_store(store_url, clock=clock, render=render) as opened:
+        yield opened
+
+
+@pytest.fixture
+def broken_store(store_url: str, clock: FakeClock, store: Store) -> Iterator[Store]:
+    """The same database, opened with a renderer that fails."""
+    with open_store(store_url, clock=clock, render=broken) as opened:
+        yield opened
 
 
 def claim(store: Store, key: str = "key-1", fingerprint: str = "fp-1", scope: str = "app") -> New:
@@ -41,7 +61,7 @@ def claim(store: Store, key: str = "key-1", fingerprint: str = "fp-1", scope: st
 def test_a_completed_request_is_replayed_with_its_status_and_body(store: Store) -> None:
     first = claim(store)
     assert not first.taken_over
-    outcome = store.redeem(request("j1"), claim=first, respond=render)
+    outcome = store.redeem(request("j1"), claim=first)
     assert isinstance(outcome, Redeemed)
     assert store.redemption_by_jti("j1").idempotency_key == "key-1"  # type: ignore[union-attr]
     replay = store.begin_idempotent("app", "key-1", "fp-1")
@@ -50,7 +70,7 @@ def test_a_completed_request_is_replayed_with_its_status_and_body(store: Store) 
 
 def test_a_refusal_is_stored_and_replayed_too(store: Store) -> None:
     store.set_budget("points", "incident-1", 0, unit="points")
-    outcome = store.redeem(request("j1"), claim=claim(store), respond=render)
+    outcome = store.redeem(request("j1"), claim=claim(store))
     assert isinstance(outcome, BudgetExhausted)
     replay = store.begin_idempotent("app", "key-1", "fp-1")
     assert replay == Replay(status=409, body=b'{"error_code": "BudgetExhausted"}')
@@ -77,11 +97,11 @@ def test_a_key_in_flight_is_refused_until_its_lock_times_out(
     assert second.owner != first.owner
     # The presumed-dead first request wakes up: it can no longer commit anything.
     with pytest.raises(IdempotencyKeyLost):
-        store.redeem(request("j1"), claim=first, respond=render)
+        store.redeem(request("j1"), claim=first)
     assert store.redemption_by_jti("j1") is None
     with pytest.raises(IdempotencyKeyLost):
         store.complete_idempotent(first, 200, b"late")
-    store.redeem(request("j1"), claim=second, respond=render)
+    store.redeem(request("j1"), claim=second)
     assert isinstance(store.begin_idempotent("app", "key-1", "fp-1"), Replay)
 
 
@@ -109,14 +129,10 @@ def test_scopes_keep_callers_apart_and_abandon_frees_the_key(store: Store) -> No
     claim(store, scope="app-a")
 
 
-def test_a_failing_renderer_commits_nothing(store: Store) -> None:
+def test_a_failing_renderer_commits_nothing(store: Store, broken_store: Store) -> None:
     first = claim(store)
-
-    def broken(outcome: RedeemOutcome) -> tuple[int, bytes]:
-        raise RuntimeError("renderer bug")
-
     with pytest.raises(RuntimeError, match="renderer bug"):
-        store.redeem(request("j1"), claim=first, respond=broken)
+        broken_store.redeem(request("j1"), claim=first)
     assert store.redemption_by_jti("j1") is None
     assert store.ledger().entries == ()
     assert isinstance(store.begin_idempotent("app", "key-1", "fp-1"), InFlight)
@@ -136,7 +152,7 @@ def test_bad_responses_are_refused(store: Store) -> None:
 def test_redeem_idempotent_claims_and_redeems_in_one_transaction(store: Store) -> None:
     def once(fingerprint: str = "fp-1") -> object:
         return store.redeem_idempotent(
-            request("j1"), scope="app", key="key-1", fingerprint=fingerprint, respond=render
+            request("j1"), scope="app", key="key-1", fingerprint=fingerprint
         )
 
     first = once()
@@ -145,29 +161,22 @@ def test_redeem_idempotent_claims_and_redeems_in_one_transaction(store: Store) -
     assert once("fp-2") == Mismatch()
     busy = claim(store, key="key-2")
     assert isinstance(
-        store.redeem_idempotent(
-            request("j2"), scope="app", key="key-2", fingerprint="fp-1", respond=render
-        ),
+        store.redeem_idempotent(request("j2"), scope="app", key="key-2", fingerprint="fp-1"),
         InFlight,
     )
     assert store.redemption_by_jti("j2") is None
     store.abandon_idempotent(busy)
 
 
-def test_redeem_idempotent_keeps_no_claim_when_it_fails(store: Store) -> None:
-    def broken(outcome: RedeemOutcome) -> tuple[int, bytes]:
-        raise RuntimeError("renderer bug")
-
+def test_redeem_idempotent_keeps_no_claim_when_it_fails(store: Store, broken_store: Store) -> None:
     with pytest.raises(RuntimeError):
-        store.redeem_idempotent(
-            request("j1"), scope="app", key="key-1", fingerprint="fp-1", respond=broken
-        )
+        broken_store.redeem_idempotent(request("j1"), scope="app", key="key-1", fingerprint="fp-1")
     assert store.redemption_by_jti("j1") is None
     assert isinstance(store.begin_idempotent("app", "key-1", "fp-1"), New)
 
 
-def keyed(jti: str, key: str, *, respond: Respond = render, **fields: object) -> KeyedRedemption:
-    return KeyedRedemption(request(jti, **fields), "app", key, "fp-" + jti, respond)
+def keyed(jti: str, key: str, **fields: object) -> KeyedRedemption:
+    return KeyedRedemption(request(jti, **fields), "app", key, "fp-" + jti)
 
 
 def test_a_batch_runs_each_item_as_if_alone_in_order(store: Store) -> None:
@@ -193,17 +202,27 @@ def test_a_batch_runs_each_item_as_if_alone_in_order(store: Store) -> None:
     assert store.budget("points", "incident-1").remaining == 0  # type: ignore[union-attr]
     # The refusal was stored under its key, as redeem_idempotent would have.
     again = store.redeem_idempotent(
-        request("j2", amount=2), scope="app", key="k3", fingerprint="fp-j2", respond=render
+        request("j2", amount=2), scope="app", key="k3", fingerprint="fp-j2"
     )
     assert again == Replay(status=409, body=b'{"error_code": "BudgetExhausted"}')
 
 
-def test_a_failing_item_commits_nothing_of_the_batch(store: Store) -> None:
-    def broken(outcome: RedeemOutcome) -> tuple[int, bytes]:
-        raise RuntimeError("renderer bug")
-
+def test_a_failing_renderer_commits_nothing_of_the_batch(store: Store, broken_store: Store) -> None:
     with pytest.raises(RuntimeError):
-        store.redeem_idempotent_batch([keyed("j1", "k1"), keyed("j2", "k2", respond=broken)])
+        broken_store.redeem_idempotent_batch([keyed("j1", "k1"), keyed("j2", "k2")])
     assert store.redemption_by_jti("j1") is None
     assert isinstance(store.begin_idempotent("app", "k1", "fp-j1"), New)
     assert store.redeem_idempotent_batch([]) == []
+
+
+def test_a_store_without_a_renderer_refuses_keyed_redemptions(store_url: str) -> None:
+    from errdiscount_sdk import ConfigurationError
+
+    with open_store(store_url) as plain:
+        with pytest.raises(ConfigurationError, match="render"):
+            plain.redeem_idempotent(request("j1"), scope="app", key="k", fingerprint="fp")
+        first = plain.begin_idempotent("app", "k", "fp")
+        assert isinstance(first, New)
+        with pytest.raises(ConfigurationError):
+            plain.redeem(request("j1"), claim=first)
+        assert plain.redemption_by_jti("j1") is None
