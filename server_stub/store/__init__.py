@@ -11,6 +11,14 @@ See docs/redemption.md for the data model and the exactly-once argument.
 """
 
 from ._errors import IdempotencyKeyLost, StoreError, StoreInputError, WouldBlock
+from ._event_models import (
+    EventRecord,
+    IngestResult,
+    PruneResult,
+    RollupRow,
+    StoredEvent,
+    UserMinute,
+)
 from ._export import entry_to_json, ledger_csv, ledger_json
 from ._migrations import LATEST_VERSION
 from ._models import (
@@ -57,10 +65,12 @@ __all__ = [
     "CodeLoad",
     "CodePool",
     "Compensations",
+    "EventRecord",
     "Grant",
     "IdempotencyKeyLost",
     "IdempotencyOutcome",
     "InFlight",
+    "IngestResult",
     "InventoryExhausted",
     "IssuedToken",
     "KeyedOutcome",
@@ -70,6 +80,7 @@ __all__ = [
     "LedgerPage",
     "Mismatch",
     "New",
+    "PruneResult",
     "RedeemOutcome",
     "Redeemed",
     "Redemption",
@@ -79,11 +90,14 @@ __all__ = [
     "Respond",
     "ReverseOutcome",
     "Reversed",
+    "RollupRow",
     "Store",
     "StoreError",
     "StoreInputError",
+    "StoredEvent",
     "UserCap",
     "UserCapReached",
+    "UserMinute",
     "WouldBlock",
     "entry_to_json",
     "ledger_csv",

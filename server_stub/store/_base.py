@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -55,6 +55,11 @@ class Tx:
         """Run a statement; returns the number of rows it changed."""
         self._cursor.execute(self._translate(sql), params or {})
         return int(self._cursor.rowcount)
+
+    def executemany(self, sql: str, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run one statement once per parameter set (the driver's batched path)."""
+        if params:
+            self._cursor.executemany(self._translate(sql), params)
 
     def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         self._cursor.execute(self._translate(sql), params or {})
