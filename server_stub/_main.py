@@ -68,6 +68,8 @@ def _serve_workers(settings: Settings) -> None:
         "ERRDISCOUNT_RATE_BURST": str(settings.rate_burst),
         "ERRDISCOUNT_ACCESS_LOG": "1" if settings.access_log else "0",
         "ERRDISCOUNT_WORKERS": "1",
+        "ERRDISCOUNT_EVENT_RETENTION_DAYS": str(settings.event_retention_days),
+        "ERRDISCOUNT_ROLLUP_RETENTION_DAYS": str(settings.rollup_retention_days),
     }
     optional = {
         "ERRDISCOUNT_SIGNING_KEY": settings.signing_key,

@@ -18,6 +18,8 @@ import attrs
 
 from errdiscount_sdk import ConfigurationError
 
+from .web._app_keys import parse_app_keys
+
 __all__ = ["Settings", "build_arg_parser", "settings_from_args"]
 
 DEFAULT_DATABASE = "sqlite:///errdiscount.db"
@@ -25,7 +27,6 @@ DEFAULT_DATABASE = "sqlite:///errdiscount.db"
 PUBLIC_BODY_LIMIT = 16 * 1024
 #: request bodies of admin endpoints (coupon-code loads are the big ones)
 ADMIN_BODY_LIMIT = 1024 * 1024
-_MAX_SECRETS = 64
 # A CSP source expression without separators that could smuggle another directive.
 _FRAME_SOURCE = re.compile(r"'self'|https?://[A-Za-z0-9.\-*]+(:[0-9]{1,5})?")
 
@@ -56,7 +57,11 @@ class Settings:
             ``ISSUER|PATH_OR_URL`` (another issuer's keys).
         issuer, audience: the ``iss`` the server signs with; the ``aud`` it accepts.
         admin_key: bearer key of the admin endpoints; None disables them (401).
-        app_keys: bearer keys of the read endpoints (the admin key works there too).
+        app_keys: bearer keys, ``KEY`` or ``NAME=KEY``, of event ingestion (only these)
+            and of the read endpoints (where the admin key works too).
+        event_retention_days: raw events older than this are pruned (default 30).
+        rollup_retention_days: per-minute rollups older than this are pruned (default
+            400; at least ``event_retention_days``).
         cors_origins: browser origins allowed to call the public endpoints.
         public_url: base URL for ``alert_url`` values; None: the request's own base URL.
         frame_ancestors: CSP ``frame-ancestors`` sources of the alert and demo pages
@@ -88,6 +93,8 @@ class Settings:
     policy: str | None = None
     access_log: bool = True
     workers: int = attrs.field(default=1, validator=_positive)
+    event_retention_days: int = attrs.field(default=30, validator=_positive)
+    rollup_retention_days: int = attrs.field(default=400, validator=_positive)
 
     @port.validator
     def _check_port(self, attribute: attrs.Attribute[int], value: int) -> None:
@@ -101,8 +108,11 @@ class Settings:
                 raise ConfigurationError(f"{name} must be 1 to 256 characters")
         if self.admin_key is not None and len(self.admin_key) < 16:
             raise ConfigurationError("admin key must be at least 16 characters")
-        if len(self.app_keys) > _MAX_SECRETS or any(len(k) < 16 for k in self.app_keys):
-            raise ConfigurationError("app keys: at most 64, each at least 16 characters")
+        parse_app_keys(self.app_keys)  # NAME=KEY or KEY; raises ConfigurationError
+        if self.rollup_retention_days > 36_500:
+            raise ConfigurationError("rollup retention is at most 36500 days")
+        if self.rollup_retention_days < self.event_retention_days:
+            raise ConfigurationError("rollup retention must be at least the event retention")
         for origin in self.cors_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ConfigurationError("CORS origins look like https://example.com")
@@ -129,7 +139,13 @@ _FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
     ("--issuer", "ISSUER", "issuer", "str", "iss of issued tokens (default errdiscount-server)"),
     ("--audience", "AUDIENCE", "audience", "str", "aud accepted and issued (default errdiscount)"),
     ("--admin-key", "ADMIN_KEY", "admin_key", "str", "bearer key of the admin endpoints"),
-    ("--app-key", "APP_KEY", "app_keys", "list", "bearer key of the read endpoints (repeatable)"),
+    (
+        "--app-key",
+        "APP_KEY",
+        "app_keys",
+        "list",
+        "KEY or NAME=KEY: bearer key of event ingestion and the read endpoints (repeatable)",
+    ),
     ("--cors-origin", "CORS_ORIGIN", "cors_origins", "list", "allowed browser origin (repeatable)"),
     ("--public-url", "PUBLIC_URL", "public_url", "str", "base URL used in alert_url values"),
     ("--rate-ip", "RATE_IP", "rate_ip_per_minute", "float", "redemptions/minute per client IP"),
@@ -150,6 +166,20 @@ _FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
         "origin allowed to frame the alert pages (repeatable; default none)",
     ),
     ("--workers", "WORKERS", "workers", "int", "server processes (default 1)"),
+    (
+        "--event-retention-days",
+        "EVENT_RETENTION_DAYS",
+        "event_retention_days",
+        "int",
+        "days raw call events are kept (default 30)",
+    ),
+    (
+        "--rollup-retention-days",
+        "ROLLUP_RETENTION_DAYS",
+        "rollup_retention_days",
+        "int",
+        "days per-minute event rollups are kept (default 400)",
+    ),
 )
 
 
