@@ -2,23 +2,33 @@
 
 Ingestion policy (one transaction per batch):
 1. Repeats inside the batch are dropped in Python (the first occurrence wins).
-2. The events go in as multi-row ``INSERT ... ON CONFLICT (event_id) DO NOTHING
-   RETURNING event_id``: the ids returned are exactly the events that are new, even
-   when another transaction inserts the same id at the same moment (on PostgreSQL the
-   second inserter waits for the first to commit, then sees the conflict).
+2. The events go in with ``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING
+   event_id``: the ids returned are exactly the events that are new, even when another
+   transaction inserts the same id at the same moment (on PostgreSQL the second
+   inserter waits for the first to commit, then sees the conflict).
 3. Only the new events are aggregated, in Python, per minute, endpoint, outcome,
    error_code, category, platform, os_version, app_version, sdk_version, and per
    minute, endpoint, user; each aggregate is one upsert (``executemany``), in sorted
    key order so that concurrent batches take row locks in the same order.
 A duplicate therefore never counts twice in a rollup, and a failed batch leaves
 nothing behind (the caller may send it again).
+
+Bulk writes (`_BulkWrite`): on SQLite, one prepared statement run per row (in process,
+a cached statement costs microseconds); on PostgreSQL, one statement over typed arrays
+(``INSERT ... SELECT * FROM unnest(...)``): one round trip and one plan for the whole
+batch, measured about twice as fast as pipelined per-row statements. A multi-row
+``VALUES`` list was measured slower still on SQLite, which resolves named parameters
+linearly while preparing (quadratic in the batch).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import attrs
 
 from ._base import (
     MAX_ID,
@@ -28,7 +38,6 @@ from ._base import (
     Row,
     Tx,
     check_text,
-    dumps,
     from_us,
     to_us,
 )
@@ -47,8 +56,6 @@ MAX_DOCUMENT = 16 * 1024
 MAX_COUNT = 1_000_000
 MAX_ATTEMPTS = 1_000
 MINUTE_US = 60_000_000
-#: rows per multi-row INSERT: 24 parameters each stays far below both databases' caps
-INSERT_CHUNK = 500
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "event_id",
@@ -88,29 +95,108 @@ ROLLUP_DIMENSIONS: tuple[str, ...] = (
 _ROLLUP_KEY = ("minute", "endpoint", "outcome", *ROLLUP_DIMENSIONS)
 _USER_KEY = ("minute", "endpoint", "user_id")
 
-_UPSERT_ROLLUP = (
-    f"INSERT INTO event_rollups ({', '.join(_ROLLUP_KEY)}, calls, failures, first_seen,"  # noqa: S608
-    f" last_seen) VALUES ({', '.join(':' + c for c in _ROLLUP_KEY)}, :calls, :failures,"
-    f" :first_seen, :last_seen) ON CONFLICT ({', '.join(_ROLLUP_KEY)}) DO UPDATE SET"
+# Column types, for PostgreSQL's one-statement bulk form (unnest of typed arrays).
+_TYPES: dict[str, str] = {
+    **dict.fromkeys(
+        ("event_id", "kind", "outcome", "user_id", "endpoint", "method", "error_code",
+         "category", "severity", "platform", "os_version", "app_version", "sdk_version",
+         "source", "params", "segment", "extensions"),
+        "TEXT",
+    ),
+    **dict.fromkeys(
+        ("ts", "received_at", "count", "minute", "calls", "failures", "first_seen", "last_seen"),
+        "BIGINT",
+    ),
+    "status": "INTEGER",
+    "transient": "INTEGER",
+    "attempts": "INTEGER",
+    "duration_ms": "DOUBLE PRECISION",
+}  # fmt: skip
+
+
+@attrs.frozen
+class _BulkWrite:
+    """One INSERT written twice: per row (``VALUES``) and as one statement over arrays."""
+
+    per_row: str
+    arrays: str
+    columns: tuple[str, ...]
+
+    @classmethod
+    def of(cls, table: str, columns: tuple[str, ...], tail: str) -> _BulkWrite:
+        names = ", ".join(columns)
+        values = ", ".join(f":{column}" for column in columns)
+        unnest = ", ".join(f"CAST(:{column} AS {_TYPES[column]}[])" for column in columns)
+        # Table and column names are this module's constants, never input.
+        return cls(
+            per_row=f"INSERT INTO {table} ({names}) VALUES ({values}) {tail}",  # noqa: S608
+            arrays=f"INSERT INTO {table} ({names}) SELECT * FROM unnest({unnest}) {tail}",  # noqa: S608
+            columns=columns,
+        )
+
+    def _array_params(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+        return {column: [row[column] for row in rows] for column in self.columns}
+
+    def run(self, tx: Tx, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        if tx.arrays:
+            tx.execute(self.arrays, self._array_params(rows))
+        else:
+            tx.executemany(self.per_row, rows)
+
+    def returning(self, tx: Tx, rows: Sequence[Mapping[str, Any]]) -> list[Row]:
+        if not rows:
+            return []
+        if tx.arrays:
+            return tx.all(self.arrays, self._array_params(rows))
+        return tx.executemany_returning(self.per_row, rows)
+
+
+_INSERT_EVENTS = _BulkWrite.of(
+    "events", EVENT_COLUMNS, "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+_UPSERT_ROLLUPS = _BulkWrite.of(
+    "event_rollups",
+    (*_ROLLUP_KEY, "calls", "failures", "first_seen", "last_seen"),
+    f"ON CONFLICT ({', '.join(_ROLLUP_KEY)}) DO UPDATE SET"
     " calls = event_rollups.calls + excluded.calls,"
     " failures = event_rollups.failures + excluded.failures,"
     " first_seen = CASE WHEN excluded.first_seen < event_rollups.first_seen"
     " THEN excluded.first_seen ELSE event_rollups.first_seen END,"
     " last_seen = CASE WHEN excluded.last_seen > event_rollups.last_seen"
-    " THEN excluded.last_seen ELSE event_rollups.last_seen END"
+    " THEN excluded.last_seen ELSE event_rollups.last_seen END",
 )
-_UPSERT_USER = (
-    "INSERT INTO event_user_minutes (minute, endpoint, user_id, calls, failures)"
-    " VALUES (:minute, :endpoint, :user_id, :calls, :failures)"
-    " ON CONFLICT (minute, endpoint, user_id) DO UPDATE SET"
+_UPSERT_USERS = _BulkWrite.of(
+    "event_user_minutes",
+    (*_USER_KEY, "calls", "failures"),
+    "ON CONFLICT (minute, endpoint, user_id) DO UPDATE SET"
     " calls = event_user_minutes.calls + excluded.calls,"
-    " failures = event_user_minutes.failures + excluded.failures"
+    " failures = event_user_minutes.failures + excluded.failures",
 )
 
 
-def _check_optional(name: str, value: str | None, limit: int) -> None:
-    if value is not None:
-        check_text(name, value, limit)
+# (member, cap, required) of every text member, checked on every ingest
+_TEXT_CAPS: tuple[tuple[str, int, bool], ...] = (
+    ("event_id", MAX_ID, True),
+    ("endpoint", MAX_NAME, True),
+    ("kind", MAX_SHORT, True),
+    ("outcome", MAX_SHORT, True),
+    ("source", MAX_SHORT, True),
+    ("user_id", MAX_NAME, False),
+    ("error_code", MAX_ID, False),
+    ("method", MAX_SHORT, False),
+    ("category", MAX_SHORT, False),
+    ("severity", MAX_SHORT, False),
+    ("platform", MAX_SHORT, False),
+    ("os_version", MAX_SHORT, False),
+    ("app_version", MAX_SHORT, False),
+    ("sdk_version", MAX_SHORT, False),
+    ("segment", MAX_SHORT, False),
+)
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+# One encoder for every document: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:
@@ -119,34 +205,37 @@ def _check_int(name: str, value: object, low: int, high: int) -> None:
 
 
 def check_record(record: EventRecord) -> None:
-    """The store's own caps (the routes check more; this is the last line)."""
-    check_text("event_id", record.event_id, MAX_ID)
-    check_text("endpoint", record.endpoint, MAX_NAME)
-    for required in ("kind", "outcome", "source"):
-        check_text(required, getattr(record, required), MAX_SHORT)
-    _check_optional("user_id", record.user_id, MAX_NAME)
-    _check_optional("error_code", record.error_code, MAX_ID)
-    for name, value in (
-        ("method", record.method),
-        ("category", record.category),
-        ("severity", record.severity),
-        ("platform", record.platform),
-        ("os_version", record.os_version),
-        ("app_version", record.app_version),
-        ("sdk_version", record.sdk_version),
-        ("segment", record.segment),
-    ):
-        _check_optional(name, value, MAX_SHORT)
+    """The store's own caps (the routes check more; this is the last line).
+
+    The common case (everything fine) costs one pass and one regex search; only a
+    failing record is checked member by member, for a message naming the member.
+    """
+    present: list[str] = []
+    for name, limit, required in _TEXT_CAPS:
+        value = getattr(record, name)
+        if value is None and not required:
+            continue
+        if type(value) is not str or not value or len(value) > limit:
+            check_text(name, value, limit)  # raises with the member's name
+            raise StoreInputError(f"{name} must not be empty")
+        present.append(value)
+    if _CONTROL.search("".join(present)) is not None:
+        for name, limit, _ in _TEXT_CAPS:
+            if getattr(record, name) is not None:
+                check_text(name, getattr(record, name), limit)
     if record.status is not None:
         _check_int("status", record.status, 100, 999)
     _check_int("attempts", record.attempts, 1, MAX_ATTEMPTS)
     _check_int("count", record.count, 1, MAX_COUNT)
-    to_us(record.ts)
+
+
+def _document(value: Mapping[str, Any]) -> str:
+    return _ENCODER.encode(dict(value)) if value else "{}"
 
 
 def _row(record: EventRecord, received_at: int) -> dict[str, Any]:
-    params = dumps(dict(record.params))
-    extensions = dumps(dict(record.extensions))
+    params = _document(record.params)
+    extensions = _document(record.extensions)
     if len(params) > MAX_DOCUMENT or len(extensions) > MAX_DOCUMENT:
         raise StoreInputError(f"params and extensions are at most {MAX_DOCUMENT} characters")
     return {
@@ -195,28 +284,9 @@ def event_rows(records: Sequence[EventRecord], received_at: int) -> list[dict[st
     return rows
 
 
-def _insert_sql(size: int) -> str:
-    values = ", ".join(
-        "(" + ", ".join(f":{column}_{index}" for column in EVENT_COLUMNS) + ")"
-        for index in range(size)
-    )
-    return (
-        f"INSERT INTO events ({_SELECT}) VALUES {values}"  # noqa: S608
-        " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
-    )
-
-
 def _insert_new(tx: Tx, rows: Sequence[dict[str, Any]]) -> set[str]:
-    new: set[str] = set()
-    for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[start : start + INSERT_CHUNK]
-        params = {
-            f"{column}_{index}": row[column]
-            for index, row in enumerate(chunk)
-            for column in EVENT_COLUMNS
-        }
-        new.update(str(found["event_id"]) for found in tx.all(_insert_sql(len(chunk)), params))
-    return new
+    """Insert the rows, skipping known ids; the ids that were new."""
+    return {str(found["event_id"]) for found in _INSERT_EVENTS.returning(tx, rows)}
 
 
 def _aggregate(
@@ -268,8 +338,8 @@ def ingest(tx: Tx, rows: Sequence[dict[str, Any]], *, submitted: int) -> IngestR
     """Insert new events and fold them into the rollups (see the module docstring)."""
     new_ids = _insert_new(tx, rows)
     rollups, users = _aggregate(row for row in rows if row["event_id"] in new_ids)
-    tx.executemany(_UPSERT_ROLLUP, rollups)
-    tx.executemany(_UPSERT_USER, users)
+    _UPSERT_ROLLUPS.run(tx, rollups)
+    _UPSERT_USERS.run(tx, users)
     return IngestResult(accepted=len(new_ids), duplicates=submitted - len(new_ids))
 
 
