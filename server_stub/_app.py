@@ -23,14 +23,17 @@ from ._settings import Settings
 from ._state import ServerState
 from .frontend._routes import frontend_routes
 from .routes._admin import admin_routes
+from .routes._events import events_routes
 from .routes._ledger import ledger_routes
 from .routes._meta import meta_routes
 from .routes._redeem import redemption_routes
+from .routes._traces import traces_routes
 from .web._internal_errors import InternalErrors
 from .web._metrics import MetricsMiddleware
 from .web._problems import register_handlers
 from .web._request_id import RequestIdMiddleware
 from .web._security import CorsPolicy, SecurityHeaders
+from .workers._retention import prune_forever
 
 __all__ = ["CORS_PATHS", "DEFAULT_ROUTE_GROUPS", "RouteGroup", "create_app"]
 
@@ -43,6 +46,8 @@ DEFAULT_ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     redemption_routes,
     admin_routes,
     ledger_routes,
+    events_routes,
+    traces_routes,
     frontend_routes,
 )
 #: front-end facing paths: CORS applies here (and only here)
@@ -91,12 +96,20 @@ def create_app(
             log.error("cannot open the database", exc_info=True)
             raise
         purge = asyncio.create_task(_purge_forever(state))
+        retention = asyncio.create_task(
+            prune_forever(
+                state.store,
+                event_retention_days=settings.event_retention_days,
+                rollup_retention_days=settings.rollup_retention_days,
+            )
+        )
         try:
             yield
         finally:
-            purge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purge
+            for task in (purge, retention):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await state.stop()
 
     app = Starlette(

@@ -19,6 +19,7 @@ import attrs
 
 from errdiscount_sdk import ConfigurationError
 
+from .web._app_keys import parse_app_keys
 from .web._logging import LOG_FORMATS
 
 __all__ = ["Settings", "build_arg_parser", "settings_from_args", "worker_environment"]
@@ -59,6 +60,11 @@ def _burst(instance: object, attribute: attrs.Attribute[Any], value: float) -> N
         raise ConfigurationError(f"{_named(attribute)} must be at least 1")
 
 
+def _days(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not 1 <= value <= 36500:
+        raise ConfigurationError(f"{_named(attribute)} must be 1 to 36500 days")
+
+
 def _workers(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
     if type(value) is not int or not 1 <= value <= MAX_WORKERS:
         raise ConfigurationError(f"--workers must be a whole number from 1 to {MAX_WORKERS}")
@@ -97,7 +103,11 @@ class Settings:
             ``ISSUER|PATH_OR_URL`` (another issuer's keys).
         issuer, audience: the ``iss`` the server signs with; the ``aud`` it accepts.
         admin_key: bearer key of the admin endpoints; None disables them (401).
-        app_keys: bearer keys of the read endpoints (the admin key works there too).
+        app_keys: bearer keys, ``KEY`` or ``NAME=KEY``, of event ingestion (only these)
+            and of the read endpoints (where the admin key works too).
+        event_retention_days: raw events older than this are pruned (default 30).
+        rollup_retention_days: per-minute rollups older than this are pruned (default
+            400; at least ``event_retention_days``).
         cors_origins: browser origins allowed to call the public endpoints.
         public_url: base URL for ``alert_url`` values; None: the request's own base URL.
         frame_ancestors: CSP ``frame-ancestors`` sources of the alert and demo pages
@@ -131,6 +141,8 @@ class Settings:
     access_log: bool = True
     workers: int = attrs.field(default=1, validator=_workers)
     log_format: str = attrs.field(default="text")
+    event_retention_days: int = attrs.field(default=30, validator=_days)
+    rollup_retention_days: int = attrs.field(default=400, validator=_days)
 
     @log_format.validator
     def _check_log_format(self, attribute: attrs.Attribute[str], value: str) -> None:
@@ -149,8 +161,11 @@ class Settings:
                 raise ConfigurationError(f"{name} must be 1 to 256 characters")
         if self.admin_key is not None and len(self.admin_key) < 16:
             raise ConfigurationError("admin key must be at least 16 characters")
-        if len(self.app_keys) > _MAX_SECRETS or any(len(k) < 16 for k in self.app_keys):
-            raise ConfigurationError("app keys: at most 64, each at least 16 characters")
+        parse_app_keys(self.app_keys)  # NAME=KEY or KEY; raises ConfigurationError
+        if self.rollup_retention_days > 36_500:
+            raise ConfigurationError("rollup retention is at most 36500 days")
+        if self.rollup_retention_days < self.event_retention_days:
+            raise ConfigurationError("rollup retention must be at least the event retention")
         for origin in self.cors_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ConfigurationError("CORS origins look like https://example.com")
@@ -177,7 +192,13 @@ _FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
     ("--issuer", "ISSUER", "issuer", "str", "iss of issued tokens (default errdiscount-server)"),
     ("--audience", "AUDIENCE", "audience", "str", "aud accepted and issued (default errdiscount)"),
     ("--admin-key", "ADMIN_KEY", "admin_key", "str", "bearer key of the admin endpoints"),
-    ("--app-key", "APP_KEY", "app_keys", "list", "bearer key of the read endpoints (repeatable)"),
+    (
+        "--app-key",
+        "APP_KEY",
+        "app_keys",
+        "list",
+        "KEY or NAME=KEY: bearer key of event ingestion and the read endpoints (repeatable)",
+    ),
     ("--cors-origin", "CORS_ORIGIN", "cors_origins", "list", "allowed browser origin (repeatable)"),
     ("--public-url", "PUBLIC_URL", "public_url", "str", "base URL used in alert_url values"),
     ("--rate-ip", "RATE_IP", "rate_ip_per_minute", "float", "redemptions/minute per client IP"),
@@ -199,6 +220,20 @@ _FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
     ),
     ("--workers", "WORKERS", "workers", "int", "server processes (default 1)"),
     ("--log-format", "LOG_FORMAT", "log_format", "str", "text (default) or json"),
+    (
+        "--event-retention-days",
+        "EVENT_RETENTION_DAYS",
+        "event_retention_days",
+        "int",
+        "days raw call events are kept (default 30)",
+    ),
+    (
+        "--rollup-retention-days",
+        "ROLLUP_RETENTION_DAYS",
+        "rollup_retention_days",
+        "int",
+        "days per-minute event rollups are kept (default 400)",
+    ),
 )
 
 

@@ -11,6 +11,14 @@ See docs/redemption.md for the data model and the exactly-once argument.
 """
 
 from ._errors import IdempotencyKeyLost, StoreError, StoreInputError, WouldBlock
+from ._event_models import (
+    EventRecord,
+    IngestResult,
+    PruneResult,
+    RollupRow,
+    StoredEvent,
+    UserMinute,
+)
 from ._export import entry_to_json, ledger_csv, ledger_json
 from ._migrations import LATEST_VERSION
 from ._models import (
@@ -58,10 +66,12 @@ __all__ = [
     "CodeLoad",
     "CodePool",
     "Compensations",
+    "EventRecord",
     "Grant",
     "IdempotencyKeyLost",
     "IdempotencyOutcome",
     "InFlight",
+    "IngestResult",
     "InventoryExhausted",
     "IssuedToken",
     "KeyedOutcome",
@@ -71,6 +81,7 @@ __all__ = [
     "LedgerPage",
     "Mismatch",
     "New",
+    "PruneResult",
     "RedeemOutcome",
     "Redeemed",
     "Redemption",
@@ -80,12 +91,15 @@ __all__ = [
     "ResponseRenderer",
     "ReverseOutcome",
     "Reversed",
+    "RollupRow",
     "Store",
     "StoreError",
     "StoreInputError",
+    "StoredEvent",
     "StoredResponse",
     "UserCap",
     "UserCapReached",
+    "UserMinute",
     "WouldBlock",
     "entry_to_json",
     "ledger_csv",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -49,6 +49,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 class Tx:
     """One open transaction: run statements, read rows as dicts."""
 
+    #: True when a list binds as an array (PostgreSQL): bulk writes can then be one
+    #: ``INSERT ... SELECT * FROM unnest(...)`` statement instead of one per row.
+    arrays: ClassVar[bool] = False
+
     def __init__(self, cursor: Any, translate: Callable[[str], str]) -> None:
         self._cursor = cursor
         self._translate = translate
@@ -57,6 +61,28 @@ class Tx:
         """Run a statement; returns the number of rows it changed."""
         self._cursor.execute(self._translate(sql), params or {})
         return int(self._cursor.rowcount)
+
+    def executemany(self, sql: str, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run one statement once per parameter set (the driver's batched path)."""
+        if params:
+            self._cursor.executemany(self._translate(sql), params)
+
+    def executemany_returning(self, sql: str, params: Sequence[Mapping[str, Any]]) -> list[Row]:
+        """Run a ``... RETURNING`` statement once per parameter set; all returned rows.
+
+        This version runs the (cached, prepared) statement once per set: right for an
+        in-process database. Back ends with a network round trip override it.
+        """
+        cursor = self._cursor
+        translated = self._translate(sql)
+        rows: list[Row] = []
+        for one in params:
+            cursor.execute(translated, one)
+            fetched = cursor.fetchall()
+            if fetched:
+                names = [column[0] for column in cursor.description]
+                rows.extend(dict(zip(names, row, strict=True)) for row in fetched)
+        return rows
 
     def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         self._cursor.execute(self._translate(sql), params or {})

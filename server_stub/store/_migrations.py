@@ -157,6 +157,69 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE issued_tokens ADD COLUMN suggestion TEXT",
         ),
     ),
+    Migration(
+        version=3,
+        description="call events (deduped on event_id), per-minute rollups, per-user minutes",
+        statements=(
+            # Timestamps in microseconds since the epoch, as everywhere; params and
+            # extensions are canonical JSON text; transient is 0/1/NULL.
+            """CREATE TABLE events (
+                event_id TEXT PRIMARY KEY,
+                ts BIGINT NOT NULL,
+                kind TEXT NOT NULL,
+                outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'error')),
+                user_id TEXT,
+                endpoint TEXT NOT NULL,
+                method TEXT,
+                status INTEGER,
+                error_code TEXT,
+                category TEXT,
+                severity TEXT,
+                transient INTEGER,
+                attempts INTEGER NOT NULL CHECK (attempts > 0),
+                duration_ms DOUBLE PRECISION,
+                platform TEXT,
+                os_version TEXT,
+                app_version TEXT,
+                sdk_version TEXT,
+                source TEXT NOT NULL,
+                params TEXT NOT NULL,
+                count BIGINT NOT NULL CHECK (count > 0),
+                segment TEXT,
+                extensions TEXT NOT NULL,
+                received_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX events_by_time ON events (ts)",
+            "CREATE INDEX events_by_user ON events (user_id, ts)",
+            "CREATE INDEX events_by_endpoint ON events (endpoint, ts)",
+            # An absent dimension is '' (primary-key columns are NOT NULL).
+            """CREATE TABLE event_rollups (
+                minute BIGINT NOT NULL,
+                endpoint TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                error_code TEXT NOT NULL,
+                category TEXT NOT NULL,
+                platform TEXT NOT NULL,
+                os_version TEXT NOT NULL,
+                app_version TEXT NOT NULL,
+                sdk_version TEXT NOT NULL,
+                calls BIGINT NOT NULL CHECK (calls >= 0),
+                failures BIGINT NOT NULL CHECK (failures >= 0),
+                first_seen BIGINT NOT NULL,
+                last_seen BIGINT NOT NULL,
+                PRIMARY KEY (minute, endpoint, outcome, error_code, category, platform,
+                    os_version, app_version, sdk_version)
+            ){without_rowid}""",
+            """CREATE TABLE event_user_minutes (
+                minute BIGINT NOT NULL,
+                endpoint TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                calls BIGINT NOT NULL CHECK (calls >= 0),
+                failures BIGINT NOT NULL CHECK (failures >= 0),
+                PRIMARY KEY (minute, endpoint, user_id)
+            ){without_rowid}""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

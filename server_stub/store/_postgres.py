@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg.errors
@@ -100,13 +100,34 @@ class PostgresDialect(Dialect):
             if not write:
                 connection.execute("SET TRANSACTION READ ONLY")
             with connection.cursor() as cursor:
-                return work(Tx(cursor, translate))
+                return work(PostgresTx(cursor, translate))
 
     def lock_for_migration(self, tx: Tx) -> None:
         tx.execute("SELECT pg_advisory_xact_lock(:key)", {"key": _MIGRATION_LOCK})
 
     def close(self) -> None:
         self._pool.close()
+
+
+class PostgresTx(Tx):
+    """`Tx` with arrays and a pipelined ``executemany(..., returning=True)``."""
+
+    arrays = True
+
+    def executemany_returning(
+        self, sql: str, params: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        if not params:
+            return []
+        cursor = self._cursor
+        cursor.executemany(self._translate(sql), params, returning=True)
+        rows: list[dict[str, Any]] = []
+        while True:
+            if cursor.description is not None:
+                names = [column[0] for column in cursor.description]
+                rows.extend(dict(zip(names, row, strict=True)) for row in cursor.fetchall())
+            if not cursor.nextset():
+                return rows
 
 
 def _message(exc: psycopg.Error) -> str:

@@ -9,7 +9,7 @@ from typing import Self
 
 from errdiscount_sdk import ConfigurationError
 
-from . import _admin, _idempotency, _redeem
+from . import _admin, _events, _idempotency, _redeem
 from ._base import (
     MAX_CODE,
     MAX_CODES_PER_LOAD,
@@ -26,6 +26,14 @@ from ._base import (
     to_us,
 )
 from ._errors import StoreInputError
+from ._event_models import (
+    EventRecord,
+    IngestResult,
+    PruneResult,
+    RollupRow,
+    StoredEvent,
+    UserMinute,
+)
 from ._migrations import migrate, pending_migrations, schema_version
 from ._models import (
     Budget,
@@ -458,6 +466,107 @@ class Store:
         check_text("subject", subject, MAX_NAME)
         now = self._now()
         return self._dialect.run(lambda tx: _admin.compensations(tx, subject, now=now), write=False)
+
+    # -- call events ----------------------------------------------------------------
+
+    def ingest_events(self, records: Sequence[EventRecord]) -> IngestResult:
+        """Store a batch of call events and fold the new ones into the rollups, atomically.
+
+        Events whose ``event_id`` is already stored (or repeated in the batch) are
+        duplicates: they change nothing. The batch is one transaction: on any error
+        nothing of it is stored and it may be sent again.
+
+        Raises:
+            StoreInputError: a record is out of range (nothing was attempted).
+            StoreError: the database failed; nothing was committed.
+        """
+        rows = _events.event_rows(records, self._now())
+        if not rows:
+            return IngestResult(accepted=0, duplicates=len(records))
+        return self._dialect.run(
+            lambda tx: _events.ingest(tx, rows, submitted=len(records)), write=True
+        )
+
+    def events(
+        self,
+        *,
+        user_id: str | None = None,
+        endpoint: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[StoredEvent]:
+        """Stored events, newest first; ``since`` inclusive, ``until`` exclusive.
+
+        ``limit`` is capped at 1000.
+        """
+        if user_id is not None:
+            check_text("user_id", user_id, MAX_NAME)
+        if endpoint is not None:
+            check_text("endpoint", endpoint, MAX_NAME)
+        check_amount("limit", limit)
+        since_us = None if since is None else to_us(since)
+        until_us = None if until is None else to_us(until)
+        return self._dialect.run(
+            lambda tx: _events.list_events(
+                tx, user_id=user_id, endpoint=endpoint, since=since_us, until=until_us,
+                limit=min(limit, MAX_PAGE),
+            ),
+            write=False,
+        )  # fmt: skip
+
+    def event_rollups(self, since: datetime, until: datetime) -> list[RollupRow]:
+        """Per-minute rollups whose minute is in [since, until), in key order."""
+        low, high = to_us(since), to_us(until)
+        return self._dialect.run(lambda tx: _events.rollups(tx, since=low, until=high), write=False)
+
+    def user_minutes(
+        self, since: datetime, until: datetime, *, user_id: str | None = None
+    ) -> list[UserMinute]:
+        """Per-user minute counts whose minute is in [since, until), in key order."""
+        if user_id is not None:
+            check_text("user_id", user_id, MAX_NAME)
+        low, high = to_us(since), to_us(until)
+        return self._dialect.run(
+            lambda tx: _events.user_minutes(tx, since=low, until=high, user_id=user_id),
+            write=False,
+        )
+
+    def prune_events(
+        self,
+        *,
+        event_retention: timedelta,
+        rollup_retention: timedelta,
+        chunk: int = 10_000,
+    ) -> PruneResult:
+        """Delete events older than ``event_retention`` and rollups older than ``rollup_retention``.
+
+        Events are deleted ``chunk`` rows per transaction, so writers never wait long
+        for a big first prune. Ages count from the event time ``ts`` (rollups: their
+        minute), against the store's clock.
+
+        Raises:
+            StoreInputError: a retention is not positive, or ``chunk`` is out of range.
+        """
+        if event_retention <= timedelta(0) or rollup_retention <= timedelta(0):
+            raise StoreInputError("retention periods must be positive")
+        check_amount("chunk", chunk)
+        now = self._now()
+        event_cutoff = now - int(event_retention / timedelta(microseconds=1))
+        rollup_cutoff = now - int(rollup_retention / timedelta(microseconds=1))
+        events = 0
+        while True:
+            deleted = self._dialect.run(
+                lambda tx: _events.prune_events_chunk(tx, cutoff=event_cutoff, chunk=chunk),
+                write=True,
+            )
+            events += deleted
+            if deleted < chunk:
+                break
+        rollups, users = self._dialect.run(
+            lambda tx: _events.prune_rollups(tx, cutoff=rollup_cutoff), write=True
+        )
+        return PruneResult(events=events, rollups=rollups, user_minutes=users)
 
 
 def open_store(

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from starlette.requests import Request
 
+from ._app_keys import parse_app_keys
 from ._problems import HttpProblem
 
 __all__ = ["KeyChecker"]
@@ -40,7 +41,9 @@ class KeyChecker:
 
     def __init__(self, admin_key: str | None, app_keys: Iterable[str]) -> None:
         self._admin = None if admin_key is None else _digest(admin_key)
-        self._apps = tuple(_digest(key) for key in app_keys)
+        named = parse_app_keys(app_keys)
+        self._apps = tuple(_digest(app.key) for app in named)
+        self._app_names = tuple(app.name for app in named)
 
     def _matches(self, presented: str | None, digests: Iterable[bytes | None]) -> bool:
         if presented is None:
@@ -65,6 +68,33 @@ class KeyChecker:
             )
         if not self._matches(_bearer(request), (self._admin,)):
             raise _unauthorized("the admin key")
+
+    def require_app(self, request: Request) -> str:
+        """Raises 401 unless the request carries an app key; returns that key's name.
+
+        Only app keys ingest events: the admin key is never configured in apps, so a
+        leaked reporter configuration can never be an admin credential, and the admin
+        key never travels from devices.
+        """
+        if not self._apps:
+            raise HttpProblem(
+                401,
+                "INGEST_DISABLED",
+                "Event ingestion is disabled on this server.",
+                "Start the server with --app-key (or ERRDISCOUNT_APP_KEY).",
+                _CHALLENGE,
+            )
+        presented = _bearer(request)
+        found: str | None = None
+        if presented is not None:
+            given = _digest(presented)
+            for name, digest in zip(self._app_names, self._apps, strict=True):
+                # No early exit: every configured key costs the same comparison.
+                if hmac.compare_digest(given, digest):
+                    found = name
+        if found is None:
+            raise _unauthorized("an app key")
+        return found
 
     def require_reader(self, request: Request) -> None:
         """Raises 401 unless the request carries the admin key or an app key."""

@@ -18,7 +18,7 @@ import pytest
 
 from server_stub import create_app
 from tests.support.server import serve
-from tests.support.server_support import ADMIN_KEY, ROOT, settings, shared_key
+from tests.support.server_support import ADMIN_KEY, APP_KEY, ROOT, settings, shared_key
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +88,24 @@ def test_schemathesis_finds_no_server_error_and_no_nonconformance(tmp_path: Path
     assert result.returncode == 0, result.stdout[-4000:]
     # Real alerts (reached through the link from POST /v1/tokens) and unknown ids.
     assert alert_statuses[200] > 0 and alert_statuses[404] > 0, alert_statuses
+
+
+def test_schemathesis_with_an_app_key_on_the_ingestion_routes(tmp_path: Path) -> None:
+    """The run above sends the admin key, which ingestion refuses: exercise it for real."""
+    st = shutil.which("st", path=str(Path(sys.executable).parent))
+    if st is None:
+        pytest.skip("schemathesis (st) is not installed in this environment")
+    app = create_app(settings(tmp_path), signing_key=shared_key())
+    with serve(app) as url:
+        result = subprocess.run(
+            [
+                st, "run", str(ROOT / "docs" / "openapi.yaml"), "--url", url,
+                "--header", f"Authorization: Bearer {APP_KEY}",
+                "--include-path-regex", "^/v1/(events|traces)$",
+                "--checks", CHECKS, "--phases", "examples,coverage,fuzzing",
+                "--max-examples", "25", "--max-time", "20", "--seed", "1", "--workers", "1",
+            ],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "3 selected" in result.stdout

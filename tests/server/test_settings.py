@@ -111,6 +111,8 @@ def every_setting_changed() -> Settings:
         access_log=False,
         workers=3,
         log_format="json",
+        event_retention_days=7,
+        rollup_retention_days=90,
     )
 
 
@@ -136,3 +138,34 @@ def test_the_worker_environment_refuses_what_it_cannot_forward() -> None:
 
     with pytest.raises(ConfigurationError, match="whitespace"):
         worker_environment(Settings(trusted_jwks=["/keys/my keys.jwks"]))
+
+
+def test_event_retention_and_named_app_keys() -> None:
+    settings = settings_from_args(
+        ["--event-retention-days", "7", "--app-key", "shop=" + "k" * 16],
+        environ={"ERRDISCOUNT_ROLLUP_RETENTION_DAYS": "90"},
+    )
+    assert (settings.event_retention_days, settings.rollup_retention_days) == (7, 90)
+    assert settings_from_args([], environ={}).event_retention_days == 30
+    assert settings_from_args([], environ={}).rollup_retention_days == 400
+    from server_stub.web._app_keys import parse_app_keys
+
+    keys = parse_app_keys(["shop=" + "k" * 16, "j" * 16, "YWJjZGVmZ2hpamtsbW5vcA=="])
+    assert [k.name for k in keys] == ["shop", "app-2", "app-3"]
+    assert keys[2].key == "YWJjZGVmZ2hpamtsbW5vcA=="  # a base64 key stays whole
+    assert "k" * 16 not in repr(keys)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"event_retention_days": 0},
+        {"event_retention_days": 30, "rollup_retention_days": 10},
+        {"rollup_retention_days": 40_000},
+        {"app_keys": ("a=" + "k" * 16, "a=" + "j" * 16)},
+        {"app_keys": ("short",)},
+    ],
+)
+def test_bad_event_settings(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigurationError):
+        Settings(**kwargs)  # type: ignore[arg-type]

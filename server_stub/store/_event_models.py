@@ -1,0 +1,115 @@
+"""Frozen values of the event store: one call event, ingest and prune results, rollups.
+
+An `EventRecord` is what the ingestion routes hand to the store once an event has been
+parsed and redacted (server_stub/domain/_events.py); the store checks sizes again but
+trusts the meaning. Rollup keys store an absent dimension as ``""`` (a primary-key
+column cannot be NULL on PostgreSQL, and NULLs would never conflict on upsert); reads
+give it back as None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+
+def _copy(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value)
+
+
+@attrs.frozen
+class EventRecord:
+    """One finished call (after retries), as stored; see docs/events.md for each member.
+
+    ``count`` is how many identical-outcome calls this record stands for (successes are
+    aggregated per minute by reporters). ``params`` and ``extensions`` are already
+    redacted JSON objects.
+    """
+
+    event_id: str
+    ts: datetime
+    outcome: str
+    endpoint: str
+    source: str
+    kind: str = "call"
+    user_id: str | None = None
+    method: str | None = None
+    status: int | None = None
+    error_code: str | None = None
+    category: str | None = None
+    severity: str | None = None
+    transient: bool | None = None
+    attempts: int = 1
+    duration_ms: float | None = None
+    platform: str | None = None
+    os_version: str | None = None
+    app_version: str | None = None
+    sdk_version: str | None = None
+    params: Mapping[str, Any] = attrs.field(factory=dict, converter=_copy)
+    count: int = 1
+    segment: str | None = None
+    extensions: Mapping[str, Any] = attrs.field(factory=dict, converter=_copy)
+
+
+@attrs.frozen
+class StoredEvent:
+    """An event read back, with the time the server received it."""
+
+    event: EventRecord
+    received_at: datetime
+
+
+@attrs.frozen
+class IngestResult:
+    """What one `Store.ingest_events` call did.
+
+    Attributes:
+        accepted: events stored now (new event ids).
+        duplicates: events whose id was already stored, or repeated in the batch;
+            they changed nothing (not even the rollups).
+    """
+
+    accepted: int
+    duplicates: int
+
+
+@attrs.frozen
+class PruneResult:
+    """Rows deleted by one `Store.prune_events` call, per table."""
+
+    events: int
+    rollups: int
+    user_minutes: int
+
+
+@attrs.frozen
+class RollupRow:
+    """Calls and failures of one minute, endpoint, outcome, dimensions."""
+
+    minute: datetime
+    endpoint: str
+    outcome: str
+    error_code: str | None
+    category: str | None
+    platform: str | None
+    os_version: str | None
+    app_version: str | None
+    sdk_version: str | None
+    calls: int
+    failures: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@attrs.frozen
+class UserMinute:
+    """Calls and failures of one user on one endpoint in one minute."""
+
+    minute: datetime
+    endpoint: str
+    user_id: str
+    calls: int
+    failures: int
