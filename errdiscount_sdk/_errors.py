@@ -41,6 +41,7 @@ ErrDiscountError
 │   │   └── MalformedRequest      the server rejected the request as malformed (400/422)
 │   └── RetryAfterTooLong         the server asked to wait longer than allowed; not slept
 ├── UnsafeAlertUrl                an alert_url failed the AlertUrlPolicy (also ValueError)
+├── InvalidEvent                  an event breaks the event contract (also ValueError); .reason
 ├── ConfigurationError            bad arguments or settings (also ValueError)
 │   ├── KeyLoadError              a signing key / JWKS could not be loaded
 │   └── PolicyError               a compensation policy file is invalid
@@ -97,6 +98,7 @@ __all__ = [
     "GatewayTimeout",
     "IdempotencyConflict",
     "InvalidClaims",
+    "InvalidEvent",
     "InvalidResponseBody",
     "InvalidSignature",
     "KeyLoadError",
@@ -166,6 +168,19 @@ class UnsafeAlertUrl(ErrDiscountError, ValueError):
         shown = url if len(url) <= 120 else url[:117] + "..."
         super().__init__(f"alert_url refused ({reason}): {shown!r}")
         self.url = shown
+        self.reason = reason
+
+
+class InvalidEvent(ErrDiscountError, ValueError):
+    """A call or outcome event breaks the event contract (docs/events.md).
+
+    Attributes:
+        reason: a short machine-readable reason, ``"<problem>:<member>"``
+            (e.g. ``"missing:event_id"``, ``"too_long:endpoint"``, ``"type:status"``).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid event ({reason})")
         self.reason = reason
 
 

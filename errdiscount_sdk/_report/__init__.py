@@ -1,0 +1,1 @@
+"""Error collection on the app side: the event contract, PII redaction, the ErrorReporter."""
