@@ -71,11 +71,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
-
 from ._models import ErrorCategory, Severity
 
 if TYPE_CHECKING:
+    import httpx
+
     from ._classification import Classification
     from ._payload import ErrorPayload
 

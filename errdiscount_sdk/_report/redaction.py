@@ -353,29 +353,36 @@ class Redactor:
     ) -> Any:
         if depth > self.max_depth:
             return TRUNCATED
+        # The marker of an earlier pass is carried over, not counted as a member
+        # (idempotence: the server's second pass must not change the result).
+        prior = mapping.get(TRUNCATED)
+        prior = prior if type(prior) is int else 0
+        members = len(mapping) - (1 if prior else 0)
         out: dict[str, Any] = {}
         left_out = 0
-        for index, (raw_key, raw_value) in enumerate(mapping.items()):
+        index = 0
+        for raw_key, raw_value in mapping.items():
+            if prior and raw_key == TRUNCATED:
+                continue
             if index >= self.max_keys or budget.left <= 0:
-                left_out = len(mapping) - index
+                left_out = members - index
                 break
             key = self._key_text(raw_key)
             normal = normalize_key(key)
             value: Any
-            if key == TRUNCATED and type(raw_value) is int:
-                value = raw_value  # the marker of an earlier pass: keep it (idempotence)
-            elif normal in self.allow_keys:
+            if normal in self.allow_keys:
                 value = self._value(raw_value, allowed=True, depth=depth + 1, budget=budget)
             elif any(term in normal for term in self.deny_terms):
                 value = FILTERED
             else:
                 value = self._value(raw_value, allowed=allowed, depth=depth + 1, budget=budget)
             if not budget.spend(key, value if not isinstance(value, dict | list) else None):
-                left_out = len(mapping) - index
+                left_out = members - index
                 break
             out[key] = value
-        if left_out:
-            out[TRUNCATED] = left_out
+            index += 1
+        if left_out + prior:
+            out[TRUNCATED] = left_out + prior
         return out
 
     def _value(self, value: object, *, allowed: bool, depth: int, budget: _Budget) -> Any:
@@ -384,10 +391,13 @@ class Redactor:
         if isinstance(value, list | tuple):
             if depth > self.max_depth:
                 return TRUNCATED
-            items = [
-                self._value(item, allowed=allowed, depth=depth + 1, budget=budget)
-                for item in value[: self.max_items]
-            ]
+            items: list[Any] = []
+            for item in value[: self.max_items]:
+                redacted = self._value(item, allowed=allowed, depth=depth + 1, budget=budget)
+                if budget.left <= 0 or not budget.spend("", redacted):
+                    items.append(TRUNCATED)
+                    return items
+                items.append(redacted)
             if len(value) > self.max_items:
                 items.append(TRUNCATED)
             return items

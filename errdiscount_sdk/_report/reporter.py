@@ -125,10 +125,22 @@ class _State:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.paused_until = 0.0
+        self.lost_total = 0  # events lost since start (what flush compares)
+        self.lost_seen = 0  # lost_total at the end of the last flush
 
     def count_loss(self, reason: str, number: int = 1) -> None:
+        if number <= 0:
+            return
         with self.lock:
             self.dropped[reason] = self.dropped.get(reason, 0) + number
+            self.lost_total += number
+
+    def flush_result(self, pending: list[Event]) -> bool:
+        # True: nothing left behind and nothing lost since the previous flush.
+        with self.lock:
+            ok = not pending and self.lost_total == self.lost_seen
+            self.lost_seen = self.lost_total
+        return ok
 
     def take_dropped(self) -> dict[str, int]:
         with self.lock:
@@ -516,11 +528,21 @@ class ErrorReporter:
 
     # -- flush and close ----------------------------------------------------------------
 
-    def flush(self, timeout: float = SHUTDOWN_TIMEOUT) -> bool:
-        """Send everything recorded so far; True when all of it was accepted in time.
+    @property
+    def pending_losses(self) -> dict[str, int]:
+        """Loss counters (reason → events) not yet delivered to the server."""
+        state = self._current_state()
+        with state.lock:
+            return dict(state.dropped)
 
-        Blocks for at most ``timeout`` seconds (call it from a thread, not from
-        an event loop, or accept the wait). Unsent events stay queued.
+    def flush(self, timeout: float = SHUTDOWN_TIMEOUT) -> bool:
+        """Send everything recorded so far, loss counters included.
+
+        Returns True when every event recorded before the call was accepted in
+        time and none was lost (dropped, refused) since the previous flush.
+        Blocks for at most ``timeout`` seconds (from asyncio, run it in a
+        thread: ``await asyncio.to_thread(reporter.flush)``). Unsent events
+        stay queued.
         """
         state = self._current_state()
         if state.thread is None or not state.thread.is_alive():
@@ -597,8 +619,9 @@ class ErrorReporter:
                     pending.extend(self._admit(state, drained))
                     pending.extend(self._admit(state, self._take_buckets(state, everything=True)))
                     pending = self._send(state, http, pending, deadline=item.deadline)
+                    ok = state.flush_result(pending)
                     for marker in (item, *markers):
-                        marker.ok = not pending and not state.dropped
+                        marker.ok = ok
                         marker.done.set()
                 else:
                     assert isinstance(item, CallEvent | OutcomeEvent)
