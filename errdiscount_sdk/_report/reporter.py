@@ -80,6 +80,7 @@ DEFAULT_PAUSE: Final = 60.0
 MAX_PAUSE: Final = 300.0
 RETRY_STATUSES: Final = frozenset({408, 429})
 SHUTDOWN_TIMEOUT: Final = 2.0
+ENDPOINT_CACHE_SIZE: Final = 4096
 
 _UNSET: Final[Any] = object()
 UserId = str | Callable[[], str | None] | None
@@ -260,6 +261,7 @@ class ErrorReporter:
         self._transport = transport
         self._closed = False
         self._state = _State(self._settings.max_queue)
+        self._endpoints: dict[tuple[str, str | None, str | None], str] = {}
 
     # -- recording (caller's thread; never raises, never blocks) -----------------------
 
@@ -338,6 +340,28 @@ class ErrorReporter:
         if self._closed:
             return
         state = self._current_state()
+        if outcome == "ok" or (
+            outcome is None and error is None and (status is None or status < 400)
+        ):
+            # The hot path (most calls succeed): a counter increment, no event object;
+            # the aggregated event is built and validated in the sender thread.
+            try:
+                self._count_success(
+                    state,
+                    method,
+                    path,
+                    endpoint,
+                    status,
+                    attempts,
+                    duration_ms,
+                    user_id,
+                    source,
+                    segment,
+                )
+            except Exception as exc:  # the caller's code path must never see our failure
+                logger.debug("call not recorded: %s", exc)
+                state.count_loss("send_error")
+            return
         try:
             event = self._call_event(
                 method=method,
@@ -362,12 +386,7 @@ class ErrorReporter:
             logger.debug("call not recorded: %s", exc)
             state.count_loss("send_error")
             return
-        if event is None:
-            return
-        if event.outcome == "ok":
-            self._aggregate(state, event)
-        else:
-            self._enqueue(state, event)
+        self._enqueue(state, event)
 
     def record_outcome(
         self,
@@ -414,7 +433,7 @@ class ErrorReporter:
         source: str,
         segment: str | None,
         extensions: Mapping[str, Any] | None,
-    ) -> CallEvent | None:
+    ) -> CallEvent:
         verb = method.upper()
         if error is not None:
             status = error.status_code if status is None else status
@@ -425,25 +444,15 @@ class ErrorReporter:
             attempts = error.attempts if attempts is None else attempts
             extensions = {"error.type": error.error_type, **(extensions or {})}
         if outcome is None:
-            failed = error is not None or (status is not None and status >= 400)
-            outcome = "error" if failed else "ok"
-        if outcome == "ok":
-            rate = self._settings.sample_successes
-            if rate < 1.0 and random.random() >= rate:
-                return None
-        if endpoint is None:
-            route = self._endpoint_template(path or "/")
-        else:
-            prefix = verb + " "
-            route = endpoint[len(prefix) :] if endpoint.startswith(prefix) else endpoint
+            outcome = "error"
         redacted: Mapping[str, Any] = {}
-        if outcome != "ok" and params is not None:
+        if params is not None:
             raw = params() if callable(params) else params
             redacted = self._redactor.params(raw)
         return CallEvent(
             outcome=outcome,  # type: ignore[arg-type]  # validated by CallEvent
             method=verb,
-            endpoint=normalize_endpoint(verb, route),
+            endpoint=self._endpoint_for(verb, path, endpoint),
             user_id=self._resolve_user(user_id),
             status=status,
             error_code=error_code,
@@ -473,10 +482,59 @@ class ErrorReporter:
                 return None
         return user
 
-    def _aggregate(self, state: _State, event: CallEvent) -> None:
-        minute = int(time.time() // 60)
+    def _endpoint_for(self, method: str, path: str | None, endpoint: str | None) -> str:
+        """``METHOD <template>``, memoised: templating a path costs more than the rest."""
+        cache_key = (method, path, endpoint)
+        cached = self._endpoints.get(cache_key)
+        if cached is None:
+            verb = method.upper()
+            if endpoint is None:
+                route = self._endpoint_template(path or "/")
+            else:
+                prefix = verb + " "
+                route = endpoint[len(prefix) :] if endpoint.startswith(prefix) else endpoint
+            cached = normalize_endpoint(verb, route)
+            if len(self._endpoints) >= ENDPOINT_CACHE_SIZE:
+                self._endpoints.clear()  # raw paths with ids churn it: start over, stay bounded
+            self._endpoints[cache_key] = cached
+        return cached
+
+    def _count_success(
+        self,
+        state: _State,
+        method: str,
+        path: str | None,
+        endpoint: str | None,
+        status: int | None,
+        attempts: int | None,
+        duration_ms: float,
+        user_id: str | None,
+        source: str,
+        segment: str | None,
+    ) -> None:
+        rate = self._settings.sample_successes
+        if rate < 1.0 and random.random() >= rate:
+            return
+        text = self._endpoint_for(method, path, endpoint)
         key = (
-            minute,
+            int(time.time() // 60),
+            self._resolve_user(user_id),
+            text,
+            text.partition(" ")[0],
+            status,
+            1 if attempts is None else attempts,
+            source,
+            self._platform or None,
+            self._os_version or None,
+            self._app_version,
+            SDK_VERSION,
+            segment,
+        )
+        self._add_success(state, key, 1, float(duration_ms))
+
+    def _aggregate(self, state: _State, event: CallEvent) -> None:
+        key = (
+            int(time.time() // 60),
             event.user_id,
             event.endpoint,
             event.method,
@@ -489,15 +547,21 @@ class ErrorReporter:
             event.sdk_version,
             event.segment,
         )
-        calls = event.calls
+        self._add_success(state, key, event.calls, event.duration_ms)
+
+    def _add_success(
+        self, state: _State, key: tuple[Any, ...], calls: int, duration_ms: float
+    ) -> None:
         with state.lock:
             bucket = state.buckets.get(key)
             if bucket is None:
-                state.buckets[key] = [calls, event.duration_ms * calls]
+                state.buckets[key] = [calls, duration_ms * calls]
             else:
                 bucket[0] += calls
-                bucket[1] += event.duration_ms * calls
-        self._ensure_thread(state)
+                bucket[1] += duration_ms * calls
+            thread = self._new_thread(state)
+        if thread is not None:
+            self._start(thread)
 
     def _enqueue(self, state: _State, event: Event) -> None:
         try:
@@ -517,12 +581,21 @@ class ErrorReporter:
 
     def _ensure_thread(self, state: _State) -> None:
         with state.lock:
-            if state.thread is not None:
-                return
-            thread = threading.Thread(
-                target=self._run, args=(state,), name="errdiscount-reporter", daemon=True
-            )
-            state.thread = thread
+            thread = self._new_thread(state)
+        if thread is not None:
+            self._start(thread)
+
+    def _new_thread(self, state: _State) -> threading.Thread | None:
+        """The sender to start, when there is none yet (call with ``state.lock`` held)."""
+        if state.thread is not None:
+            return None
+        thread = threading.Thread(
+            target=self._run, args=(state,), name="errdiscount-reporter", daemon=True
+        )
+        state.thread = thread
+        return thread
+
+    def _start(self, thread: threading.Thread) -> None:
         thread.start()
         atexit.register(self._at_exit)
 
@@ -567,7 +640,8 @@ class ErrorReporter:
         if self._closed:
             return True
         started = time.monotonic()
-        ok = self.flush(timeout)
+        # Leave room for the flush's slack and the join: close() itself keeps to ``timeout``.
+        ok = self.flush(max(0.0, timeout - 0.1))
         self._closed = True
         state = self._current_state()
         state.stopping.set()
@@ -575,7 +649,9 @@ class ErrorReporter:
         with contextlib.suppress(queue.Full):  # the worker also checks `stopping`
             state.queue.put_nowait(_STOP)
         if state.thread is not None:
-            state.thread.join(max(0.0, timeout - (time.monotonic() - started)))
+            # A sender stuck in a request to a black-holed server is a daemon
+            # thread: it ends with its request's timeout or with the process.
+            state.thread.join(max(0.0, timeout - 0.02 - (time.monotonic() - started)))
         atexit.unregister(self._at_exit)
         return ok
 
@@ -800,10 +876,8 @@ class ErrorReporter:
         if seconds <= 0:
             return True
         if deadline is not None:
-            allowed = deadline - time.monotonic()
-            if seconds > allowed:
-                state.stopping.wait(max(0.0, allowed))
-                return False
+            if seconds > deadline - time.monotonic():
+                return False  # sleeping until the deadline would change nothing
             return not state.stopping.wait(seconds)
         return not state.wake.wait(seconds)
 
