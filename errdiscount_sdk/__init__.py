@@ -26,6 +26,7 @@ from ._model.errors import (
     GatewayTimeout,
     IdempotencyConflict,
     InvalidClaims,
+    InvalidEvent,
     InvalidResponseBody,
     InvalidSignature,
     KeyLoadError,
@@ -77,6 +78,9 @@ from ._redeem.client import (
     RedemptionGrant,
     UserCompensations,
 )
+from ._report.event import CallEvent, OutcomeEvent, parse_event
+from ._report.redaction import Redactor
+from ._report.reporter import ErrorReporter
 from ._tokens.issuer import TokenIssuer
 from ._tokens.jwks_cache import AsyncRemoteKeySet, RemoteKeySet
 from ._tokens.keys import (
@@ -105,6 +109,7 @@ __all__ = [
     "BadGateway",
     "BudgetExhausted",
     "BusinessError",
+    "CallEvent",
     "Classification",
     "Client",
     "Compensation",
@@ -122,9 +127,11 @@ __all__ = [
     "ErrDiscountError",
     "ErrorCategory",
     "ErrorPayload",
+    "ErrorReporter",
     "GatewayTimeout",
     "IdempotencyConflict",
     "InvalidClaims",
+    "InvalidEvent",
     "InvalidResponseBody",
     "InvalidSignature",
     "KeyLoadError",
@@ -136,6 +143,7 @@ __all__ = [
     "MalformedToken",
     "NetworkError",
     "NotFound",
+    "OutcomeEvent",
     "PendingCompensation",
     "PermissionDenied",
     "PolicyError",
@@ -144,6 +152,7 @@ __all__ = [
     "ProviderError",
     "RateLimited",
     "ReadTimeout",
+    "Redactor",
     "Redemption",
     "RedemptionClient",
     "RedemptionError",
@@ -188,6 +197,7 @@ __all__ = [
     "jwk_thumbprint",
     "load_signing_key_pem",
     "parse_error_payload",
+    "parse_event",
     "parse_retry_after",
     "save_signing_key_pem",
 ]

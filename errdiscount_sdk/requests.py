@@ -18,6 +18,7 @@ requests' own exceptions never escape.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +48,7 @@ from ._http.transport import (
 from ._model.alert_url import AlertUrlPolicy
 from ._model.classify import build_error
 from ._model.errors import ApiError, ConfigurationError
+from ._report.reporter import ErrorReporter
 
 __all__ = ["Session"]
 
@@ -63,7 +65,7 @@ class Session(requests.Session):
             an unbounded wait is never what a retrying client wants).
             A ``timeout=`` passed to a call wins.
         retry, alert_policy, verifier, on_retry, on_error, on_discount,
-        on_alert, idempotency_keys, expect_json, max_json_bytes: as for
+        on_alert, idempotency_keys, expect_json, max_json_bytes, reporter: as for
             `errdiscount_sdk.Client`.
 
     Raises:
@@ -71,7 +73,8 @@ class Session(requests.Session):
             URL or a body that cannot be resent (per call).
 
     Success returns the ordinary `requests.Response`. Calls also accept
-    ``idempotency_key=``, ``expect_json=`` and ``validator=``.
+    ``idempotency_key=``, ``expect_json=``, ``validator=`` and ``endpoint=``
+    (the route template the reporter records).
     """
 
     def __init__(
@@ -88,9 +91,11 @@ class Session(requests.Session):
         idempotency_keys: bool = True,
         expect_json: bool = False,
         max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+        reporter: ErrorReporter | None = None,
     ) -> None:
         super().__init__()
         self.errdiscount = ClientBase(
+            reporter=reporter,
             retry=retry,
             alert_policy=alert_policy,
             verifier=verifier,
@@ -112,6 +117,7 @@ class Session(requests.Session):
         idempotency_key: str | None = None,
         expect_json: bool | None = None,
         validator: Validator | None = None,
+        endpoint: str | None = None,
         timeout: Any = None,
         allow_redirects: bool = True,
         proxies: Mapping[str, str] | None = None,
@@ -150,7 +156,7 @@ class Session(requests.Session):
         mirror = _to_httpx_request(prepared)
         replayable = prepared.body is None or isinstance(prepared.body, bytes | str)
         want_json = core.expect_json if expect_json is None else expect_json
-        attempts = 0
+        started, attempts = time.perf_counter(), 0
 
         def attempt() -> requests.Response:
             nonlocal attempts
@@ -173,10 +179,19 @@ class Session(requests.Session):
             return response
 
         try:
-            return run_sync(core.retry, attempt, on_retry=core.on_retry)
+            response = run_sync(core.retry, attempt, on_retry=core.on_retry)
         except ApiError as error:
             core.finish_sync(error)
+            core._report(mirror, endpoint=endpoint, started=started, attempts=attempts, error=error)
             raise
+        core._report(
+            mirror,
+            endpoint=endpoint,
+            started=started,
+            attempts=attempts,
+            status=response.status_code,
+        )
+        return response
 
 
 def _to_httpx_request(prepared: requests.PreparedRequest) -> httpx.Request:

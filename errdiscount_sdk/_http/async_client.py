@@ -6,6 +6,7 @@ Hooks may be plain functions or coroutine functions; the verifier's
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -14,6 +15,7 @@ import httpx
 
 from .._model.alert_url import AlertUrlPolicy
 from .._model.errors import ApiError, ConfigurationError
+from .._report.reporter import ErrorReporter
 from . import transport as _transport
 from .client import DEFAULT_RETRY, ClientBase, shown_url
 from .enrich import SupportsVerify, adiscount_for, alert_url_for
@@ -53,8 +55,10 @@ class AsyncClient(ClientBase):
         idempotency_keys: bool = True,
         expect_json: bool = False,
         max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+        reporter: ErrorReporter | None = None,
     ) -> None:
         super().__init__(
+            reporter=reporter,
             retry=retry,
             alert_policy=alert_policy,
             verifier=verifier,
@@ -85,6 +89,7 @@ class AsyncClient(ClientBase):
         idempotency_key: str | None = None,
         expect_json: bool | None = None,
         validator: Validator | None = None,
+        endpoint: str | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send a request; return the successful response or raise its `ApiError`.
@@ -98,8 +103,11 @@ class AsyncClient(ClientBase):
         request = self._build(self._http, method, url, idempotency_key, kwargs)
         want_json = self.expect_json if expect_json is None else expect_json
         http, max_json = self._http, self.max_json_bytes
+        started, attempts = time.perf_counter(), 0
 
         async def attempt() -> httpx.Response:
+            nonlocal attempts
+            attempts += 1
             try:
                 return await _transport.asend(
                     http,
@@ -115,10 +123,21 @@ class AsyncClient(ClientBase):
                 raise refined from error.__cause__
 
         try:
-            return await run_async(self.retry, attempt, on_retry=self.on_retry)
+            response = await run_async(self.retry, attempt, on_retry=self.on_retry)
         except ApiError as error:
             await self._finish(error)
+            self._report(
+                request, endpoint=endpoint, started=started, attempts=attempts, error=error
+            )
             raise
+        self._report(
+            request,
+            endpoint=endpoint,
+            started=started,
+            attempts=attempts,
+            status=response.status_code,
+        )
+        return response
 
     async def _finish(self, error: ApiError) -> None:
         self._log_failure(error)

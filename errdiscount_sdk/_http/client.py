@@ -9,6 +9,7 @@ URL), after the hooks ran: ``on_discount``, ``on_alert``, then ``on_error``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -18,6 +19,8 @@ import httpx
 
 from .._model.alert_url import AlertUrlPolicy
 from .._model.errors import ApiError, ConfigurationError
+from .._report.calls import report_call
+from .._report.reporter import ErrorReporter
 from . import transport as _transport
 from .budget import RetryBudget
 from .enrich import SupportsVerify, alert_url_for, discount_for
@@ -47,6 +50,7 @@ class ClientBase:
         idempotency_keys: bool,
         expect_json: bool,
         max_json_bytes: int,
+        reporter: ErrorReporter | None = None,
     ) -> None:
         if retry is DEFAULT_RETRY:
             retry = attrs.evolve(DEFAULT_RETRY, budget=RetryBudget())
@@ -66,6 +70,9 @@ class ClientBase:
                 raise ConfigurationError(f"{name} must be callable")
         if max_json_bytes < 1:
             raise ConfigurationError("max_json_bytes must be >= 1")
+        if reporter is not None and not isinstance(reporter, ErrorReporter):
+            raise ConfigurationError("reporter must be an ErrorReporter or None")
+        self.reporter = reporter
         self.retry = retry
         self.alert_policy = alert_policy
         self.verifier = verifier
@@ -106,6 +113,28 @@ class ClientBase:
             idempotency_key=idempotency_key,
             **kwargs,
         )
+
+    def _report(
+        self,
+        request: httpx.Request,
+        *,
+        endpoint: str | None,
+        started: float,
+        attempts: int,
+        status: int | None = None,
+        error: ApiError | None = None,
+    ) -> None:
+        """Hand the call's final outcome to the reporter, if there is one."""
+        if self.reporter is not None:
+            report_call(
+                self.reporter,
+                request,
+                endpoint=endpoint,
+                started=started,
+                attempts=attempts,
+                status=status,
+                error=error,
+            )
 
     def _refine_error(self, error: ApiError) -> ApiError:
         """Turn one attempt's `ApiError` into a more specific one (default: unchanged).
@@ -161,6 +190,8 @@ class Client(ClientBase):
         expect_json: by default, decode success bodies as JSON and raise
             `InvalidResponseBody` when they are not (also per call).
         max_json_bytes: the largest success body ``expect_json`` decodes.
+        reporter: an `ErrorReporter` recording each call's final outcome
+            (after retries); give the route template per call with ``endpoint=``.
 
     Raises:
         ConfigurationError: inconsistent or invalid arguments.
@@ -187,8 +218,10 @@ class Client(ClientBase):
         idempotency_keys: bool = True,
         expect_json: bool = False,
         max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+        reporter: ErrorReporter | None = None,
     ) -> None:
         super().__init__(
+            reporter=reporter,
             retry=retry,
             alert_policy=alert_policy,
             verifier=verifier,
@@ -219,6 +252,7 @@ class Client(ClientBase):
         idempotency_key: str | None = None,
         expect_json: bool | None = None,
         validator: Validator | None = None,
+        endpoint: str | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send a request; return the successful response or raise its `ApiError`.
@@ -230,6 +264,8 @@ class Client(ClientBase):
             expect_json: decode the success body as JSON (default: the client's).
             validator: called with the decoded body; raising or returning
                 False makes the call fail with `InvalidResponseBody`.
+            endpoint: the route template the reporter records
+                (``"/api/pay/{id}"``); default: guessed from the path.
             **kwargs: what ``httpx.Client.build_request`` takes (``params``,
                 ``headers``, ``json``, ``content``, ``data``, ``files``,
                 ``cookies``, ``timeout``, ``extensions``).
@@ -241,8 +277,11 @@ class Client(ClientBase):
         request = self._build(self._http, method, url, idempotency_key, kwargs)
         want_json = self.expect_json if expect_json is None else expect_json
         http, max_json = self._http, self.max_json_bytes
+        started, attempts = time.perf_counter(), 0
 
         def attempt() -> httpx.Response:
+            nonlocal attempts
+            attempts += 1
             try:
                 return _transport.send(
                     http,
@@ -258,10 +297,21 @@ class Client(ClientBase):
                 raise refined from error.__cause__
 
         try:
-            return run_sync(self.retry, attempt, on_retry=self.on_retry)
+            response = run_sync(self.retry, attempt, on_retry=self.on_retry)
         except ApiError as error:
             self.finish_sync(error)
+            self._report(
+                request, endpoint=endpoint, started=started, attempts=attempts, error=error
+            )
             raise
+        self._report(
+            request,
+            endpoint=endpoint,
+            started=started,
+            attempts=attempts,
+            status=response.status_code,
+        )
+        return response
 
     def get(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         """``request("GET", url, ...)``."""

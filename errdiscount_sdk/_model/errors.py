@@ -42,6 +42,7 @@ ErrDiscountError
 │   └── RetryAfterTooLong         the server asked to wait longer than allowed; not slept
 ├── ProviderError                 raised by a provider's own code; the middleware answers with it
 ├── UnsafeAlertUrl                an alert_url failed the AlertUrlPolicy (also ValueError)
+├── InvalidEvent                  an event breaks the event contract (also ValueError); .reason
 ├── ConfigurationError            bad arguments or settings (also ValueError)
 │   ├── KeyLoadError              a signing key / JWKS could not be loaded
 │   └── PolicyError               a compensation policy file is invalid
@@ -71,11 +72,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
-
 from .enums import ErrorCategory, Severity
 
 if TYPE_CHECKING:
+    import httpx
+
     from .classify import Classification
     from .payload import ErrorPayload
 
@@ -98,6 +99,7 @@ __all__ = [
     "GatewayTimeout",
     "IdempotencyConflict",
     "InvalidClaims",
+    "InvalidEvent",
     "InvalidResponseBody",
     "InvalidSignature",
     "KeyLoadError",
@@ -167,6 +169,19 @@ class UnsafeAlertUrl(ErrDiscountError, ValueError):
         shown = url if len(url) <= 120 else url[:117] + "..."
         super().__init__(f"alert_url refused ({reason}): {shown!r}")
         self.url = shown
+        self.reason = reason
+
+
+class InvalidEvent(ErrDiscountError, ValueError):
+    """A call or outcome event breaks the event contract (docs/events.md).
+
+    Attributes:
+        reason: a short machine-readable reason, ``"<problem>:<member>"``
+            (e.g. ``"missing:event_id"``, ``"too_long:endpoint"``, ``"type:status"``).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid event ({reason})")
         self.reason = reason
 
 
