@@ -8,6 +8,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ._cli_backtest import add_backtest_command
 from ._cli_redeem import add_redeem_command
 from ._cli_tokens import add_token_commands
 from ._version import __version__
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_cmd_demo)
     add_token_commands(commands)
     add_redeem_command(commands)
+    add_backtest_command(commands)
     return parser
 
 

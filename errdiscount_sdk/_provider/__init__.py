@@ -1,0 +1,1 @@
+"""Provider-side parts: compensation policy, detection rules, middleware."""
