@@ -177,6 +177,8 @@ class _Endpoint:
         "burn_since_us",
         "cur_calls",
         "cur_fails",
+        "cur_first_fail",
+        "cur_last_fail",
         "cur_min",
         "degraded",
         "good_len",
@@ -187,6 +189,7 @@ class _Endpoint:
         "ring_calls",
         "ring_fails",
         "ring_min",
+        "run_last_fail",
         "run_len",
         "run_start",
         "series",
@@ -200,13 +203,16 @@ class _Endpoint:
         self.cur_min = -1
         self.cur_calls = 0
         self.cur_fails = 0
+        self.cur_first_fail = 0  # first and last failure of the current minute (µs)
+        self.cur_last_fail = 0
         self.ring_min = [-1] * ring
         self.ring_calls = [0] * ring
         self.ring_fails = [0] * ring
         self.sum_calls = [0] * windows
         self.sum_fails = [0] * windows
         self.run_len = 0  # consecutive closed minutes at or above the incident ratio
-        self.run_start = 0
+        self.run_start = 0  # the run's first failure (µs)
+        self.run_last_fail = 0  # the last failure of its last bad minute (µs)
         self.good_len = 0  # consecutive closed minutes below it
         self.incident: _Incident | None = None
         self.degraded = False
@@ -394,6 +400,9 @@ class Detector:
             e.cur_fails = 0
         e.cur_calls += count
         if failed:
+            if not e.cur_fails:
+                e.cur_first_fail = us
+            e.cur_last_fail = us
             e.cur_fails += count
         if user is None:
             return self._drain()
@@ -618,6 +627,7 @@ class Detector:
             del self._endpoints[name]
 
     def _close_endpoint_minute(self, e: _Endpoint, m: int) -> None:
+        first_fail, last_fail = e.cur_first_fail, e.cur_last_fail
         if e.cur_min == m:
             calls, fails = e.cur_calls, e.cur_fails
             e.cur_min, e.cur_calls, e.cur_fails = -1, 0, 0
@@ -640,7 +650,7 @@ class Detector:
         self._evict(e, end_us)
         if calls or e.degraded or any(sum_calls):
             self._burn(e, m, end_us)
-        self._incident_rule(e, m, calls, fails, end_us)
+        self._incident_rule(e, calls, fails, first_fail, last_fail, end_us)
         if e.held:
             self._release_held(e)
 
@@ -704,13 +714,20 @@ class Detector:
                 EndpointRecovered(endpoint=e.name, since=_to_dt(e.burn_since_us), at=_to_dt(end_us))
             )
 
-    def _incident_rule(self, e: _Endpoint, m: int, calls: int, fails: int, end_us: int) -> None:
+    def _incident_rule(
+        self, e: _Endpoint, calls: int, fails: int, first_fail: int, last_fail: int, end_us: int
+    ) -> None:
+        """Per closed minute: a run of bad minutes opens an incident, which begins at
+        the run's first failure; a quiet streak closes it, ending at the last failure
+        of its last bad minute (so affected users are those who called while it
+        failed, not merely in the same minute)."""
         rules = self.settings.incident
         bad = calls > 0 and fails >= rules.failure_ratio * calls
         if bad:
             if e.run_len == 0:
-                e.run_start = m
+                e.run_start = first_fail
             e.run_len += 1
+            e.run_last_fail = last_fail
             e.good_len = 0
         else:
             e.run_len = 0
@@ -722,10 +739,10 @@ class Detector:
                 and e.run_len >= self._inc_minutes
                 and e.sum_calls[self._inc_index] >= rules.min_calls
             ):
-                self._open_auto(e, e.run_start * _MIN, end_us)
+                self._open_auto(e, e.run_start, end_us)
         elif not bad and e.good_len >= self._close_minutes:
             e.incident = None
-            self._close(incident, (m - e.good_len + 1) * _MIN, end_us)
+            self._close(incident, e.run_last_fail, end_us)
 
     def _open_auto(self, e: _Endpoint, start_us: int, at_us: int) -> None:
         ident = "inc_" + _digest("auto", e.name, str(start_us))
@@ -761,7 +778,7 @@ class Detector:
         duration = dt.timedelta(microseconds=end_us - incident.start_us)
         severity = incident.severity or rules.grade(duration)
         extra = rules.severe_extra if severity is Severity.SEVERE else None
-        affected = sorted(u for u, (first, _) in incident.affected.items() if first < end_us)
+        affected = sorted(u for u, (first, _) in incident.affected.items() if first <= end_us)
         self._out.append(
             IncidentClosed(
                 incident_id=incident.id,

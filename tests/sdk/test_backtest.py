@@ -69,7 +69,7 @@ def test_run_backtest_reports_what_would_have_happened() -> None:
             "id": out["incidents"][0]["id"],
             "endpoint": "GET /api/feed",
             "start": "2026-03-01T00:15:00Z",
-            "end": "2026-03-01T00:25:00Z",
+            "end": "2026-03-01T00:24:24Z",
             "severity": "minor",
             "affected_users": 25,
             "manual": False,

@@ -354,7 +354,8 @@ def outage_script(bad_minutes, *, users=25, minutes=40, calls=1, ratio_fail=None
 def test_incident_opens_after_5_bad_minutes_and_closes_after_10_good() -> None:
     decisions = replay(outage_script(range(10, 15)), until=3600)
     assert kinds(decisions, "incident") == [("incident", PAY, 600.0, 900.0)]
-    assert kinds(decisions, "incident_closed") == [("incident_closed", 600.0, 900.0, "minor", 25)]
+    # from the run's first failure to the last failure of its last bad minute (14:24)
+    assert kinds(decisions, "incident_closed") == [("incident_closed", 600.0, 864.0, "minor", 25)]
     closed = next(d for d in decisions if isinstance(d, IncidentClosed))
     assert (closed.at - T0).total_seconds() == 25 * 60
     # every user compensated once, by the incident; their episodes were covered
@@ -384,8 +385,8 @@ def test_incident_open_boundaries(bad, kwargs, opens) -> None:
 def test_a_bad_minute_in_the_quiet_period_restarts_the_close_countdown() -> None:
     bad = [*range(10, 15), 20]
     decisions = replay(outage_script(bad), until=3600)
-    # good 15-19, bad 20, good 21-30: ends at 21:00, closed at the end of minute 30
-    assert kinds(decisions, "incident_closed") == [("incident_closed", 600.0, 1260.0, "minor", 25)]
+    # good 15-19, bad 20, good 21-30: ends at 20:24, closed at the end of minute 30
+    assert kinds(decisions, "incident_closed") == [("incident_closed", 600.0, 1224.0, "minor", 25)]
     closed = next(d for d in decisions if isinstance(d, IncidentClosed))
     assert (closed.at - T0).total_seconds() == 31 * 60
 
@@ -401,8 +402,9 @@ def test_a_bad_minute_in_the_quiet_period_restarts_the_close_countdown() -> None
 )
 def test_incident_severity_by_duration(minutes, severity, extra) -> None:
     script = []
-    for minute in range(minutes + 12):
-        failed = 1 <= minute <= minutes
+    # failures at the start of minutes 1 .. minutes+1: `minutes` from first to last
+    for minute in range(minutes + 13):
+        failed = 1 <= minute <= minutes + 1
         script.append(obs(minute * 60, None, failed=failed, count=100))
         script.append(obs(minute * 60 + 1, "u1", failed=False))
     decisions = replay(script)
