@@ -737,3 +737,14 @@ def test_custom_settings_change_the_rules() -> None:
         [obs(t, endpoint="GET /z") for t in (0, 50, 100, 150)], detector=Detector(policy)
     )
     assert kinds(decisions, "comp") == [("comp", "u1", "episode", "minor", 150.0)]
+
+
+def test_the_documented_detection_example_parses() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "tokens.md").read_text()
+    section = text.split("### Policy file: detection section", 1)[1]
+    block = section.split("```toml", 1)[1].split("```", 1)[0]
+    policy = CompensationPolicy.from_toml(block)
+    assert policy.detection.burn_rate.slo == 0.995
+    assert policy.detection.incident.severe_extra is None
