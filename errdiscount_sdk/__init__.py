@@ -68,6 +68,10 @@ from ._model.errors import (
 from ._model.parse import parse_error_payload
 from ._model.payload import ErrorPayload
 from ._model.retry_after import cap_retry_after, parse_retry_after
+from ._provider.backtest import BacktestResult, run_backtest
+from ._provider.detection import Detector, counts_as_failure
+from ._provider.detection_config import DetectionSettings
+from ._provider.detection_types import Observation
 from ._provider.errors import ProviderError
 from ._provider.policy import CompensationDecision, CompensationPolicy
 from ._redeem.client import (
@@ -106,6 +110,7 @@ __all__ = [
     "AsyncRemoteKeySet",
     "AsyncTokenVerifier",
     "AuthenticationRequired",
+    "BacktestResult",
     "BadGateway",
     "BudgetExhausted",
     "BusinessError",
@@ -122,6 +127,8 @@ __all__ = [
     "ConnectionLost",
     "ConnectionRefused",
     "DataFormatError",
+    "DetectionSettings",
+    "Detector",
     "DiscountToken",
     "DnsFailure",
     "ErrDiscountError",
@@ -143,6 +150,7 @@ __all__ = [
     "MalformedToken",
     "NetworkError",
     "NotFound",
+    "Observation",
     "OutcomeEvent",
     "PendingCompensation",
     "PermissionDenied",
@@ -193,12 +201,14 @@ __all__ = [
     "build_error",
     "cap_retry_after",
     "classify",
+    "counts_as_failure",
     "generate_signing_key",
     "jwk_thumbprint",
     "load_signing_key_pem",
     "parse_error_payload",
     "parse_event",
     "parse_retry_after",
+    "run_backtest",
     "save_signing_key_pem",
 ]
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
+from .backtest import add_backtest_command
 from .redeem import add_redeem_command
 from .tokens import add_token_commands
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_cmd_demo)
     add_token_commands(commands)
     add_redeem_command(commands)
+    add_backtest_command(commands)
     return parser
 
 

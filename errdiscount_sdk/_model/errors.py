@@ -176,13 +176,17 @@ class InvalidEvent(ErrDiscountError, ValueError):
     """A call or outcome event breaks the event contract (docs/events.md).
 
     Attributes:
-        reason: a short machine-readable reason, ``"<problem>:<member>"``
-            (e.g. ``"missing:event_id"``, ``"too_long:endpoint"``, ``"type:status"``).
+        reason: what is wrong, naming the member: ``"<problem>:<member>"`` from
+            `parse_event` (e.g. ``"missing:event_id"``, ``"too_long:endpoint"``), or a
+            sentence from the backtest's reader (``"ts: must be ..."``).
+        line: the 1-based line in an events file (the backtest), or None.
     """
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"invalid event ({reason})")
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        text = f"invalid event ({reason})"
+        super().__init__(text if line is None else f"line {line}: {text}")
         self.reason = reason
+        self.line = line
 
 
 class ApiError(ErrDiscountError):

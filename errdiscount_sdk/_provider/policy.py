@@ -20,6 +20,7 @@ import attrs
 from .._model.enums import ErrorCategory, Severity
 from .._model.errors import PolicyError
 from .._tokens.spec import SEGMENTS, Compensation, check_compensation
+from .detection_config import DetectionSettings
 
 if TYPE_CHECKING:
     from .._tokens.issuer import TokenIssuer
@@ -160,6 +161,7 @@ class CompensationPolicy:
                 "severity",
                 "segments",
                 "codes",
+                "detection",
             },
         )
         if top.get("version", 1) != 1:
@@ -183,6 +185,8 @@ class CompensationPolicy:
         self.tiers = self._tiers(top.get("severity", DEFAULT_POLICY["severity"]))
         self.segments = self._segments(top.get("segments", DEFAULT_POLICY["segments"]))
         self.codes = self._codes(top.get("codes", {}))
+        # The automatic-compensation rules (docs/detection.md); defaults when absent.
+        self.detection = DetectionSettings.from_mapping(top.get("detection", {}))
 
     @staticmethod
     def _tiers(value: Any) -> Mapping[Severity, tuple[Compensation, ...]]:
@@ -333,7 +337,6 @@ class CompensationPolicy:
             raise PolicyError(f"segment: must be one of {sorted(SEGMENTS)}")
         rule = self.codes.get(error_code or "") or _CodeRule()
         severity = rule.severity or severity
-        seg_rule = self.segments.get(segment or "regular") or _SegmentRule()
         if rule.compensable is not None:
             compensable, reason = rule.compensable, "code_rule"
         elif category not in self.compensable_categories:
@@ -342,11 +345,40 @@ class CompensationPolicy:
             compensable, reason = False, "transient"
         else:
             compensable, reason = True, "graded"
+        return self._graded(severity, segment, prefer, compensable, reason, rule.compensation)
+
+    def decide_graded(
+        self, severity: Severity | str, *, segment: str | None = None, prefer: str | None = None
+    ) -> CompensationDecision:
+        """The grade x segment decision alone, for automatic compensation.
+
+        Detection (docs/detection.md) has already decided that the user is owed a
+        compensation of this grade; the category, transient and per-code rules, which
+        judge one error, do not apply. Always compensable (reason ``"graded"``).
+
+        Raises:
+            PolicyError: unknown severity or segment.
+        """
+        severity = _severity(severity, "severity")
+        if segment is not None and segment not in SEGMENTS:
+            raise PolicyError(f"segment: must be one of {sorted(SEGMENTS)}")
+        return self._graded(severity, segment, prefer, True, "graded", None)
+
+    def _graded(
+        self,
+        severity: Severity,
+        segment: str | None,
+        prefer: str | None,
+        compensable: bool,
+        reason: str,
+        code_compensation: Compensation | None,
+    ) -> CompensationDecision:
+        seg_rule = self.segments.get(segment or "regular") or _SegmentRule()
         compensation: Compensation | None = None
         if compensable:
             options = self.tiers[severity]
             chosen = next((o for o in options if o.kind == prefer), options[0])
-            chosen = rule.compensation or seg_rule.compensation.get(severity, chosen)
+            chosen = code_compensation or seg_rule.compensation.get(severity, chosen)
             compensation = _scaled(chosen, seg_rule.multiplier)
         return CompensationDecision(
             compensable=compensable,
