@@ -6,7 +6,7 @@ from ._http.client import Client
 from ._http.retry import RetryDetails, RetryPolicy
 from ._model.alert_url import AlertUrlPolicy
 from ._model.classify import Classification, build_error, classify
-from ._model.enums import ErrorCategory, Severity
+from ._model.enums import ErrorCategory, RetryStop, Severity
 from ._model.errors import (
     AlreadyRedeemed,
     ApiError,
@@ -68,14 +68,8 @@ from ._model.parse import parse_error_payload
 from ._model.payload import ErrorPayload
 from ._model.retry_after import cap_retry_after, parse_retry_after
 from ._provider.policy import CompensationDecision, CompensationPolicy
-from ._redeem.client import (
-    AsyncRedemptionClient,
-    PendingCompensation,
-    Redemption,
-    RedemptionClient,
-    RedemptionGrant,
-    UserCompensations,
-)
+from ._redeem.client import AsyncRedemptionClient, RedemptionClient
+from ._redeem.models import PendingCompensation, Redemption, RedemptionGrant, UserCompensations
 from ._tokens.issuer import TokenIssuer
 from ._tokens.jwks_cache import AsyncRemoteKeySet, RemoteKeySet
 from ._tokens.keys import (
@@ -152,6 +146,7 @@ __all__ = [
     "RetryBudget",
     "RetryDetails",
     "RetryPolicy",
+    "RetryStop",
     "ServerError",
     "ServiceUnavailable",
     "Severity",

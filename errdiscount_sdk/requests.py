@@ -31,10 +31,10 @@ except ImportError:  # pragma: no cover - exercised only without the extra
         "errdiscount_sdk.requests needs requests: pip install 'errdiscount-sdk[requests]'"
     ) from None
 
-from ._http.client import DEFAULT_RETRY, ClientBase
+from ._http.client import ClientBase, RetryArg
 from ._http.enrich import SupportsVerify
-from ._http.hooks import Hook
-from ._http.retry import RetryPolicy, run_sync
+from ._http.hooks import AlertHook, DiscountHook, ErrorHook, RetryHook
+from ._http.sentinel import USE_CLIENT_DEFAULT
 from ._http.transport import (
     DEFAULT_MAX_JSON_BYTES,
     DEFAULT_TIMEOUT,
@@ -78,13 +78,13 @@ class Session(requests.Session):
         self,
         *,
         timeout: float | tuple[float, float] | None = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = DEFAULT_RETRY,
+        retry: RetryArg = USE_CLIENT_DEFAULT,
         alert_policy: AlertUrlPolicy | None = None,
         verifier: SupportsVerify | None = None,
-        on_retry: Hook | None = None,
-        on_error: Hook | None = None,
-        on_discount: Hook | None = None,
-        on_alert: Hook | None = None,
+        on_retry: RetryHook | None = None,
+        on_error: ErrorHook | None = None,
+        on_discount: DiscountHook | None = None,
+        on_alert: AlertHook | None = None,
         idempotency_keys: bool = True,
         expect_json: bool = False,
         max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
@@ -150,33 +150,29 @@ class Session(requests.Session):
         mirror = _to_httpx_request(prepared)
         replayable = prepared.body is None or isinstance(prepared.body, bytes | str)
         want_json = core.expect_json if expect_json is None else expect_json
-        attempts = 0
-
-        def attempt() -> requests.Response:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1 and not replayable:
-                raise ConfigurationError(
-                    "the request body is a one-shot stream and cannot be resent; pass bytes"
-                )
-            try:
-                response = self.send(prepared.copy(), **send_kwargs)
-            except rex.RequestException as exc:
-                raise _error_from_exception(exc, mirror) from None
-            check_response(
-                _to_httpx_response(response, mirror),
-                mirror,
-                expect_json=want_json,
-                validator=validator,
-                max_json_bytes=core.max_json_bytes,
-            )
-            return response
-
+        loop = core._loop(mirror)
         try:
-            return run_sync(core.retry, attempt, on_retry=core.on_retry)
+            for attempt in loop:
+                with attempt:
+                    if attempt.number > 1 and not replayable:
+                        raise ConfigurationError(
+                            "the request body is a one-shot stream and cannot be resent; pass bytes"
+                        )
+                    try:
+                        response = self.send(prepared.copy(), **send_kwargs)
+                    except rex.RequestException as exc:
+                        raise _error_from_exception(exc, mirror) from None
+                    check_response(
+                        _to_httpx_response(response, mirror),
+                        mirror,
+                        expect_json=want_json,
+                        validator=validator,
+                        max_json_bytes=core.max_json_bytes,
+                    )
+                    return response
         except ApiError as error:
-            core.finish_sync(error)
-            raise
+            raise core.fail_sync(loop, error) from error.__cause__
+        raise AssertionError("unreachable: the retry loop ended without an outcome")
 
 
 def _to_httpx_request(prepared: requests.PreparedRequest) -> httpx.Request:

@@ -15,10 +15,11 @@ import httpx
 from .._model.alert_url import AlertUrlPolicy
 from .._model.errors import ApiError, ConfigurationError
 from . import transport as _transport
-from .client import DEFAULT_RETRY, ClientBase, shown_url
-from .enrich import SupportsVerify, adiscount_for, alert_url_for
-from .hooks import Hook, acall_hook
-from .retry import RetryPolicy, run_async
+from .client import ClientBase, RetryArg, shown_url
+from .enrich import SupportsVerify, afindings_for
+from .hooks import AlertHook, DiscountHook, ErrorHook, RetryHook, acall_hook
+from .retry import RetryLoop
+from .sentinel import USE_CLIENT_DEFAULT
 from .transport import DEFAULT_MAX_JSON_BYTES, DEFAULT_TIMEOUT, TimeoutTypes, Validator
 
 __all__ = ["AsyncClient"]
@@ -41,13 +42,13 @@ class AsyncClient(ClientBase):
         base_url: str | httpx.URL = "",
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
-        retry: RetryPolicy | None = DEFAULT_RETRY,
+        retry: RetryArg = USE_CLIENT_DEFAULT,
         alert_policy: AlertUrlPolicy | None = None,
         verifier: SupportsVerify | None = None,
-        on_retry: Hook | None = None,
-        on_error: Hook | None = None,
-        on_discount: Hook | None = None,
-        on_alert: Hook | None = None,
+        on_retry: RetryHook | None = None,
+        on_error: ErrorHook | None = None,
+        on_discount: DiscountHook | None = None,
+        on_alert: AlertHook | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
         idempotency_keys: bool = True,
@@ -97,38 +98,34 @@ class AsyncClient(ClientBase):
         """
         request = self._build(self._http, method, url, idempotency_key, kwargs)
         want_json = self.expect_json if expect_json is None else expect_json
-        http, max_json = self._http, self.max_json_bytes
-
-        async def attempt() -> httpx.Response:
-            try:
-                return await _transport.asend(
-                    http,
-                    request,
-                    expect_json=want_json,
-                    validator=validator,
-                    max_json_bytes=max_json,
-                )
-            except ApiError as error:
-                refined = self._refine_error(error)
-                if refined is error:
-                    raise
-                raise refined from error.__cause__
-
+        loop = self._loop(request)
         try:
-            return await run_async(self.retry, attempt, on_retry=self.on_retry)
+            async for attempt in loop:
+                with attempt:
+                    return await _transport.asend(
+                        self._http,
+                        request,
+                        expect_json=want_json,
+                        validator=validator,
+                        max_json_bytes=self.max_json_bytes,
+                        refine=self._refine_error,
+                    )
         except ApiError as error:
-            await self._finish(error)
-            raise
+            raise await self.fail_async(loop, error) from error.__cause__
+        raise AssertionError("unreachable: the retry loop ended without an outcome")
 
-    async def _finish(self, error: ApiError) -> None:
-        self._log_failure(error)
-        token = await adiscount_for(error, self.verifier)
-        url = alert_url_for(error, self.alert_policy)
-        if token is not None:
-            await acall_hook("on_discount", self.on_discount, token, error)
-        if url is not None:
-            await acall_hook("on_alert", self.on_alert, url, error)
-        await acall_hook("on_error", self.on_error, error)
+    async def fail_async(self, loop: RetryLoop, error: ApiError) -> ApiError:
+        """`ClientBase.fail_sync` for asyncio: the verifier and the hooks may be async."""
+        findings = await afindings_for(
+            error.payload, self.verifier, self.alert_policy, error.error_type
+        )
+        final = self._final(loop, error, findings)
+        if findings.offered_discount is not None:
+            await acall_hook("on_discount", self.on_discount, findings.offered_discount, final)
+        if findings.alert_url is not None:
+            await acall_hook("on_alert", self.on_alert, findings.alert_url, final)
+        await acall_hook("on_error", self.on_error, final)
+        return final
 
     async def get(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         """``request("GET", url, ...)``."""

@@ -1,10 +1,12 @@
 """`Client`: a drop-in for ``httpx.Client`` that raises typed errors and retries safely.
 
 One call = one `httpx.Request`, built once (with its ``Idempotency-Key`` for
-POST/PATCH), sent by the retry loop (`run_sync`) through the transport glue
-until it succeeds or the policy gives up. A failure raises the `ApiError`
-subclass `classify` picked, enriched (verified discount, policy-checked alert
-URL), after the hooks ran: ``on_discount``, ``on_alert``, then ``on_error``.
+POST/PATCH), sent attempt by attempt (``for attempt in RetryLoop(...)``) through
+the transport glue until it succeeds or the policy gives up. A failure raises
+the `ApiError` subclass `classify` picked, rebuilt once with what the end of
+the call knows (attempts, why retries stopped, the verified discount, the
+policy-checked alert URL), after the hooks ran: ``on_discount``, ``on_alert``,
+then ``on_error``.
 """
 
 from __future__ import annotations
@@ -13,43 +15,45 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-import attrs
 import httpx
 
 from .._model.alert_url import AlertUrlPolicy
+from .._model.classify import is_safe_to_retry
 from .._model.errors import ApiError, ConfigurationError
 from . import transport as _transport
 from .budget import RetryBudget
-from .enrich import SupportsVerify, alert_url_for, discount_for
-from .hooks import Hook, call_hook, logger
-from .retry import RetryPolicy, run_sync
+from .enrich import Findings, SupportsVerify, findings_for
+from .hooks import AlertHook, DiscountHook, ErrorHook, RetryHook, call_hook, logger
+from .retry import RetryLoop, RetryPolicy
+from .sentinel import USE_CLIENT_DEFAULT, UseClientDefault
 from .transport import DEFAULT_MAX_JSON_BYTES, DEFAULT_TIMEOUT, TimeoutTypes, Validator
 
-__all__ = ["DEFAULT_RETRY", "Client", "ClientBase", "shown_url"]
+__all__ = ["Client", "ClientBase", "RetryArg", "shown_url"]
 
-DEFAULT_RETRY = RetryPolicy()
-"""Marker for "a fresh default policy": each client gets its own budget."""
+RetryArg = RetryPolicy | None | UseClientDefault
+"""What ``retry=`` takes: a policy, None (no retries), or the default (a fresh policy)."""
 
 
 class ClientBase:
-    """What `Client` and `AsyncClient` share: settings, request building, hook wiring."""
+    """What `Client`, `AsyncClient` and the requests `Session` share: settings, request
+    building, the retry loop of a call, and how a final error is built and handed out."""
 
     def __init__(
         self,
         *,
-        retry: RetryPolicy | None,
+        retry: RetryArg,
         alert_policy: AlertUrlPolicy | None,
         verifier: SupportsVerify | None,
-        on_retry: Hook | None,
-        on_error: Hook | None,
-        on_discount: Hook | None,
-        on_alert: Hook | None,
+        on_retry: RetryHook | None,
+        on_error: ErrorHook | None,
+        on_discount: DiscountHook | None,
+        on_alert: AlertHook | None,
         idempotency_keys: bool,
         expect_json: bool,
         max_json_bytes: int,
     ) -> None:
-        if retry is DEFAULT_RETRY:
-            retry = attrs.evolve(DEFAULT_RETRY, budget=RetryBudget())
+        if isinstance(retry, UseClientDefault):
+            retry = RetryPolicy(budget=RetryBudget())
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a RetryPolicy or None")
         if alert_policy is not None and not isinstance(alert_policy, AlertUrlPolicy):
@@ -66,7 +70,7 @@ class ClientBase:
                 raise ConfigurationError(f"{name} must be callable")
         if max_json_bytes < 1:
             raise ConfigurationError("max_json_bytes must be >= 1")
-        self.retry = retry
+        self.retry: RetryPolicy | None = retry
         self.alert_policy = alert_policy
         self.verifier = verifier
         self.on_retry = on_retry
@@ -107,6 +111,14 @@ class ClientBase:
             **kwargs,
         )
 
+    def _loop(self, request: httpx.Request) -> RetryLoop:
+        """The retry loop of one call sending ``request``."""
+        return RetryLoop(
+            self.retry,
+            on_retry=self.on_retry,
+            resend_after_sent=is_safe_to_retry(request, request_sent=True),
+        )
+
     def _refine_error(self, error: ApiError) -> ApiError:
         """Turn one attempt's `ApiError` into a more specific one (default: unchanged).
 
@@ -116,25 +128,28 @@ class ClientBase:
         """
         return error
 
-    def finish_sync(self, error: ApiError) -> None:
-        """Enrich a final error and run the hooks: on_discount, on_alert, on_error."""
-        self._log_failure(error)
-        token = discount_for(error, self.verifier)
-        url = alert_url_for(error, self.alert_policy)
-        if token is not None:
-            call_hook("on_discount", self.on_discount, token, error)
-        if url is not None:
-            call_hook("on_alert", self.on_alert, url, error)
-        call_hook("on_error", self.on_error, error)
-
-    @staticmethod
-    def _log_failure(error: ApiError) -> None:
+    def _final(self, loop: RetryLoop, error: ApiError, findings: Findings) -> ApiError:
+        final = loop.conclude(error, **findings.error_fields())
         logger.debug(
-            "call failed: %s (status %s) after %d attempt(s)",
-            error.error_type,
-            error.status_code,
-            error.attempts,
+            "call failed: %s (status %s) after %d attempt(s), retries stopped by %s",
+            final.error_type,
+            final.status_code,
+            final.attempts,
+            final.retry_stopped_by,
         )
+        return final
+
+    def fail_sync(self, loop: RetryLoop, error: ApiError) -> ApiError:
+        """The final error of a call: concluded, enriched, hooks run (on_discount,
+        on_alert, on_error). The caller raises it."""
+        findings = findings_for(error.payload, self.verifier, self.alert_policy, error.error_type)
+        final = self._final(loop, error, findings)
+        if findings.offered_discount is not None:
+            call_hook("on_discount", self.on_discount, findings.offered_discount, final)
+        if findings.alert_url is not None:
+            call_hook("on_alert", self.on_alert, findings.alert_url, final)
+        call_hook("on_error", self.on_error, final)
+        return final
 
 
 class Client(ClientBase):
@@ -175,13 +190,13 @@ class Client(ClientBase):
         base_url: str | httpx.URL = "",
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
-        retry: RetryPolicy | None = DEFAULT_RETRY,
+        retry: RetryArg = USE_CLIENT_DEFAULT,
         alert_policy: AlertUrlPolicy | None = None,
         verifier: SupportsVerify | None = None,
-        on_retry: Hook | None = None,
-        on_error: Hook | None = None,
-        on_discount: Hook | None = None,
-        on_alert: Hook | None = None,
+        on_retry: RetryHook | None = None,
+        on_error: ErrorHook | None = None,
+        on_discount: DiscountHook | None = None,
+        on_alert: AlertHook | None = None,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
         idempotency_keys: bool = True,
@@ -240,28 +255,21 @@ class Client(ClientBase):
         """
         request = self._build(self._http, method, url, idempotency_key, kwargs)
         want_json = self.expect_json if expect_json is None else expect_json
-        http, max_json = self._http, self.max_json_bytes
-
-        def attempt() -> httpx.Response:
-            try:
-                return _transport.send(
-                    http,
-                    request,
-                    expect_json=want_json,
-                    validator=validator,
-                    max_json_bytes=max_json,
-                )
-            except ApiError as error:
-                refined = self._refine_error(error)
-                if refined is error:
-                    raise
-                raise refined from error.__cause__
-
+        loop = self._loop(request)
         try:
-            return run_sync(self.retry, attempt, on_retry=self.on_retry)
+            for attempt in loop:
+                with attempt:
+                    return _transport.send(
+                        self._http,
+                        request,
+                        expect_json=want_json,
+                        validator=validator,
+                        max_json_bytes=self.max_json_bytes,
+                        refine=self._refine_error,
+                    )
         except ApiError as error:
-            self.finish_sync(error)
-            raise
+            raise self.fail_sync(loop, error) from error.__cause__
+        raise AssertionError("unreachable: the retry loop ended without an outcome")
 
     def get(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         """``request("GET", url, ...)``."""

@@ -33,7 +33,6 @@ from .._model.wire import IDEMPOTENCY_KEY_HEADER
 __all__ = [
     "DEFAULT_MAX_JSON_BYTES",
     "DEFAULT_TIMEOUT",
-    "USE_CLIENT_DEFAULT",
     "TimeoutTypes",
     "Validator",
     "asend",
@@ -46,10 +45,16 @@ __all__ = [
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_MAX_JSON_BYTES = 32 * 1024 * 1024
-USE_CLIENT_DEFAULT = httpx.USE_CLIENT_DEFAULT
 TimeoutTypes = float | httpx.Timeout | None
 Validator = Callable[[Any], object]
 """Called with the decoded JSON body; raising or returning ``False`` rejects it."""
+Refine = Callable[[ApiError], ApiError]
+"""Turns one attempt's `ApiError` into a more specific one (see `ClientBase._refine_error`)."""
+
+
+def _unchanged(error: ApiError) -> ApiError:
+    return error
+
 
 # Methods whose retries are only safe with a key: the client adds one to these.
 KEYED_METHODS = frozenset({"POST", "PATCH"})
@@ -131,13 +136,14 @@ def send(
     expect_json: bool = False,
     validator: Validator | None = None,
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+    refine: Refine = _unchanged,
 ) -> httpx.Response:
     """Send one attempt; return the response of a success, raise `ApiError` otherwise."""
     try:
         response = http_client.send(request)
     except httpx.HTTPError as exc:
         # build_error keeps the httpx exception as __cause__ for debugging.
-        raise _error_from_exception(exc, request)  # noqa: B904
+        raise _error_from_exception(exc, request, refine)  # noqa: B904
     except httpx.StreamError:
         raise _unreplayable() from None
     return check_response(
@@ -146,6 +152,7 @@ def send(
         expect_json=expect_json,
         validator=validator,
         max_json_bytes=max_json_bytes,
+        refine=refine,
     )
 
 
@@ -156,13 +163,14 @@ async def asend(
     expect_json: bool = False,
     validator: Validator | None = None,
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+    refine: Refine = _unchanged,
 ) -> httpx.Response:
     """The async twin of `send`."""
     try:
         response = await http_client.send(request)
     except httpx.HTTPError as exc:
         # build_error keeps the httpx exception as __cause__ for debugging.
-        raise _error_from_exception(exc, request)  # noqa: B904
+        raise _error_from_exception(exc, request, refine)  # noqa: B904
     except httpx.StreamError:
         raise _unreplayable() from None
     return check_response(
@@ -171,6 +179,7 @@ async def asend(
         expect_json=expect_json,
         validator=validator,
         max_json_bytes=max_json_bytes,
+        refine=refine,
     )
 
 
@@ -181,6 +190,7 @@ def check_response(
     expect_json: bool = False,
     validator: Validator | None = None,
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+    refine: Refine = _unchanged,
 ) -> httpx.Response:
     """Return a successful, fully read ``response``; raise its `ApiError` otherwise.
 
@@ -193,7 +203,7 @@ def check_response(
             content_type=response.headers.get("content-type"),
             status=response.status_code,
         )
-        raise build_error(response, payload=payload, request=request)
+        raise refine(build_error(response, payload=payload, request=request))
     if expect_json or validator is not None:
         _check_json(response, request, validator, max_json_bytes)
     return response
@@ -219,18 +229,16 @@ def _check_json(
         except Exception as exc:  # the user's validator may raise anything
             valid, cause = False, exc
     if not valid:
-        error = build_error(response, request=request, invalid_body=True)
-        error.__cause__ = cause
-        raise error
+        raise build_error(response, request=request, invalid_body=True) from cause
 
 
 def _error_from_exception(
-    exc: httpx.HTTPError, request: httpx.Request
+    exc: httpx.HTTPError, request: httpx.Request, refine: Refine
 ) -> ApiError | ConfigurationError:
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
         # The caller's URL or headers are wrong: no retry can fix it.
         return ConfigurationError(f"invalid request: {exc}")
-    return build_error(exc, request=request)
+    return refine(build_error(exc, request=request))
 
 
 def _unreplayable() -> ConfigurationError:
