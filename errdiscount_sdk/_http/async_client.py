@@ -6,7 +6,8 @@ Hooks may be plain functions or coroutine functions; the verifier's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -15,12 +16,12 @@ import httpx
 from .._model.alert_url import AlertUrlPolicy
 from .._model.errors import ApiError, ConfigurationError
 from . import transport as _transport
-from .client import ClientBase, RetryArg, shown_url
+from .client import AuthArg, ClientBase, RedirectsArg, RetryArg, shown_url
 from .enrich import SupportsVerify, afindings_for
 from .hooks import AlertHook, DiscountHook, ErrorHook, RetryHook, acall_hook
 from .retry import RetryLoop
 from .sentinel import USE_CLIENT_DEFAULT
-from .transport import DEFAULT_MAX_JSON_BYTES, DEFAULT_TIMEOUT, TimeoutTypes, Validator
+from .transport import DEFAULT_MAX_JSON_BYTES, DEFAULT_TIMEOUT, Call, TimeoutTypes, Validator
 
 __all__ = ["AsyncClient"]
 
@@ -54,6 +55,8 @@ class AsyncClient(ClientBase):
         idempotency_keys: bool = True,
         expect_json: bool = False,
         max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+        retry_non_idempotent: bool = False,
+        attempt_timeout: float | None = None,
     ) -> None:
         super().__init__(
             retry=retry,
@@ -66,8 +69,11 @@ class AsyncClient(ClientBase):
             idempotency_keys=idempotency_keys,
             expect_json=expect_json,
             max_json_bytes=max_json_bytes,
+            retry_non_idempotent=retry_non_idempotent,
+            attempt_timeout=attempt_timeout,
         )
         self._check_client_args(http_client, transport, base_url=base_url, headers=headers)
+        _transport.check_timeout(timeout)
         if http_client is not None:
             if not isinstance(http_client, httpx.AsyncClient):
                 raise ConfigurationError("http_client must be an httpx.AsyncClient")
@@ -86,6 +92,8 @@ class AsyncClient(ClientBase):
         idempotency_key: str | None = None,
         expect_json: bool | None = None,
         validator: Validator | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        follow_redirects: RedirectsArg = USE_CLIENT_DEFAULT,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send a request; return the successful response or raise its `ApiError`.
@@ -93,23 +101,60 @@ class AsyncClient(ClientBase):
         Same arguments as `Client.request`.
 
         Raises:
-            ApiError: the classified failure of the last attempt, with ``.attempts``.
+            ApiError: the classified failure of the last attempt, with
+                ``.attempts`` and ``.retry_stopped_by``.
             ConfigurationError: an invalid URL or argument.
         """
-        request = self._build(self._http, method, url, idempotency_key, kwargs)
-        want_json = self.expect_json if expect_json is None else expect_json
-        loop = self._loop(request)
+        call = self._prepare(
+            self._http,
+            method,
+            url,
+            idempotency_key=idempotency_key,
+            expect_json=expect_json,
+            validator=validator,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            stream=False,
+            kwargs=kwargs,
+        )
+        return await self._run(call)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        idempotency_key: str | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        follow_redirects: RedirectsArg = USE_CLIENT_DEFAULT,
+        **kwargs: Any,
+    ) -> AsyncIterator[httpx.Response]:
+        """``async with client.stream("GET", url) as response:``; see `Client.stream`."""
+        call = self._prepare(
+            self._http,
+            method,
+            url,
+            idempotency_key=idempotency_key,
+            expect_json=False,
+            validator=None,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            stream=True,
+            kwargs=kwargs,
+        )
+        response = await self._run(call)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _run(self, call: Call) -> httpx.Response:
+        loop = self._loop(call.request, replayable=call.replayable)
         try:
             async for attempt in loop:
                 with attempt:
-                    return await _transport.asend(
-                        self._http,
-                        request,
-                        expect_json=want_json,
-                        validator=validator,
-                        max_json_bytes=self.max_json_bytes,
-                        refine=self._refine_error,
-                    )
+                    return await _transport.asend(self._http, call, attempt.deadline)
         except ApiError as error:
             raise await self.fail_async(loop, error) from error.__cause__
         raise AssertionError("unreachable: the retry loop ended without an outcome")

@@ -1,23 +1,32 @@
 """`Client`: a drop-in for ``httpx.Client`` that raises typed errors and retries safely.
 
-One call = one `httpx.Request`, built once (with its ``Idempotency-Key`` for
-POST/PATCH), sent attempt by attempt (``for attempt in RetryLoop(...)``) through
-the transport glue until it succeeds or the policy gives up. A failure raises
-the `ApiError` subclass `classify` picked, rebuilt once with what the end of
-the call knows (attempts, why retries stopped, the verified discount, the
-policy-checked alert URL), after the hooks ran: ``on_discount``, ``on_alert``,
-then ``on_error``.
+One call = one `httpx.Request`, built once (with its ``Idempotency-Key`` when
+the call may be resent), sent attempt by attempt (``for attempt in
+RetryLoop(...)``) through the transport glue until it succeeds or the policy
+gives up. A failure raises the `ApiError` subclass `classify` picked, rebuilt
+once with what the end of the call knows (attempts, why retries stopped, the
+verified discount, the policy-checked alert URL), after the hooks ran:
+``on_discount``, ``on_alert``, then ``on_error``.
+
+Resending policy (docs/retry.md): a request that provably never reached the
+server (DNS, refused, connect timeout) may always be resent; after it may have
+reached the server, only an idempotent method (GET, HEAD, OPTIONS, PUT, DELETE,
+TRACE) or a call that opted in (``retry_non_idempotent=True`` on the client,
+or an explicit ``idempotency_key=`` / ``Idempotency-Key`` header on the call),
+and never a one-shot body (a generator or stream).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
 import httpx
 
 from .._model.alert_url import AlertUrlPolicy
+from .._model.checks import require_real
 from .._model.classify import is_safe_to_retry
 from .._model.errors import ApiError, ConfigurationError
 from . import transport as _transport
@@ -26,12 +35,16 @@ from .enrich import Findings, SupportsVerify, findings_for
 from .hooks import AlertHook, DiscountHook, ErrorHook, RetryHook, call_hook, logger
 from .retry import RetryLoop, RetryPolicy
 from .sentinel import USE_CLIENT_DEFAULT, UseClientDefault
-from .transport import DEFAULT_MAX_JSON_BYTES, DEFAULT_TIMEOUT, TimeoutTypes, Validator
+from .transport import DEFAULT_MAX_JSON_BYTES, DEFAULT_TIMEOUT, Call, TimeoutTypes, Validator
 
-__all__ = ["Client", "ClientBase", "RetryArg", "shown_url"]
+__all__ = ["AuthArg", "Client", "ClientBase", "RedirectsArg", "RetryArg", "shown_url"]
 
 RetryArg = RetryPolicy | None | UseClientDefault
 """What ``retry=`` takes: a policy, None (no retries), or the default (a fresh policy)."""
+AuthArg = httpx.Auth | tuple[str | bytes, str | bytes] | None | UseClientDefault | Any
+"""What a call's ``auth=`` takes: what httpx takes, or the client's (the default)."""
+RedirectsArg = bool | UseClientDefault | Any
+"""What a call's ``follow_redirects=`` takes: a bool, or the client's (the default)."""
 
 
 class ClientBase:
@@ -51,6 +64,8 @@ class ClientBase:
         idempotency_keys: bool,
         expect_json: bool,
         max_json_bytes: int,
+        retry_non_idempotent: bool = False,
+        attempt_timeout: float | None = None,
     ) -> None:
         if isinstance(retry, UseClientDefault):
             retry = RetryPolicy(budget=RetryBudget())
@@ -68,8 +83,19 @@ class ClientBase:
         ):
             if hook is not None and not callable(hook):
                 raise ConfigurationError(f"{name} must be callable")
+        for name, flag in (
+            ("idempotency_keys", idempotency_keys),
+            ("expect_json", expect_json),
+            ("retry_non_idempotent", retry_non_idempotent),
+        ):
+            if not isinstance(flag, bool):
+                raise ConfigurationError(f"{name} must be a bool, got {flag!r}")
+        if isinstance(max_json_bytes, bool) or not isinstance(max_json_bytes, int):
+            raise ConfigurationError(f"max_json_bytes must be an int, got {max_json_bytes!r}")
         if max_json_bytes < 1:
             raise ConfigurationError("max_json_bytes must be >= 1")
+        if attempt_timeout is not None:
+            require_real(attempt_timeout, "attempt_timeout", minimum=0, exclusive_minimum=True)
         self.retry: RetryPolicy | None = retry
         self.alert_policy = alert_policy
         self.verifier = verifier
@@ -80,6 +106,8 @@ class ClientBase:
         self.idempotency_keys = idempotency_keys
         self.expect_json = expect_json
         self.max_json_bytes = max_json_bytes
+        self.retry_non_idempotent = retry_non_idempotent
+        self.attempt_timeout = attempt_timeout
 
     @staticmethod
     def _check_client_args(
@@ -94,29 +122,46 @@ class ClientBase:
                 "with http_client=, configure base_url and headers on that client"
             )
 
-    def _build(
+    def _prepare(
         self,
         http_client: httpx.Client | httpx.AsyncClient,
         method: str,
         url: str | httpx.URL,
+        *,
         idempotency_key: str | None,
+        expect_json: bool | None,
+        validator: Validator | None,
+        auth: AuthArg,
+        follow_redirects: RedirectsArg,
+        stream: bool,
         kwargs: dict[str, Any],
-    ) -> httpx.Request:
-        return _transport.build_request(
+    ) -> Call:
+        return _transport.prepare(
             http_client,
             method,
             url,
-            add_idempotency_key=self.idempotency_keys,
+            # A key only makes a resend safe; without the opt-in nothing is resent.
+            add_idempotency_key=self.idempotency_keys and self.retry_non_idempotent,
             idempotency_key=idempotency_key,
-            **kwargs,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            stream=stream,
+            expect_json=self.expect_json if expect_json is None else expect_json,
+            validator=validator,
+            max_json_bytes=self.max_json_bytes,
+            refine=self._refine_error,
+            kwargs=kwargs,
         )
 
-    def _loop(self, request: httpx.Request) -> RetryLoop:
+    def _loop(self, request: httpx.Request, *, replayable: bool = True) -> RetryLoop:
         """The retry loop of one call sending ``request``."""
         return RetryLoop(
             self.retry,
             on_retry=self.on_retry,
-            resend_after_sent=is_safe_to_retry(request, request_sent=True),
+            resend_after_sent=self.retry_non_idempotent
+            or is_safe_to_retry(request, request_sent=True),
+            replayable=replayable,
+            attempt_timeout=self.attempt_timeout,
         )
 
     def _refine_error(self, error: ApiError) -> ApiError:
@@ -157,7 +202,10 @@ class Client(ClientBase):
 
     Args:
         base_url: prefix for relative URLs.
-        timeout: seconds (or an `httpx.Timeout`) per attempt; None: no timeout.
+        timeout: seconds (or an `httpx.Timeout`) for each stage of an attempt
+            (connect, write, each read, pool), as httpx; None: no timeout.
+            The whole call is bounded by the policy's ``deadline``, and each
+            attempt by ``attempt_timeout`` when given.
         headers: headers sent with every request.
         retry: the `RetryPolicy`; the default is a fresh ``RetryPolicy()`` (3
             attempts, own budget); None disables retries.
@@ -172,10 +220,18 @@ class Client(ClientBase):
         on_alert: ``on_alert(url, ApiError)`` with policy-allowed URLs only.
         transport: an httpx transport (tests, custom stacks).
         http_client: an ``httpx.Client`` you configured; not closed by `close`.
-        idempotency_keys: add a fresh ``Idempotency-Key`` to every POST/PATCH.
+        idempotency_keys: with ``retry_non_idempotent``, add a fresh
+            ``Idempotency-Key`` to every POST/PATCH so its resends are safe at
+            a server that honours the key.
         expect_json: by default, decode success bodies as JSON and raise
             `InvalidResponseBody` when they are not (also per call).
         max_json_bytes: the largest success body ``expect_json`` decodes.
+        retry_non_idempotent: resend POST/PATCH after they may have reached the
+            server (default False: only when they provably did not). A call
+            opts in alone by passing ``idempotency_key=``.
+        attempt_timeout: seconds each attempt may take in all (connect, send
+            and reading the body), or None (the default: the policy's deadline
+            bounds the call).
 
     Raises:
         ConfigurationError: inconsistent or invalid arguments.
@@ -202,6 +258,8 @@ class Client(ClientBase):
         idempotency_keys: bool = True,
         expect_json: bool = False,
         max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+        retry_non_idempotent: bool = False,
+        attempt_timeout: float | None = None,
     ) -> None:
         super().__init__(
             retry=retry,
@@ -214,8 +272,11 @@ class Client(ClientBase):
             idempotency_keys=idempotency_keys,
             expect_json=expect_json,
             max_json_bytes=max_json_bytes,
+            retry_non_idempotent=retry_non_idempotent,
+            attempt_timeout=attempt_timeout,
         )
         self._check_client_args(http_client, transport, base_url=base_url, headers=headers)
+        _transport.check_timeout(timeout)
         if http_client is not None:
             if not isinstance(http_client, httpx.Client):
                 raise ConfigurationError("http_client must be an httpx.Client")
@@ -234,6 +295,8 @@ class Client(ClientBase):
         idempotency_key: str | None = None,
         expect_json: bool | None = None,
         validator: Validator | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        follow_redirects: RedirectsArg = USE_CLIENT_DEFAULT,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send a request; return the successful response or raise its `ApiError`.
@@ -241,32 +304,81 @@ class Client(ClientBase):
         Args:
             method: the HTTP method.
             url: absolute, or relative to ``base_url``.
-            idempotency_key: use this key instead of a generated one.
+            idempotency_key: send this ``Idempotency-Key`` on every attempt; it
+                also opts this call in to resends after the request may have
+                reached the server.
             expect_json: decode the success body as JSON (default: the client's).
             validator: called with the decoded body; raising or returning
                 False makes the call fail with `InvalidResponseBody`.
+            auth: httpx authentication for this call (default: the client's).
+            follow_redirects: follow redirects on this call (default: the client's).
             **kwargs: what ``httpx.Client.build_request`` takes (``params``,
                 ``headers``, ``json``, ``content``, ``data``, ``files``,
                 ``cookies``, ``timeout``, ``extensions``).
 
         Raises:
-            ApiError: the classified failure of the last attempt, with ``.attempts``.
+            ApiError: the classified failure of the last attempt, with
+                ``.attempts`` and ``.retry_stopped_by``.
             ConfigurationError: an invalid URL or argument.
         """
-        request = self._build(self._http, method, url, idempotency_key, kwargs)
-        want_json = self.expect_json if expect_json is None else expect_json
-        loop = self._loop(request)
+        call = self._prepare(
+            self._http,
+            method,
+            url,
+            idempotency_key=idempotency_key,
+            expect_json=expect_json,
+            validator=validator,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            stream=False,
+            kwargs=kwargs,
+        )
+        return self._run(call)
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        idempotency_key: str | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        follow_redirects: RedirectsArg = USE_CLIENT_DEFAULT,
+        **kwargs: Any,
+    ) -> Iterator[httpx.Response]:
+        """``with client.stream("GET", url) as response:`` — as ``httpx.Client.stream``.
+
+        The status is classified (and retried) as for `request`: a failing one
+        raises its `ApiError` before the block runs. The success body is the
+        caller's to read (``iter_bytes``, ``iter_lines``, ``read``); the retry
+        deadline does not cover it, and a transport failure while reading is
+        raised as an `ApiError` (the hooks are not called for it). The response
+        is closed when the block ends.
+        """
+        call = self._prepare(
+            self._http,
+            method,
+            url,
+            idempotency_key=idempotency_key,
+            expect_json=False,
+            validator=None,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            stream=True,
+            kwargs=kwargs,
+        )
+        response = self._run(call)
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def _run(self, call: Call) -> httpx.Response:
+        loop = self._loop(call.request, replayable=call.replayable)
         try:
             for attempt in loop:
                 with attempt:
-                    return _transport.send(
-                        self._http,
-                        request,
-                        expect_json=want_json,
-                        validator=validator,
-                        max_json_bytes=self.max_json_bytes,
-                        refine=self._refine_error,
-                    )
+                    return _transport.send(self._http, call, attempt.deadline)
         except ApiError as error:
             raise self.fail_sync(loop, error) from error.__cause__
         raise AssertionError("unreachable: the retry loop ended without an outcome")
@@ -284,7 +396,7 @@ class Client(ClientBase):
         return self.request("OPTIONS", url, **kwargs)
 
     def post(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
-        """``request("POST", url, ...)``; gets an ``Idempotency-Key`` unless disabled."""
+        """``request("POST", url, ...)``; resent only as the class docstring says."""
         return self.request("POST", url, **kwargs)
 
     def put(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
@@ -292,7 +404,7 @@ class Client(ClientBase):
         return self.request("PUT", url, **kwargs)
 
     def patch(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
-        """``request("PATCH", url, ...)``; gets an ``Idempotency-Key`` unless disabled."""
+        """``request("PATCH", url, ...)``; resent only as the class docstring says."""
         return self.request("PATCH", url, **kwargs)
 
     def delete(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:

@@ -27,14 +27,16 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import attrs
 
+from .._model.checks import require_real
 from .._model.classify import is_safe_to_retry
 from .._model.enums import RetryStop
 from .._model.errors import ApiError, ConfigurationError, RetryAfterTooLong
 from .budget import RetryBudget
+from .deadline import Deadline
 from .hooks import RetryHook, acall_hook, call_hook
 
 __all__ = [
@@ -74,8 +76,8 @@ def set_backoff_disabled(value: bool) -> bool:
 
 
 def default_retry_on(error: ApiError) -> bool:
-    """Retry what the classification calls retryable (transient and safe)."""
-    return error.retryable
+    """Retry what the classification calls transient (the loop checks resend safety)."""
+    return error.transient
 
 
 def is_safe_to_resend(error: ApiError) -> bool:
@@ -83,14 +85,31 @@ def is_safe_to_resend(error: ApiError) -> bool:
     return is_safe_to_retry(error.request, request_sent=error.classification.request_sent)
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value >= 0:
-        raise ConfigurationError(f"{attribute.name} must be >= 0, got {value!r}")
+def _non_negative(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    require_real(value, attribute.name, minimum=0)
 
 
-def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not value > 0:
-        raise ConfigurationError(f"{attribute.name} must be > 0 or None, got {value!r}")
+def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        require_real(value, f"{attribute.name} (or None)", minimum=0, exclusive_minimum=True)
+
+
+def _one_of(*choices: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value not in choices:
+            raise ConfigurationError(f"{attribute.name} must be one of {choices}, got {value!r}")
+
+    return check
+
+
+def _callable(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not callable(value):
+        raise ConfigurationError(f"{attribute.name} must be callable, got {value!r}")
+
+
+def _budget(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, RetryBudget):
+        raise ConfigurationError(f"budget must be a RetryBudget or None, got {value!r}")
 
 
 def _attempts_in_range(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -106,16 +125,24 @@ class RetryPolicy:
         max_attempts: attempts in all, the first included (1 disables retries).
         initial_backoff: the cap of the first jittered wait, in seconds.
         max_backoff: the cap of any jittered wait, in seconds.
-        deadline: seconds from the first attempt after which no retry starts
-            (None: no deadline). A wait that would end past it ends the call.
+        deadline: seconds from the start of the call by which the whole call
+            ends (None: no deadline): every attempt's connect, send and body
+            read is bounded by it (a body still arriving is abandoned within
+            one read timeout of it), and a wait that would end past it ends
+            the call (``retry_stopped_by="deadline"``).
         budget: the `RetryBudget` paying for retries (None: unlimited). The
             default is a fresh budget per policy; clients sharing a policy
             share its budget, which is what you want for one upstream.
-        retry_on: predicate over the `ApiError` of a failed attempt. Whatever
-            it says, an unsafe resend (a POST without ``Idempotency-Key`` that
-            may have reached the server) is never made.
+        retry_on: predicate over the `ApiError` of a failed attempt (default:
+            ``error.transient``). Whatever it says, an unsafe resend is never
+            made: a POST/PATCH that may have reached the server (unless the
+            client or the call opted in), or a one-shot body already sent.
         respect_retry_after: wait what ``Retry-After`` asks instead of backing off.
         max_retry_after: the longest ``Retry-After`` honoured, in seconds.
+        long_retry_after: what a longer ``Retry-After`` does: ``"raise"``
+            (default) raises `RetryAfterTooLong` at once, without sleeping;
+            ``"cap"`` waits ``max_retry_after`` instead and retries (still
+            within the deadline and the budget).
 
     Raises:
         ConfigurationError: a value out of range.
@@ -125,10 +152,15 @@ class RetryPolicy:
     initial_backoff: float = attrs.field(default=0.1, validator=_non_negative)
     max_backoff: float = attrs.field(default=5.0, validator=_non_negative)
     deadline: float | None = attrs.field(default=60.0, validator=_positive_or_none)
-    budget: RetryBudget | None = attrs.field(factory=RetryBudget)
-    retry_on: Callable[[ApiError], bool] = default_retry_on
+    budget: RetryBudget | None = attrs.field(factory=RetryBudget, validator=_budget)
+    retry_on: Callable[[ApiError], bool] = attrs.field(
+        default=default_retry_on, validator=_callable
+    )
     respect_retry_after: bool = True
     max_retry_after: float = attrs.field(default=30.0, validator=_non_negative)
+    long_retry_after: Literal["raise", "cap"] = attrs.field(
+        default="raise", validator=_one_of("raise", "cap")
+    )
 
 
 def _freeze(attributes: Mapping[str, str | int]) -> Mapping[str, str | int]:
@@ -199,14 +231,14 @@ class Attempt:
 
     Attributes:
         number: 1 for the first attempt.
-        deadline: the `time.monotonic` instant by which this attempt must end
-            (the policy's deadline, or the per-attempt total, whichever comes
-            first), or None: unbounded.
+        deadline: the `Deadline` by which this attempt must end (the policy's
+            deadline, or the per-attempt total, whichever comes first), or
+            None: unbounded.
     """
 
     __slots__ = ("_loop", "deadline", "number")
 
-    def __init__(self, loop: RetryLoop, number: int, deadline: float | None) -> None:
+    def __init__(self, loop: RetryLoop, number: int, deadline: Deadline | None) -> None:
         self._loop = loop
         self.number = number
         self.deadline = deadline
@@ -344,11 +376,11 @@ class RetryLoop:
     def _begin(self) -> Attempt:
         self._state = "running"
         self.attempts += 1
-        deadline = self._deadline
+        at = self._deadline
         if self._attempt_timeout is not None:
             own = _clock() + self._attempt_timeout
-            deadline = own if deadline is None else min(deadline, own)
-        return Attempt(self, self.attempts, deadline)
+            at = own if at is None else min(at, own)
+        return Attempt(self, self.attempts, None if at is None else Deadline(at, _clock))
 
     def _succeeded(self, number: int) -> None:
         self._state = "done"
@@ -389,20 +421,23 @@ class RetryLoop:
             return self._stop(RetryStop.MAX_ATTEMPTS)
         now = _clock()
         remaining = None if self._deadline is None else self._deadline - now
+        if remaining is not None and remaining <= 0:
+            logger.info("retry skipped: the deadline has passed (%s)", error.error_type)
+            return self._stop(RetryStop.DEADLINE)
         asked = _retry_after(error) if policy.respect_retry_after else None
-        if asked is not None:
-            if asked > policy.max_retry_after:
+        capping = policy.long_retry_after == "cap"
+        if asked is not None and asked > policy.max_retry_after:
+            if not capping:
                 self._refused_wait = (asked, policy.max_retry_after)
                 return self._stop(RetryStop.RETRY_AFTER_TOO_LONG)
-            if remaining is not None and asked > remaining:
-                self._refused_wait = (asked, max(remaining, 0.0))
-                return self._stop(RetryStop.RETRY_AFTER_TOO_LONG)
-            wait = asked
-        else:
-            wait = _full_jitter(policy, number)
-            if remaining is not None and wait > remaining:
-                logger.info("retry skipped: the deadline would pass (%s)", error.error_type)
-                return self._stop(RetryStop.DEADLINE)
+            asked = policy.max_retry_after
+        if asked is not None and remaining is not None and asked > remaining and not capping:
+            self._refused_wait = (asked, remaining)
+            return self._stop(RetryStop.RETRY_AFTER_TOO_LONG)
+        wait = _full_jitter(policy, number) if asked is None else asked
+        if remaining is not None and wait >= remaining:
+            logger.info("retry skipped: the deadline would pass (%s)", error.error_type)
+            return self._stop(RetryStop.DEADLINE)
         if policy.budget is not None and not policy.budget.try_acquire():
             logger.info("retry skipped: retry budget exhausted (%s)", error.error_type)
             return self._stop(RetryStop.BUDGET)
