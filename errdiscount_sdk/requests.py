@@ -116,9 +116,10 @@ class Session(requests.Session):
             retry_non_idempotent=retry_non_idempotent,
             attempt_timeout=attempt_timeout,
         )
-        if timeout is not None and not (
-            is_real(timeout)
-            or (isinstance(timeout, tuple) and len(timeout) == 2 and all(map(is_real, timeout)))
+        given: object = timeout
+        if given is not None and not (
+            is_real(given)
+            or (isinstance(given, tuple) and len(given) == 2 and all(map(is_real, given)))
         ):
             raise ConfigurationError(
                 f"timeout must be seconds, a (connect, read) pair or None, got {timeout!r}"

@@ -30,7 +30,7 @@ from .._http.client import Client, RetryArg
 from .._http.hooks import RetryHook
 from .._http.retry import RetryPolicy, is_safe_to_resend
 from .._http.sentinel import USE_CLIENT_DEFAULT
-from .._http.transport import TimeoutTypes, new_idempotency_key
+from .._http.transport import TimeoutTypes, check_idempotency_key, new_idempotency_key
 from .._model.enums import ErrorCategory
 from .._model.errors import (
     AlreadyRedeemed,
@@ -169,13 +169,7 @@ class _Core:
         if not isinstance(token, str) or not token:
             raise ConfigurationError("token must be a non-empty string")
         key = new_idempotency_key() if idempotency_key is None else idempotency_key
-        if (
-            not isinstance(key, str)
-            or not 0 < len(key) <= 255
-            or not all(" " <= c <= "~" for c in key)
-        ):
-            raise ConfigurationError("idempotency_key must be 1-255 printable ASCII characters")
-        return {"token": token}, key
+        return {"token": token}, check_idempotency_key(key)
 
 
 class RedemptionClient:
