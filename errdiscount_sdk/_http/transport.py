@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import json as jsonlib
 import math
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
@@ -92,6 +91,8 @@ def _unchanged(error: ApiError) -> ApiError:
 
 def new_idempotency_key() -> str:
     """A fresh random key (128 bits; unguessable, so keys never collide across clients)."""
+    import uuid  # only calls that may resend a POST pay for loading it
+
     return str(uuid.uuid4())
 
 

@@ -10,7 +10,6 @@ backslashes, control characters, whitespace, userinfo.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import urllib.parse
 from collections.abc import Iterable
@@ -37,6 +36,8 @@ _AUTHORITY = re.compile(
 
 def _ipv6_literal(text: str) -> str | None:
     """The canonical ``[addr]`` form of an IPv6 literal, or None if ``text`` is not one."""
+    import ipaddress  # rare in alert URLs: not loaded at import time
+
     try:
         return f"[{ipaddress.IPv6Address(text).compressed}]"
     except ValueError:
