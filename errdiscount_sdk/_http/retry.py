@@ -2,15 +2,19 @@
 
 Policy:
 - Only an `ApiError` can be retried, only when ``retry_on`` says so (default:
-  ``error.retryable``, i.e. transient *and* safe), and never when resending is
-  unsafe whatever ``retry_on`` says: the method must be idempotent
-  (GET/HEAD/OPTIONS/PUT/DELETE/TRACE), or the request must carry an
-  ``Idempotency-Key``, or the failure must have happened before the request
-  was sent (DNS, connect).
+  ``error.transient``), and never when resending is unsafe whatever
+  ``retry_on`` says. A request that never reached the server (DNS, connect)
+  may be resent; one that may have reached it only when the client says it is
+  safe (``resend_after_sent``: an idempotent method, an ``Idempotency-Key``
+  the caller chose, or the caller's opt-in) and its body can be sent again.
 - Waits are exponential with full jitter, capped (``U(0, min(max_backoff,
   initial_backoff*2^(n-1)))``), or exactly what ``Retry-After`` asked. A
   ``Retry-After`` above ``max_retry_after`` or past the deadline raises
-  `RetryAfterTooLong` at once, without sleeping.
+  `RetryAfterTooLong` at once, without sleeping (``long_retry_after="cap"``:
+  wait ``max_retry_after`` and retry instead).
+- The deadline bounds the whole call: each attempt gets a `Deadline` (the
+  call's, or the per-attempt total, whichever is first) that the transport
+  enforces, and no wait may end past it. Every stop is named (`RetryStop`).
 - A retry must be paid from the `RetryBudget`; an empty budget ends the call
   after the attempt just made (fail fast, no sleep).
 - One orchestration for sync and async: `RetryLoop` decides everything and
