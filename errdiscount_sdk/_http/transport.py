@@ -230,14 +230,12 @@ class Call:
         replayable: the body is in memory and can be sent again (False for a
             generator, a file or another stream: sent at most once once it may
             have reached the server).
-        explicit_key: the caller gave the ``Idempotency-Key`` (argument or header).
         stream: leave the success body to the caller (`Client.stream`).
     """
 
     request: httpx.Request
     timeouts: Mapping[str, float | None]
     replayable: bool
-    explicit_key: bool
     expect_json: bool = False
     validator: Validator | None = None
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
@@ -278,14 +276,16 @@ def prepare(
         idempotency_key=idempotency_key,
         **kwargs,
     )
-    explicit_key = IDEMPOTENCY_KEY in request.headers
-    if add_idempotency_key and not explicit_key and request.method in KEYED_METHODS:
+    if (
+        add_idempotency_key
+        and request.method in KEYED_METHODS
+        and IDEMPOTENCY_KEY not in request.headers
+    ):
         request.headers[IDEMPOTENCY_KEY] = new_idempotency_key()
     return Call(
         request=request,
         timeouts=dict(request.extensions.get("timeout", {})),
         replayable=isinstance(request.stream, httpx.ByteStream),
-        explicit_key=explicit_key,
         expect_json=expect_json,
         validator=validator,
         max_json_bytes=max_json_bytes,
@@ -301,6 +301,11 @@ def _bound_timeouts(call: Call, deadline: Deadline | None) -> None:
     if deadline is None:
         return
     left = max(deadline.remaining(), _NO_TIME_LEFT)
+    limits = [limit for limit in call.timeouts.values() if limit is not None]
+    if limits and len(limits) == len(call.timeouts) and max(limits) <= left:
+        # Far from the deadline (the usual case): the configured timeouts stand.
+        call.request.extensions["timeout"] = call.timeouts
+        return
     call.request.extensions["timeout"] = {
         stage: left if limit is None else min(limit, left) for stage, limit in call.timeouts.items()
     } or {"connect": left, "read": left, "write": left, "pool": left}
@@ -382,8 +387,9 @@ class _Bounded(httpx.SyncByteStream):
         self._inner, self._deadline, self._request = inner, deadline, request
 
     def __iter__(self) -> Iterator[bytes]:
+        at, clock = self._deadline.at, self._deadline.clock
         for chunk in self._inner:
-            if self._deadline.passed():
+            if clock() >= at:
                 raise _past_deadline(self._request)
             yield chunk
 
@@ -396,8 +402,9 @@ class _AsyncBounded(httpx.AsyncByteStream):
         self._inner, self._deadline, self._request = inner, deadline, request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        at, clock = self._deadline.at, self._deadline.clock
         async for chunk in self._inner:
-            if self._deadline.passed():
+            if clock() >= at:
                 raise _past_deadline(self._request)
             yield chunk
 

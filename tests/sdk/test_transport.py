@@ -206,7 +206,7 @@ def test_send_maps_local_protocol_errors_to_configuration_errors() -> None:
 
         with httpx.Client(transport=httpx.MockTransport(bad)) as broken:  # noqa: SIM117
             with pytest.raises(ConfigurationError):
-                send(broken, Call(request, timeouts={}, replayable=True, explicit_key=False))
+                send(broken, Call(request, timeouts={}, replayable=True))
 
 
 def test_bad_client_settings_are_configuration_errors() -> None:
