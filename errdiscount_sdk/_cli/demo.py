@@ -214,6 +214,8 @@ def _tour(tour: _Tour, workdir: Path, admin_key: str) -> int:
                 ),
                 on_retry=lambda details: _show_retry(tour, details),
                 on_alert=lambda url, error: alerts.append(url),
+                # The demo API honours Idempotency-Key: POSTs may be resent, with one key.
+                retry_non_idempotent=True,
             )
             with client:
                 _balance(tour, client, api.balance_calls)

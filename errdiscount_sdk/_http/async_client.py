@@ -6,8 +6,9 @@ Hooks may be plain functions or coroutine functions; the verifier's
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -17,11 +18,12 @@ from .._model.alert_url import AlertUrlPolicy
 from .._model.errors import ApiError, ConfigurationError
 from .._report.reporter import ErrorReporter
 from . import transport as _transport
-from .client import DEFAULT_RETRY, ClientBase, shown_url
-from .enrich import SupportsVerify, adiscount_for, alert_url_for
-from .hooks import Hook, acall_hook
-from .retry import RetryPolicy, run_async
-from .transport import DEFAULT_MAX_JSON_BYTES, DEFAULT_TIMEOUT, TimeoutTypes, Validator
+from .client import AuthArg, ClientBase, RedirectsArg, RetryArg, shown_url
+from .enrich import SupportsVerify, afindings_for
+from .hooks import AlertHook, DiscountHook, ErrorHook, RetryHook, acall_hook
+from .retry import RetryLoop
+from .sentinel import USE_CLIENT_DEFAULT
+from .transport import DEFAULT_MAX_JSON_BYTES, DEFAULT_TIMEOUT, Call, TimeoutTypes, Validator
 
 __all__ = ["AsyncClient"]
 
@@ -43,22 +45,23 @@ class AsyncClient(ClientBase):
         base_url: str | httpx.URL = "",
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
-        retry: RetryPolicy | None = DEFAULT_RETRY,
+        retry: RetryArg = USE_CLIENT_DEFAULT,
         alert_policy: AlertUrlPolicy | None = None,
         verifier: SupportsVerify | None = None,
-        on_retry: Hook | None = None,
-        on_error: Hook | None = None,
-        on_discount: Hook | None = None,
-        on_alert: Hook | None = None,
+        on_retry: RetryHook | None = None,
+        on_error: ErrorHook | None = None,
+        on_discount: DiscountHook | None = None,
+        on_alert: AlertHook | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
         idempotency_keys: bool = True,
         expect_json: bool = False,
         max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+        retry_non_idempotent: bool = False,
+        attempt_timeout: float | None = None,
         reporter: ErrorReporter | None = None,
     ) -> None:
         super().__init__(
-            reporter=reporter,
             retry=retry,
             alert_policy=alert_policy,
             verifier=verifier,
@@ -69,8 +72,12 @@ class AsyncClient(ClientBase):
             idempotency_keys=idempotency_keys,
             expect_json=expect_json,
             max_json_bytes=max_json_bytes,
+            retry_non_idempotent=retry_non_idempotent,
+            attempt_timeout=attempt_timeout,
+            reporter=reporter,
         )
         self._check_client_args(http_client, transport, base_url=base_url, headers=headers)
+        _transport.check_timeout(timeout)
         if http_client is not None:
             if not isinstance(http_client, httpx.AsyncClient):
                 raise ConfigurationError("http_client must be an httpx.AsyncClient")
@@ -89,6 +96,8 @@ class AsyncClient(ClientBase):
         idempotency_key: str | None = None,
         expect_json: bool | None = None,
         validator: Validator | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        follow_redirects: RedirectsArg = USE_CLIENT_DEFAULT,
         endpoint: str | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
@@ -97,57 +106,96 @@ class AsyncClient(ClientBase):
         Same arguments as `Client.request`.
 
         Raises:
-            ApiError: the classified failure of the last attempt, with ``.attempts``.
+            ApiError: the classified failure of the last attempt, with
+                ``.attempts`` and ``.retry_stopped_by``.
             ConfigurationError: an invalid URL or argument.
         """
-        request = self._build(self._http, method, url, idempotency_key, kwargs)
-        want_json = self.expect_json if expect_json is None else expect_json
-        http, max_json = self._http, self.max_json_bytes
-        started, attempts = time.perf_counter(), 0
-
-        async def attempt() -> httpx.Response:
-            nonlocal attempts
-            attempts += 1
-            try:
-                return await _transport.asend(
-                    http,
-                    request,
-                    expect_json=want_json,
-                    validator=validator,
-                    max_json_bytes=max_json,
-                )
-            except ApiError as error:
-                refined = self._refine_error(error)
-                if refined is error:
-                    raise
-                raise refined from error.__cause__
-
-        try:
-            response = await run_async(self.retry, attempt, on_retry=self.on_retry)
-        except ApiError as error:
-            await self._finish(error)
-            self._report(
-                request, endpoint=endpoint, started=started, attempts=attempts, error=error
-            )
-            raise
-        self._report(
-            request,
-            endpoint=endpoint,
-            started=started,
-            attempts=attempts,
-            status=response.status_code,
+        call = self._prepare(
+            self._http,
+            method,
+            url,
+            idempotency_key=idempotency_key,
+            expect_json=expect_json,
+            validator=validator,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            stream=False,
+            kwargs=kwargs,
         )
-        return response
+        return await self._run(call, endpoint)
 
-    async def _finish(self, error: ApiError) -> None:
-        self._log_failure(error)
-        token = await adiscount_for(error, self.verifier)
-        url = alert_url_for(error, self.alert_policy)
-        if token is not None:
-            await acall_hook("on_discount", self.on_discount, token, error)
-        if url is not None:
-            await acall_hook("on_alert", self.on_alert, url, error)
-        await acall_hook("on_error", self.on_error, error)
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        idempotency_key: str | None = None,
+        auth: AuthArg = USE_CLIENT_DEFAULT,
+        follow_redirects: RedirectsArg = USE_CLIENT_DEFAULT,
+        endpoint: str | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[httpx.Response]:
+        """``async with client.stream("GET", url) as response:``; see `Client.stream`."""
+        call = self._prepare(
+            self._http,
+            method,
+            url,
+            idempotency_key=idempotency_key,
+            expect_json=False,
+            validator=None,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            stream=True,
+            kwargs=kwargs,
+        )
+        response = await self._run(call, endpoint)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _run(self, call: Call, endpoint: str | None) -> httpx.Response:
+        loop = self._loop(call.request, replayable=call.replayable)
+        started = time.perf_counter()
+        try:
+            async for attempt in loop:
+                response: httpx.Response | None = None
+                with attempt:
+                    response = await _transport.asend(self._http, call, attempt.deadline)
+                if response is not None:
+                    self.report(
+                        call.request,
+                        endpoint=endpoint,
+                        started=started,
+                        attempts=loop.attempts,
+                        status=response.status_code,
+                    )
+                    return response
+        except ApiError as error:
+            final = await self.fail_async(loop, error)
+            self.report(
+                call.request,
+                endpoint=endpoint,
+                started=started,
+                attempts=loop.attempts,
+                error=final,
+            )
+            raise final from error.__cause__
+        raise AssertionError("unreachable: the retry loop ended without an outcome")
+
+    async def fail_async(self, loop: RetryLoop, error: ApiError) -> ApiError:
+        """`ClientBase.fail_sync` for asyncio: the verifier and the hooks may be async."""
+        findings = await afindings_for(
+            error.payload, self.verifier, self.alert_policy, error.error_type
+        )
+        final = self._final(loop, error, findings)
+        if findings.offered_discount is not None:
+            await acall_hook("on_discount", self.on_discount, findings.offered_discount, final)
+        if findings.alert_url is not None:
+            await acall_hook("on_alert", self.on_alert, findings.alert_url, final)
+        await acall_hook("on_error", self.on_error, final)
+        return final
 
     async def get(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         """``request("GET", url, ...)``."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 
-from .._model.errors import ConfigurationError
+from .._model.checks import require_real
 
 __all__ = ["RetryBudget"]
 
@@ -47,10 +47,8 @@ class RetryBudget:
     __slots__ = ("_capacity", "_deposit", "_lock", "_tokens")
 
     def __init__(self, *, max_tokens: float = 8.0, token_ratio: float = 0.2) -> None:
-        if not 1 <= max_tokens <= 1000:
-            raise ConfigurationError(f"max_tokens must be in [1, 1000], got {max_tokens!r}")
-        if not 0 <= token_ratio <= 1:
-            raise ConfigurationError(f"token_ratio must be in [0, 1], got {token_ratio!r}")
+        require_real(max_tokens, "max_tokens", minimum=1, maximum=1000)
+        require_real(token_ratio, "token_ratio", minimum=0, maximum=1)
         self._capacity = round(max_tokens * _SCALE)
         self._deposit = round(token_ratio * _SCALE)
         self._tokens = self._capacity

@@ -1,26 +1,62 @@
-"""Calling user hooks so that a broken hook can never break the call it observes.
+"""The hooks a client calls, one `Protocol` each, and calling them so that a broken hook can
+never break the call it observes.
 
 Policy: a hook that raises is logged (``errdiscount_sdk`` logger, with the
-traceback) and otherwise ignored; its result is ignored too. The async variant
-also accepts coroutine functions, so `AsyncClient` hooks may be sync or async.
+traceback) and otherwise ignored; its result is ignored too. `AsyncClient`
+also awaits what a hook returns, so its hooks may be sync or async; a sync
+client that gets an awaitable back closes it and logs a warning.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["Hook", "acall_hook", "call_hook", "logger"]
+if TYPE_CHECKING:
+    from .._model.errors import ApiError
+    from .retry import RetryDetails
+
+__all__ = [
+    "AlertHook",
+    "DiscountHook",
+    "ErrorHook",
+    "RetryHook",
+    "acall_hook",
+    "call_hook",
+    "logger",
+]
 
 logger = logging.getLogger("errdiscount_sdk")
 
-Hook = Callable[..., object]
-"""Any callable; its return value is ignored (awaited first when it is awaitable)."""
+
+class RetryHook(Protocol):
+    """``on_retry(details)``: a retry was decided and is about to wait ``details.wait``."""
+
+    def __call__(self, details: RetryDetails, /) -> object: ...
 
 
-def call_hook(name: str, hook: Hook | None, *args: object) -> None:
-    """Call a synchronous hook; log and swallow whatever it raises."""
+class ErrorHook(Protocol):
+    """``on_error(error)``: once per failed call, with the final error, before it is raised."""
+
+    def __call__(self, error: ApiError, /) -> object: ...
+
+
+class DiscountHook(Protocol):
+    """``on_discount(token, error)``: the verified `DiscountToken` (the raw token string
+    when the client has no verifier) and the final error that carried it."""
+
+    def __call__(self, token: Any, error: ApiError, /) -> object: ...
+
+
+class AlertHook(Protocol):
+    """``on_alert(url, error)``: an alert URL the client's `AlertUrlPolicy` allowed."""
+
+    def __call__(self, url: str, error: ApiError, /) -> object: ...
+
+
+def call_hook(name: str, hook: Any, *args: object) -> None:
+    """Call a synchronous hook (None: nothing); log and swallow whatever it raises."""
     if hook is None:
         return
     try:
@@ -36,8 +72,8 @@ def call_hook(name: str, hook: Hook | None, *args: object) -> None:
         logger.exception("hook %s raised; the call goes on", name)
 
 
-async def acall_hook(name: str, hook: Hook | None, *args: object) -> None:
-    """Call a sync or async hook; log and swallow whatever it raises."""
+async def acall_hook(name: str, hook: Any, *args: object) -> None:
+    """Call a sync or async hook (None: nothing); log and swallow whatever it raises."""
     if hook is None:
         return
     try:

@@ -26,14 +26,35 @@ DEFAULT_MAX_URL_LENGTH = 2048
 # is refused: it covers control characters, whitespace and look-alike tricks.
 _PRINTABLE_ASCII_NO_SPACE = re.compile(r"[!-~]+")
 _HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+# The whole authority as browsers (WHATWG) read it, userinfo already refused: a
+# reg-name or a bracketed IPv6 literal, then nothing but an optional ":port".
+# "[::1]evil.com" is no host a browser would open; urllib.parse reads it as ::1.
+_AUTHORITY = re.compile(
+    r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[^\[\]:/]+))(?::(?P<port>[0-9]*))?"
+)
 
 
-def _normalise_host(host: str) -> str:
+def _ipv6_literal(text: str) -> str | None:
+    """The canonical ``[addr]`` form of an IPv6 literal, or None if ``text`` is not one."""
+    import ipaddress  # rare in alert URLs: not loaded at import time
+
+    try:
+        return f"[{ipaddress.IPv6Address(text).compressed}]"
+    except ValueError:
+        return None
+
+
+def _normalise_host(host: object) -> str:
+    if not isinstance(host, str):
+        raise ConfigurationError(f"allowed host {host!r} is not a str")
     host = host.strip().lower().rstrip(".")
     if not host or len(host) > 253:
         raise ConfigurationError(f"allowed host {host!r} is not a valid host name")
     if host.startswith("[") and host.endswith("]"):
-        return host  # an IPv6 literal, compared as written
+        literal = _ipv6_literal(host[1:-1])
+        if literal is None:
+            raise ConfigurationError(f"allowed host {host!r} is not a valid IPv6 literal")
+        return literal
     if not all(_HOST_LABEL.fullmatch(label) for label in host.split(".")):
         raise ConfigurationError(
             f"allowed host {host!r} is not a valid host name (write IDN hosts in punycode)"
@@ -42,9 +63,30 @@ def _normalise_host(host: str) -> str:
 
 
 def _host_set(hosts: Iterable[str]) -> frozenset[str]:
-    if isinstance(hosts, str):
-        raise ConfigurationError("allowed_hosts must be a collection of host names, not a str")
+    if isinstance(hosts, str | bytes) or not isinstance(hosts, Iterable):
+        raise ConfigurationError(
+            f"allowed_hosts must be a collection of host names, got {type(hosts).__name__}"
+        )
     return frozenset(_normalise_host(host) for host in hosts)
+
+
+def _port_set(ports: object) -> frozenset[int] | None:
+    if ports is None:
+        return None
+    if isinstance(ports, str | bytes) or not isinstance(ports, Iterable):
+        raise ConfigurationError(
+            f"allowed_ports must be a collection of ports or None, got {type(ports).__name__}"
+        )
+    checked = frozenset(ports)
+    for port in checked:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ConfigurationError(f"allowed port {port!r} is not a port number")
+    return checked
+
+
+def _length(_: object, attribute: attrs.Attribute[int], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"max_length must be an int >= 1, got {value!r}")
 
 
 @attrs.frozen
@@ -62,16 +104,16 @@ class AlertUrlPolicy:
         max_length: longest URL accepted, in characters.
 
     Raises:
-        ConfigurationError: an allowed host is not a valid host name.
+        ConfigurationError: ``allowed_hosts`` is not a collection of valid host
+            names (IPv6 literals in brackets, compared in canonical form), or
+            another argument is of the wrong type.
     """
 
     allowed_hosts: frozenset[str] = attrs.field(converter=_host_set)
     require_https: bool = True
     http_allowed_hosts: frozenset[str] = attrs.field(default=frozenset(), converter=_host_set)
-    allowed_ports: frozenset[int] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(frozenset)
-    )
-    max_length: int = DEFAULT_MAX_URL_LENGTH
+    allowed_ports: frozenset[int] | None = attrs.field(default=None, converter=_port_set)
+    max_length: int = attrs.field(default=DEFAULT_MAX_URL_LENGTH, validator=_length)
 
     @http_allowed_hosts.validator
     def _check_http_hosts(self, _: attrs.Attribute[frozenset[str]], value: frozenset[str]) -> None:
@@ -113,9 +155,13 @@ class AlertUrlPolicy:
             raise UnsafeAlertUrl(url, "scheme")
         if "@" in parts.netloc:
             raise UnsafeAlertUrl(url, "userinfo")
-        host = (parts.hostname or "").rstrip(".")
-        if parts.netloc.startswith("["):
-            host = f"[{host}]"
+        authority = _AUTHORITY.fullmatch(parts.netloc)
+        if authority is None:
+            raise UnsafeAlertUrl(url, "host")
+        if authority["ipv6"] is not None:
+            host = _ipv6_literal(authority["ipv6"]) or ""
+        else:
+            host = authority["name"].lower().rstrip(".")
         if not host or host not in self.allowed_hosts:
             raise UnsafeAlertUrl(url, "host")
         if scheme == "http" and self.require_https and host not in self.http_allowed_hosts:

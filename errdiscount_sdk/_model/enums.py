@@ -1,10 +1,10 @@
-"""The two small vocabularies every other module speaks: error category and severity."""
+"""The small vocabularies every other module speaks: error category, severity, retry stops."""
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["ErrorCategory", "Severity"]
+__all__ = ["ErrorCategory", "RetryStop", "Severity"]
 
 
 class ErrorCategory(enum.StrEnum):
@@ -36,3 +36,27 @@ class Severity(enum.StrEnum):
     MINOR = "minor"
     MODERATE = "moderate"
     SEVERE = "severe"
+
+
+class RetryStop(enum.StrEnum):
+    """Why a client made no further attempt (``ApiError.retry_stopped_by``).
+
+    - ``RETRIES_DISABLED``: the client has no `RetryPolicy` (``retry=None``).
+    - ``NOT_RETRYABLE``: the failure is not transient, or ``retry_on`` refused it.
+    - ``UNSAFE_RESEND``: the request may have reached the server and resending
+      it could apply it twice (a POST/PATCH without an opt-in; see docs/retry.md).
+    - ``ONE_SHOT_BODY``: the body was a generator or stream already consumed.
+    - ``MAX_ATTEMPTS``: the policy's ``max_attempts`` were made.
+    - ``RETRY_AFTER_TOO_LONG``: the server asked to wait longer than allowed.
+    - ``DEADLINE``: the next attempt could not end before the policy's deadline.
+    - ``BUDGET``: the `RetryBudget` could not pay for another retry.
+    """
+
+    RETRIES_DISABLED = "retries_disabled"
+    NOT_RETRYABLE = "not_retryable"
+    UNSAFE_RESEND = "unsafe_resend"
+    ONE_SHOT_BODY = "one_shot_body"
+    MAX_ATTEMPTS = "max_attempts"
+    RETRY_AFTER_TOO_LONG = "retry_after_too_long"
+    DEADLINE = "deadline"
+    BUDGET = "budget"

@@ -70,9 +70,9 @@ discount token or alert URL found in the payload.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from .enums import ErrorCategory, Severity
+from .enums import ErrorCategory, RetryStop, Severity
 
 if TYPE_CHECKING:
     import httpx
@@ -192,6 +192,12 @@ class InvalidEvent(ErrDiscountError, ValueError):
 class ApiError(ErrDiscountError):
     """An API call failed. Raised by the clients; built from a `Classification`.
 
+    An `ApiError` is complete when it is constructed: a client builds one per
+    failed attempt, and the error it finally raises is a copy (`evolve`) that
+    adds what only the end of the call knows (attempts, why no retry followed,
+    what the payload's token and alert URL turned out to be). Nothing is
+    filled in afterwards.
+
     Attributes:
         category: one of the four `ErrorCategory` values.
         severity: `Severity` of the failure for the user.
@@ -202,8 +208,12 @@ class ApiError(ErrDiscountError):
         status_code: the HTTP status, or None when no response arrived.
         payload: the parsed `ErrorPayload`, or None.
         request: the `httpx.Request` (requests' are translated), or None.
-        response: the `httpx.Response`, or None when no response arrived.
+        response: the `httpx.Response`, or None when no response arrived. Its
+            body holds at most the first `MAX_BODY_BYTES` (+1) bytes: error
+            bodies are read with a cap.
         attempts: how many attempts the client made before giving up.
+        retry_stopped_by: why no further attempt was made (a `RetryStop`), or
+            None for an error not raised by a client's retry loop.
         discount: the verified discount token (a `DiscountToken`) when the
             client has a verifier and the token verified, else None.
         discount_rejection: why a token found in the payload was not handed
@@ -211,8 +221,6 @@ class ApiError(ErrDiscountError):
         alert_url: the payload's alert URL if the client's policy allowed it.
         alert_url_rejection: the `UnsafeAlertUrl` if the policy refused it.
     """
-
-    default_category: ClassVar[ErrorCategory] = ErrorCategory.PROTOCOL
 
     def __init__(
         self,
@@ -223,6 +231,11 @@ class ApiError(ErrDiscountError):
         response: httpx.Response | None = None,
         payload: ErrorPayload | None = None,
         attempts: int = 1,
+        retry_stopped_by: RetryStop | None = None,
+        discount: Any = None,
+        discount_rejection: TokenError | None = None,
+        alert_url: str | None = None,
+        alert_url_rejection: UnsafeAlertUrl | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -231,10 +244,46 @@ class ApiError(ErrDiscountError):
         self.response = response
         self.payload = payload
         self.attempts = attempts
-        self.discount: Any = None
-        self.discount_rejection: TokenError | None = None
-        self.alert_url: str | None = None
-        self.alert_url_rejection: UnsafeAlertUrl | None = None
+        self.retry_stopped_by = retry_stopped_by
+        self.discount = discount
+        self.discount_rejection = discount_rejection
+        self.alert_url = alert_url
+        self.alert_url_rejection = alert_url_rejection
+
+    def _constructor_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """What rebuilds this error: positional and keyword arguments of ``__init__``.
+
+        A subclass with its own ``__init__`` overrides this, so `evolve` keeps working.
+        """
+        return (self.message,), {
+            "classification": self.classification,
+            "request": self.request,
+            "response": self.response,
+            "payload": self.payload,
+            **self._outcome_fields(),
+        }
+
+    def _outcome_fields(self) -> dict[str, Any]:
+        return {
+            "attempts": self.attempts,
+            "retry_stopped_by": self.retry_stopped_by,
+            "discount": self.discount,
+            "discount_rejection": self.discount_rejection,
+            "alert_url": self.alert_url,
+            "alert_url_rejection": self.alert_url_rejection,
+        }
+
+    def evolve(self, **changes: Any) -> Self:
+        """A copy of this error (same class, same ``__cause__``) with ``changes`` applied.
+
+        ``changes`` name constructor arguments (``attempts=3``,
+        ``retry_stopped_by=RetryStop.BUDGET``, ``discount=...``), as ``attrs.evolve``.
+        """
+        args, kwargs = self._constructor_args()
+        kwargs.update(changes)
+        copy = type(self)(*args, **kwargs)
+        copy.__cause__ = self.__cause__
+        return copy
 
     @property
     def category(self) -> ErrorCategory:
@@ -270,17 +319,32 @@ class ApiError(ErrDiscountError):
         return self.payload.error_code if self.payload is not None else None
 
     def __str__(self) -> str:
-        text = self.message
+        notes = []
         if self.attempts > 1:
-            text += f" (after {self.attempts} attempts)"
-        return text
+            notes.append(f"after {self.attempts} attempts")
+        stop = _STOP_NOTES.get(self.retry_stopped_by) if self.retry_stopped_by else None
+        if stop is not None:
+            notes.append(stop)
+        return f"{self.message} ({'; '.join(notes)})" if notes else self.message
 
     def __repr__(self) -> str:
+        stopped = (
+            f", retry_stopped_by={self.retry_stopped_by.value!r}" if self.retry_stopped_by else ""
+        )
         return (
             f"{type(self).__name__}({self.message!r}, category={self.category.value!r}, "
             f"severity={self.severity.value!r}, status_code={self.status_code!r}, "
-            f"attempts={self.attempts})"
+            f"attempts={self.attempts}{stopped})"
         )
+
+
+# What str(error) says about why the retries stopped; the stops a reader would not guess.
+_STOP_NOTES: dict[RetryStop, str] = {
+    RetryStop.UNSAFE_RESEND: "not resent: the request may have reached the server",
+    RetryStop.ONE_SHOT_BODY: "not resent: the request body was a one-shot stream",
+    RetryStop.DEADLINE: "no retry: the retry deadline would pass",
+    RetryStop.BUDGET: "no retry: the retry budget is exhausted",
+}
 
 
 class NetworkError(ApiError):
@@ -418,12 +482,29 @@ class MalformedRequest(DataFormatError):
 class RetryAfterTooLong(ApiError):
     """The server asked to wait longer than the retry policy allows; nothing was slept.
 
+    A client raises it as a subclass of the last attempt's class too, so
+    ``except ServiceUnavailable`` catches a 503's and ``except RateLimited`` a
+    429's (`for_error` builds that class: ``RetryAfterTooLong[ServiceUnavailable]``).
+
     Attributes:
         requested_wait: the wait in seconds the server asked for.
+        limit: the longest wait the policy allowed at that point.
         last_error: the `ApiError` of the attempt that carried the request to wait.
     """
 
-    def __init__(self, last_error: ApiError, requested_wait: float, limit: float) -> None:
+    def __init__(
+        self,
+        last_error: ApiError,
+        requested_wait: float,
+        limit: float,
+        *,
+        attempts: int | None = None,
+        retry_stopped_by: RetryStop | None = RetryStop.RETRY_AFTER_TOO_LONG,
+        discount: Any = None,
+        discount_rejection: TokenError | None = None,
+        alert_url: str | None = None,
+        alert_url_rejection: UnsafeAlertUrl | None = None,
+    ) -> None:
         super().__init__(
             f"{last_error.message}; the server asked to wait {requested_wait:g}s, "
             f"more than the allowed {limit:g}s, so the call was not retried",
@@ -431,11 +512,52 @@ class RetryAfterTooLong(ApiError):
             request=last_error.request,
             response=last_error.response,
             payload=last_error.payload,
-            attempts=last_error.attempts,
+            attempts=last_error.attempts if attempts is None else attempts,
+            retry_stopped_by=retry_stopped_by,
+            discount=discount,
+            discount_rejection=discount_rejection,
+            alert_url=alert_url,
+            alert_url_rejection=alert_url_rejection,
         )
         self.requested_wait = requested_wait
         self.limit = limit
         self.last_error = last_error
+
+    def _constructor_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (self.last_error, self.requested_wait, self.limit), self._outcome_fields()
+
+    @staticmethod
+    def for_error(
+        last_error: ApiError, requested_wait: float, limit: float, **fields: Any
+    ) -> RetryAfterTooLong:
+        """The `RetryAfterTooLong` that is also an instance of ``last_error``'s class."""
+        cls = _retry_after_too_long_class(type(last_error))
+        return cls(last_error, requested_wait, limit, **fields)
+
+
+_RETRY_AFTER_CLASSES: dict[type[ApiError], type[RetryAfterTooLong]] = {}
+
+
+def _retry_after_too_long_class(status_class: type[ApiError]) -> type[RetryAfterTooLong]:
+    # One class per status class, made once: "except ServiceUnavailable" and
+    # "except RetryAfterTooLong" both catch a 503 that asked for too long a wait.
+    if issubclass(status_class, RetryAfterTooLong) or status_class is ApiError:
+        return RetryAfterTooLong
+    known = _RETRY_AFTER_CLASSES.get(status_class)
+    if known is not None:
+        return known
+    name = f"RetryAfterTooLong[{status_class.__name__}]"
+    made = type(
+        name,
+        (RetryAfterTooLong, status_class),
+        {
+            "__module__": RetryAfterTooLong.__module__,
+            "__qualname__": name,
+            "__doc__": f"`RetryAfterTooLong` for a `{status_class.__name__}`.",
+        },
+    )
+    # setdefault: two threads racing here still agree on one class.
+    return _RETRY_AFTER_CLASSES.setdefault(status_class, made)
 
 
 class TokenError(ErrDiscountError):

@@ -1,5 +1,7 @@
 """`RedemptionClient` and `AsyncRedemptionClient`: redeem discount tokens at a server.
 
+The value classes they return (`Redemption`, ...) live in `errdiscount_sdk._redeem.models`.
+
 Both are built on `Client` / `AsyncClient`: the same transport glue, `RetryPolicy`
 (backoff, ``Retry-After``, deadline, `RetryBudget`), ``on_retry`` hook and
 `errdiscount_sdk.testing.disable_backoff` switch apply to redemptions. Redeeming is
@@ -18,18 +20,17 @@ the key is still running; retrying returns its result). Anything else is the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import attrs
 
 from .._http.async_client import AsyncClient
-from .._http.client import DEFAULT_RETRY, Client
-from .._http.hooks import Hook
+from .._http.client import Client, RetryArg
+from .._http.hooks import RetryHook
 from .._http.retry import RetryPolicy, is_safe_to_resend
-from .._http.transport import TimeoutTypes, new_idempotency_key
+from .._http.sentinel import USE_CLIENT_DEFAULT
+from .._http.transport import TimeoutTypes, check_idempotency_key, new_idempotency_key
 from .._model.enums import ErrorCategory
 from .._model.errors import (
     AlreadyRedeemed,
@@ -42,8 +43,8 @@ from .._model.errors import (
     UserCapReached,
 )
 from .._model.wire import RedemptionCode
-from .._tokens.spec import Compensation
 from .._version import __version__
+from .models import PendingCompensation, Redemption, RedemptionGrant, UserCompensations
 
 if TYPE_CHECKING:
     import httpx
@@ -72,122 +73,6 @@ _CODE_CLASSES: dict[str, type[RedemptionError]] = {
 _IN_FLIGHT = RedemptionCode.IDEMPOTENCY_KEY_IN_FLIGHT
 
 M = TypeVar("M")
-
-
-def _time(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError("timestamp must be a string")
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError("timestamp needs a time zone")
-    return moment
-
-
-def _compensation(value: Any) -> Compensation:
-    if not isinstance(value, Mapping):
-        raise ValueError("compensation must be an object")
-    amount = value["amount"]
-    if not isinstance(value["kind"], str) or not isinstance(value["unit"], str):
-        raise ValueError("compensation kind and unit are strings")
-    if isinstance(amount, bool) or not isinstance(amount, int | float):
-        raise ValueError("compensation amount is a number")
-    return Compensation(value["kind"], amount, value["unit"])
-
-
-@attrs.frozen
-class RedemptionGrant:
-    """What a redemption gave; the members that apply to ``kind`` are set.
-
-    ``coupon_code`` (coupon; None when the server has no code pool), ``points``,
-    ``days`` (extensions, retry chances), ``amount``/``unit`` (credits, coupons),
-    ``count`` (retry chances).
-    """
-
-    kind: str
-    coupon_code: str | None = None
-    points: int | float | None = None
-    days: int | float | None = None
-    amount: int | float | None = None
-    unit: str | None = None
-    count: int | None = None
-
-    @classmethod
-    def from_json(cls, value: Any) -> RedemptionGrant:
-        if not isinstance(value, Mapping) or not isinstance(value.get("kind"), str):
-            raise ValueError("grant must be an object with a kind")
-        known = {f.name for f in attrs.fields(cls)}
-        return cls(**{k: v for k, v in value.items() if k in known})
-
-
-@attrs.frozen
-class Redemption:
-    """A redeemed token, as the server reports it."""
-
-    id: str
-    jti: str
-    subject: str
-    compensation: Compensation
-    grant: RedemptionGrant
-    redeemed_at: datetime
-    reversed_at: datetime | None = None
-
-    @classmethod
-    def from_json(cls, value: Any) -> Redemption:
-        if not isinstance(value, Mapping):
-            raise ValueError("redemption must be an object")
-        for name in ("id", "jti", "subject"):
-            if not isinstance(value.get(name), str):
-                raise ValueError(f"{name} must be a string")
-        reversed_at = value.get("reversed_at")
-        return cls(
-            id=value["id"],
-            jti=value["jti"],
-            subject=value["subject"],
-            compensation=_compensation(value.get("compensation")),
-            grant=RedemptionGrant.from_json(value.get("grant")),
-            redeemed_at=_time(value.get("redeemed_at")),
-            reversed_at=None if reversed_at is None else _time(reversed_at),
-        )
-
-
-@attrs.frozen
-class PendingCompensation:
-    """An issued, unredeemed, unexpired token of a subject (the "at next login" reminder)."""
-
-    jti: str
-    alert_id: str
-    alert_url: str | None
-    compensation: Compensation
-    expires_at: datetime
-
-
-@attrs.frozen
-class UserCompensations:
-    """What a subject redeemed (newest first) and still has pending."""
-
-    subject: str
-    redeemed: tuple[Redemption, ...]
-    pending: tuple[PendingCompensation, ...]
-
-    @classmethod
-    def from_json(cls, value: Any) -> UserCompensations:
-        if not isinstance(value, Mapping) or not isinstance(value.get("subject"), str):
-            raise ValueError("compensations must be an object with a subject")
-        pending = tuple(
-            PendingCompensation(
-                jti=str(item["jti"]),
-                alert_id=str(item["alert_id"]),
-                alert_url=item.get("alert_url"),
-                compensation=_compensation(item["compensation"]),
-                expires_at=_time(item["expires_at"]),
-            )
-            for item in value.get("pending", [])
-        )
-        return cls(
-            subject=value["subject"],
-            redeemed=tuple(Redemption.from_json(r) for r in value.get("redeemed", [])),
-            pending=pending,
-        )
 
 
 def redemption_error(error: ApiError) -> ApiError:
@@ -284,13 +169,7 @@ class _Core:
         if not isinstance(token, str) or not token:
             raise ConfigurationError("token must be a non-empty string")
         key = new_idempotency_key() if idempotency_key is None else idempotency_key
-        if (
-            not isinstance(key, str)
-            or not 0 < len(key) <= 255
-            or not all(" " <= c <= "~" for c in key)
-        ):
-            raise ConfigurationError("idempotency_key must be 1-255 printable ASCII characters")
-        return {"token": token}, key
+        return {"token": token}, check_idempotency_key(key)
 
 
 class RedemptionClient:
@@ -317,11 +196,11 @@ class RedemptionClient:
         base_url: str,
         *,
         api_key: str | None = None,
-        retry: RetryPolicy | None = DEFAULT_RETRY,
+        retry: RetryArg = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes = DEFAULT_REDEEM_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
-        on_retry: Hook | None = None,
+        on_retry: RetryHook | None = None,
     ) -> None:
         self._core = _Core(base_url, api_key)
         self._client = _RedeemHttp(
@@ -401,11 +280,11 @@ class AsyncRedemptionClient:
         base_url: str,
         *,
         api_key: str | None = None,
-        retry: RetryPolicy | None = DEFAULT_RETRY,
+        retry: RetryArg = USE_CLIENT_DEFAULT,
         timeout: TimeoutTypes = DEFAULT_REDEEM_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
-        on_retry: Hook | None = None,
+        on_retry: RetryHook | None = None,
     ) -> None:
         self._core = _Core(base_url, api_key)
         self._client = _AsyncRedeemHttp(

@@ -49,16 +49,10 @@ __all__ = [
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
-_PRIVATE_TYPES = (ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)
 _MAX_KEYS = 64
 _MAX_PEM_BYTES = 64 * 1024
 _MIN_RSA_BITS = 2048
 _MAX_RSA_BITS = 8192
-_THUMBPRINT_MEMBERS = {
-    "OKP": ("crv", "kty", "x"),
-    "EC": ("crv", "kty", "x", "y"),
-    "RSA": ("e", "kty", "n"),
-}
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 # RFC 7468 §5.2 explanatory text before the PEM block: parsers (OpenSSL,
 # cryptography) skip it, our loader reads the key id from it.

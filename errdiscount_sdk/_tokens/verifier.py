@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from .._model.checks import is_real
 from .._model.errors import (
     ConfigurationError,
     InvalidSignature,
@@ -173,10 +174,13 @@ def _check_signature(
 
 
 def _seconds(value: float | dt.timedelta, name: str) -> float:
-    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-    if not 0 <= seconds <= 3600:
-        raise ConfigurationError(f"{name} must be between 0 and 3600 seconds")
-    return seconds
+    # A number or a timedelta only: "30" from an unparsed config must fail here, loudly.
+    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else value
+    if not is_real(seconds) or not 0 <= seconds <= 3600:
+        raise ConfigurationError(
+            f"{name} must be between 0 and 3600 seconds (a number or a timedelta), got {value!r}"
+        )
+    return float(seconds)
 
 
 class _VerifierCore:

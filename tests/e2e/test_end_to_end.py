@@ -168,6 +168,7 @@ def test_error_to_verified_discount_to_one_redemption(
             on_discount=lambda token, error: discounts.append((token, error)),
             on_alert=lambda url, error: alerts.append((url, error)),
             on_retry=retries.append,
+            retry_non_idempotent=True,  # the provider honours Idempotency-Key
         ) as client,
     ):
         # 1. A flaky endpoint: two 503s, retried with one key, then the order.
@@ -254,6 +255,7 @@ async def test_async_error_to_verified_discount_to_one_redemption(
             on_discount=on_discount,
             on_alert=lambda url, error: alerts.append(url),
             on_retry=on_retry,
+            retry_non_idempotent=True,  # the provider honours Idempotency-Key
         ) as client:
             response = await client.post("/v1/orders", json={"item": 1})
             assert response.json()["ok"] is True

@@ -128,3 +128,36 @@ def test_urlish_strings_only_pass_for_allowed_hosts(url: str) -> None:
     if POLICY.is_allowed(url):
         host = url[len("https://") :].split("/", 1)[0].split(":", 1)[0].rstrip(".")
         assert host in {"alerts.example.com", "example.com"}
+
+
+IPV6_POLICY = AlertUrlPolicy(allowed_hosts=["[::1]", "[2001:db8::1]"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[::1]evil.com/",
+        "https://[::1]evil.com:443/",
+        "https://[::1].evil.com/",
+        "https://[::1]:443evil/",
+        "https://[::1]]/",
+        "https://[[::1]/",
+        "https://[::2]/",
+        "https://[::ffff:127.0.0.1]/",
+    ],
+)
+def test_an_ipv6_literal_allows_itself_and_nothing_glued_to_it(url: str) -> None:
+    assert not IPV6_POLICY.is_allowed(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://[::1]/x", "https://[0:0::1]/x", "https://[::1]:443/x", "https://[2001:DB8:0::1]/"],
+)
+def test_an_ipv6_literal_matches_in_any_spelling_of_the_same_address(url: str) -> None:
+    assert IPV6_POLICY.is_allowed(url)
+
+
+def test_an_invalid_ipv6_allow_list_entry_is_refused_at_construction() -> None:
+    with pytest.raises(ConfigurationError):
+        AlertUrlPolicy(allowed_hosts=["[not-an-address]"])

@@ -113,12 +113,14 @@ async def test_sync_hooks_work_too(server: tuple[FaultApp, str]) -> None:
 
 
 async def test_a_retried_post_carries_the_same_idempotency_key(
-    client: AsyncClient, app: FaultApp
+    server: tuple[FaultApp, str],
 ) -> None:
-    await client.post("/flaky/c", params={"failures": 2}, json={"amount": 5})
-    keys = app.keys("/flaky/c")
-    assert len(keys) == 3 and keys[0] and len(set(keys)) == 1
-    await client.get("/flaky/d", params={"failures": 1})
+    app, url = server
+    async with AsyncClient(base_url=url, retry_non_idempotent=True) as client:
+        await client.post("/flaky/c", params={"failures": 2}, json={"amount": 5})
+        keys = app.keys("/flaky/c")
+        assert len(keys) == 3 and keys[0] and len(set(keys)) == 1
+        await client.get("/flaky/d", params={"failures": 1})
     assert app.keys("/flaky/d") == [None, None]
 
 

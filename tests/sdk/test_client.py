@@ -108,16 +108,23 @@ def test_gives_up_after_max_attempts_with_the_last_error(server: tuple[FaultApp,
     assert caught.value.response is not None and caught.value.response.status_code == 503
 
 
-def test_a_retried_post_carries_the_same_idempotency_key(client: Client, app: FaultApp) -> None:
-    client.post("/flaky/c", params={"failures": 2}, json={"amount": 5})
+@pytest.fixture
+def opted_in(server: tuple[FaultApp, str]) -> Iterator[Client]:
+    with Client(base_url=server[1], timeout=2.0, retry_non_idempotent=True) as client:
+        yield client
+
+
+def test_a_retried_post_carries_the_same_idempotency_key(opted_in: Client, app: FaultApp) -> None:
+    opted_in.post("/flaky/c", params={"failures": 2}, json={"amount": 5})
     keys = app.keys("/flaky/c")
     assert len(keys) == 3
     assert keys[0] and len(set(keys)) == 1
-    client.post("/flaky/d", params={"failures": 0})
+    opted_in.post("/flaky/d", params={"failures": 0})
     assert app.keys("/flaky/d")[0] not in (None, keys[0])
 
 
-def test_patch_gets_a_key_and_get_put_do_not(client: Client, app: FaultApp) -> None:
+def test_patch_gets_a_key_and_get_put_do_not(opted_in: Client, app: FaultApp) -> None:
+    client = opted_in
     client.patch("/flaky/e", params={"failures": 1})
     client.put("/flaky/f", params={"failures": 1})
     client.get("/flaky/g", params={"failures": 1})

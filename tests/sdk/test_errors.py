@@ -102,3 +102,27 @@ def test_enums_are_strings() -> None:
     assert ErrorCategory.DATA_FORMAT == "data_format"
     assert str(Severity.SEVERE) == "severe"
     assert [c.value for c in ErrorCategory] == ["network", "protocol", "business", "data_format"]
+
+
+def test_evolve_copies_the_class_the_cause_and_every_field() -> None:
+    request = httpx.Request("POST", "https://api.example.com/pay")
+    error = build_error(httpx.Response(503, request=request))
+    error.__cause__ = OSError("reset")
+    copy = error.evolve(attempts=2, retry_stopped_by=ed.RetryStop.BUDGET)
+    assert type(copy) is type(error) and copy is not error
+    assert copy.__cause__ is error.__cause__
+    assert copy.classification is error.classification and copy.request is request
+    assert (copy.attempts, copy.retry_stopped_by) == (2, ed.RetryStop.BUDGET)
+    assert "retry budget is exhausted" in str(copy)
+    assert (error.attempts, error.retry_stopped_by) == (1, None)
+
+
+def test_retry_after_too_long_evolves_into_its_own_class() -> None:
+    request = httpx.Request("GET", "https://api.example.com/x")
+    last = build_error(httpx.Response(503, request=request, headers={"Retry-After": "600"}))
+    error = ed.RetryAfterTooLong.for_error(last, 600.0, 30.0, attempts=1)
+    copy = error.evolve(alert_url="https://status.example.com/1")
+    assert type(copy) is type(error)
+    assert isinstance(copy, ed.ServiceUnavailable) and isinstance(copy, ed.RetryAfterTooLong)
+    assert (copy.requested_wait, copy.limit, copy.last_error) == (600.0, 30.0, last)
+    assert copy.alert_url == "https://status.example.com/1"

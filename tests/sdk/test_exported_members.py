@@ -129,3 +129,28 @@ def _is_submodule(name: str) -> bool:
     import types
 
     return isinstance(getattr(errdiscount_sdk, name), types.ModuleType)
+
+
+def test_importing_the_package_loads_no_token_or_policy_machinery() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, errdiscount_sdk\n"
+        "heavy = ('cryptography', 'asyncio', 'tomllib', 'tenacity')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+        "errdiscount_sdk.TokenVerifier, errdiscount_sdk.CompensationPolicy\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0] == "[]"
+    assert "cryptography" in out[1] and "tomllib" in out[1]
+
+
+def test_lazy_names_are_the_same_objects_as_their_modules() -> None:
+    from errdiscount_sdk._tokens.verifier import TokenVerifier
+
+    assert errdiscount_sdk.TokenVerifier is TokenVerifier
+    assert "TokenVerifier" in dir(errdiscount_sdk)

@@ -22,6 +22,7 @@ from errdiscount_sdk import (
     ReadTimeout,
     RetryAfterTooLong,
     RetryDetails,
+    RetryStop,
     ServiceUnavailable,
     TooManyRedirects,
 )
@@ -89,10 +90,18 @@ def test_gives_up_with_a_typed_error_in_httpx_shape(mocked: responses.RequestsMo
 def test_a_retried_post_keeps_its_idempotency_key(mocked: responses.RequestsMock) -> None:
     mocked.post(f"{API}/pay", status=503)
     mocked.post(f"{API}/pay", json={"paid": True})
-    with Session() as session:
+    with Session(retry_non_idempotent=True) as session:
         session.post(f"{API}/pay", json={"amount": 5})
     keys = [call.request.headers["Idempotency-Key"] for call in mocked.calls]
     assert len(keys) == 2 and keys[0] == keys[1] and keys[0]
+
+
+def test_a_post_is_not_resent_without_an_opt_in(mocked: responses.RequestsMock) -> None:
+    mocked.post(f"{API}/pay", status=503)
+    with Session() as session, pytest.raises(ServiceUnavailable) as caught:
+        session.post(f"{API}/pay", json={"amount": 5})
+    assert (caught.value.attempts, len(mocked.calls)) == (1, 1)
+    assert caught.value.retry_stopped_by is RetryStop.UNSAFE_RESEND
 
 
 def test_an_unkeyed_post_is_not_resent(mocked: responses.RequestsMock) -> None:
@@ -214,9 +223,10 @@ def test_a_one_shot_body_is_not_resent(mocked: responses.RequestsMock) -> None:
     def chunks() -> Iterator[bytes]:
         yield b"data"
 
-    with Session() as session, pytest.raises(ConfigurationError):
+    with Session() as session, pytest.raises(ServiceUnavailable) as caught:
         session.put(f"{API}/upload", data=chunks())
     assert len(mocked.calls) == 1
+    assert caught.value.retry_stopped_by is RetryStop.ONE_SHOT_BODY
 
 
 def test_raising_hooks_are_logged(
@@ -235,7 +245,7 @@ def test_raising_hooks_are_logged(
 
 def test_against_a_real_server_read_timeout_and_keys() -> None:
     with serve_faults() as (app, url), Session(timeout=0.1) as session:
-        session.post(f"{url}/flaky/r", params={"failures": 2})
+        session.post(f"{url}/flaky/r", params={"failures": 2}, idempotency_key="pay-r")
         keys = app.keys("/flaky/r")
         assert len(keys) == 3 and len(set(keys)) == 1 and keys[0]
         with pytest.raises(ReadTimeout) as caught:

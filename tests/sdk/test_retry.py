@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import httpx
 import pytest
-import tenacity
 
 import errdiscount_sdk._http.retry as retry_module
 from errdiscount_sdk import (
@@ -20,10 +19,11 @@ from errdiscount_sdk import (
     RetryBudget,
     RetryDetails,
     RetryPolicy,
+    RetryStop,
     ServiceUnavailable,
     Severity,
 )
-from errdiscount_sdk._http.retry import is_safe_to_resend, run_async, run_sync
+from errdiscount_sdk._http.retry import RetryLoop, is_safe_to_resend, run_async, run_sync
 from errdiscount_sdk.testing import disable_backoff
 
 
@@ -114,13 +114,17 @@ def test_flaky_call_succeeds_on_third_attempt_and_refunds(no_backoff: None) -> N
     assert budget.tokens == 4
 
 
-def test_exhausted_attempts_raise_the_last_domain_error_not_tenacitys(no_backoff: None) -> None:
+def test_exhausted_attempts_raise_the_last_domain_error_rebuilt_once(no_backoff: None) -> None:
     flaky = Flaky(10)
     with pytest.raises(ServiceUnavailable) as caught:
         run_sync(fast_policy(), flaky)
-    assert not isinstance(caught.value, tenacity.RetryError)
-    assert caught.value is flaky.raised[-1]
+    # A copy of the last attempt's error, complete with what the end of the call knows;
+    # the attempt's own error is left as it was built.
+    assert caught.value is not flaky.raised[-1]
+    assert caught.value.classification is flaky.raised[-1].classification
+    assert flaky.raised[-1].attempts == 1 and flaky.raised[-1].retry_stopped_by is None
     assert caught.value.attempts == 3
+    assert caught.value.retry_stopped_by is RetryStop.MAX_ATTEMPTS
     assert flaky.calls == 3
 
 
@@ -387,8 +391,9 @@ async def test_async_exhausted_attempts_raise_the_last_error(no_backoff: None) -
     flaky = Flaky(10)
     with pytest.raises(ServiceUnavailable) as caught:
         await run_async(fast_policy(), flaky.acall)
-    assert caught.value is flaky.raised[-1]
+    assert caught.value.classification is flaky.raised[-1].classification
     assert caught.value.attempts == 3
+    assert caught.value.retry_stopped_by is RetryStop.MAX_ATTEMPTS
 
 
 async def test_async_retry_after_above_the_cap_raises(no_backoff: None) -> None:
@@ -431,3 +436,85 @@ async def test_async_without_policy_one_attempt() -> None:
     with pytest.raises(ServiceUnavailable) as caught:
         await run_async(None, flaky.acall)
     assert caught.value.attempts == 1
+
+
+# -- one orchestration: the sync and async forms of RetryLoop decide the same ---------------
+
+SCRIPTS: dict[str, tuple[Callable[[], ApiError], dict[str, object], RetryStop, int]] = {
+    "max_attempts": (make_error, {}, RetryStop.MAX_ATTEMPTS, 3),
+    "not_retryable": (
+        lambda: make_error(NotFound, status=404, transient=False, retryable=False),
+        {},
+        RetryStop.NOT_RETRYABLE,
+        1,
+    ),
+    "unsafe_resend": (
+        lambda: make_error(method="POST", retryable=False),
+        {"retry_on": lambda error: True},
+        RetryStop.UNSAFE_RESEND,
+        1,
+    ),
+    "retry_after": (lambda: make_error(retry_after=600), {}, RetryStop.RETRY_AFTER_TOO_LONG, 1),
+    "budget": (make_error, {"budget": RetryBudget(max_tokens=1)}, RetryStop.BUDGET, 2),
+}
+
+
+def _loop_for(name: str) -> tuple[RetryLoop, Flaky]:
+    factory, overrides, _, _ = SCRIPTS[name]
+    if "budget" in overrides:
+        overrides = {**overrides, "budget": RetryBudget(max_tokens=1)}
+    return RetryLoop(fast_policy(**overrides)), Flaky(10, factory)
+
+
+def drive(loop: RetryLoop, attempt_fn: Callable[[], object]) -> ApiError:
+    """Run the loop the way the clients do; return the error that left it."""
+    try:
+        for attempt in loop:
+            with attempt:
+                attempt_fn()
+    except ApiError as error:
+        return error
+    raise AssertionError("the loop ended without an error")
+
+
+async def adrive(loop: RetryLoop, attempt_fn: Callable[[], Awaitable[object]]) -> ApiError:
+    try:
+        async for attempt in loop:
+            with attempt:
+                await attempt_fn()
+    except ApiError as error:
+        return error
+    raise AssertionError("the loop ended without an error")
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+async def test_sync_and_async_iteration_share_every_decision(name: str, no_backoff: None) -> None:
+    _, _, stop, attempts = SCRIPTS[name]
+    outcomes = []
+    loop, flaky = _loop_for(name)
+    error = drive(loop, flaky)
+    outcomes.append((loop.stopped_by, loop.attempts, type(loop.conclude(error))))
+    aloop, aflaky = _loop_for(name)
+    error = await adrive(aloop, aflaky.acall)
+    outcomes.append((aloop.stopped_by, aloop.attempts, type(aloop.conclude(error))))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][:2] == (stop, attempts)
+
+
+def test_a_loop_refuses_to_go_on_when_an_attempt_was_not_entered(no_backoff: None) -> None:
+    loop = RetryLoop(fast_policy())
+    next(loop)
+    with pytest.raises(RuntimeError, match="context manager"):
+        next(loop)
+
+
+def test_concluding_builds_a_complete_copy_and_leaves_the_attempt_error_alone(
+    no_backoff: None,
+) -> None:
+    loop = RetryLoop(fast_policy(max_attempts=2))
+    last = drive(loop, Flaky(5))
+    final = loop.conclude(last, alert_url="https://status.example/1")
+    assert (final.attempts, final.retry_stopped_by) == (2, RetryStop.MAX_ATTEMPTS)
+    assert final.alert_url == "https://status.example/1"
+    assert "after 2 attempts" in str(final)
+    assert (last.attempts, last.alert_url) == (1, None)

@@ -15,9 +15,16 @@ from errdiscount_sdk import (
     ConnectionLost,
     DnsFailure,
     InvalidResponseBody,
+    RetryStop,
     ServiceUnavailable,
 )
-from errdiscount_sdk._http.transport import build_request, check_response, make_sync_client, send
+from errdiscount_sdk._http.transport import (
+    Call,
+    build_request,
+    check_response,
+    make_sync_client,
+    send,
+)
 from errdiscount_sdk.testing import disable_backoff
 
 
@@ -131,15 +138,17 @@ class StreamingTransport(httpx.BaseTransport):
         return httpx.Response(503)
 
 
-def test_a_one_shot_body_stream_cannot_be_resent() -> None:
+def test_a_one_shot_body_is_sent_once_and_the_caller_gets_the_real_error() -> None:
     def body() -> Iterator[bytes]:
         yield b"chunk"
 
     transport = StreamingTransport()
     with Client(transport=transport) as client:  # noqa: SIM117
-        with pytest.raises(ConfigurationError, match="one-shot stream"):
+        with pytest.raises(ServiceUnavailable) as caught:
             client.put("https://api.example.test/x", content=body())
-    assert transport.attempts == 2  # the second send fails while replaying the body
+    assert transport.attempts == 1
+    assert caught.value.retry_stopped_by is RetryStop.ONE_SHOT_BODY
+    assert "one-shot" in str(caught.value)
 
 
 def test_build_request_adds_a_key_only_to_post_and_patch() -> None:
@@ -197,7 +206,7 @@ def test_send_maps_local_protocol_errors_to_configuration_errors() -> None:
 
         with httpx.Client(transport=httpx.MockTransport(bad)) as broken:  # noqa: SIM117
             with pytest.raises(ConfigurationError):
-                send(broken, request)
+                send(broken, Call(request, timeouts={}, replayable=True))
 
 
 def test_bad_client_settings_are_configuration_errors() -> None:
