@@ -65,7 +65,7 @@ class ServerState:
         self.issuer = TokenIssuer(
             self.signing_key, issuer=settings.issuer, audience=settings.audience
         )
-        self.keys = KeyChecker(settings.admin_key, settings.app_keys)
+        self.keys = KeyChecker(settings.admin_keys(), settings.named_app_keys())
         self.ip_limit = RateLimiter(
             rate_per_second=settings.rate_ip_per_minute / 60, burst=settings.rate_burst
         )

@@ -284,7 +284,9 @@ def _take_code(tx: Tx, campaign: str, redemption_id: str) -> str | InventoryExha
     return None
 
 
-def reverse(tx: Tx, redemption_id: str, reason: str, *, now: int) -> ReverseOutcome:
+def reverse(
+    tx: Tx, redemption_id: str, reason: str, *, now: int, actor: str | None = None
+) -> ReverseOutcome:
     """Roll back: flag the row, restore budget and cap, void the code, append to the ledger.
 
     The coupon code is voided, not returned to the pool: it was shown to the subject
@@ -344,5 +346,6 @@ def reverse(tx: Tx, redemption_id: str, reason: str, *, now: int) -> ReverseOutc
             "budget_restored": bool(restored),
             "code_voided": bool(voided),
         },
+        actor=actor,
     )
     return Reversed(redemption(row))

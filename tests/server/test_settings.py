@@ -16,7 +16,7 @@ def test_defaults() -> None:
         "sqlite:///errdiscount.db",
     )
     assert settings.audience == "errdiscount"
-    assert settings.admin_key is None
+    assert settings.admin_key == ()
 
 
 def test_flags_win_over_environment_and_lists_repeat() -> None:
@@ -98,7 +98,7 @@ def every_setting_changed() -> Settings:
         trusted_jwks=("/etc/errdiscount/old.jwks", "partner|https://partner.example/jwks"),
         issuer="https://pay.example",
         audience="shop",
-        admin_key="admin-key-0123456789",
+        admin_key=("ops=admin-key-0123456789", "admin-key-bare-0123456789"),
         app_keys=("app-key-a-0123456789", "app-key-b-0123456789"),
         cors_origins=("https://shop.example", "https://m.shop.example"),
         public_url="https://pay.example/base",
