@@ -20,6 +20,7 @@ import attrs
 
 from ._base import Dialect, Tx
 from ._errors import StoreError
+from ._pg_functions import COMPLETE_BATCH_FUNCTION, REDEEM_BATCH_FUNCTION
 
 
 @attrs.frozen
@@ -197,6 +198,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             f"ALTER TABLE ledger ADD CONSTRAINT ledger_event_check"
             f" CHECK (event IN ({_LEDGER_EVENTS_V3}))",
         ),
+    ),
+    Migration(
+        version=4,
+        description="postgresql: keyed redemption batches as server-side functions",
+        statements=(),
+        postgresql=(REDEEM_BATCH_FUNCTION, COMPLETE_BATCH_FUNCTION),
     ),
 )
 

@@ -9,7 +9,7 @@ from typing import Self
 
 from errdiscount_sdk import ConfigurationError
 
-from . import _admin, _idempotency, _redeem
+from . import _admin, _idempotency, _pg_batch, _redeem
 from ._base import (
     MAX_CODE,
     MAX_CODES_PER_LOAD,
@@ -86,6 +86,12 @@ class Store:
         self._ttl = int(idempotency_ttl / timedelta(microseconds=1))
         self._lock_timeout = int(idempotency_lock_timeout / timedelta(microseconds=1))
         self.schema = migrate(dialect) if apply_migrations else pending_migrations(dialect)[0]
+        # PostgreSQL runs keyed redemptions in its server-side function (migration 4).
+        self._pipelined = (
+            dialect
+            if isinstance(dialect, _pg_batch.PipelinedDialect) and self.schema >= 4
+            else None
+        )
 
     @property
     def can_run_now(self) -> bool:
@@ -191,6 +197,8 @@ class Store:
         render = self._renderer()
         now = self._now()
         item = KeyedRedemption(request, scope, key, fingerprint)
+        if self._in_database:
+            return self._redeem_in_database([item], now, render)[0]
         run = self._dialect.run if wait else self._dialect.run_now
         return run(lambda tx: self._redeem_keyed(tx, item, now, render), write=True)
 
@@ -224,7 +232,11 @@ class Store:
                 continue
             valid.append(item)
         outcomes: list[KeyedOutcome] = []
-        if valid:
+        if valid and self._in_database:
+            if len(valid) > _pg_batch.MAX_PG_BATCH:
+                raise StoreInputError(f"at most {_pg_batch.MAX_PG_BATCH} items per batch")
+            outcomes = self._redeem_in_database(valid, self._now(), render)
+        elif valid:
             now = self._now()
             run = self._dialect.run if wait else self._dialect.run_now
             outcomes = run(
@@ -233,6 +245,23 @@ class Store:
             )
         done = iter(outcomes)
         return [refused[index] if index in refused else next(done) for index in range(len(items))]
+
+    @property
+    def _in_database(self) -> bool:
+        return self._pipelined is not None
+
+    def _redeem_in_database(
+        self, items: Sequence[KeyedRedemption], now: int, render: ResponseRenderer
+    ) -> list[KeyedOutcome]:
+        assert self._pipelined is not None
+        return _pg_batch.redeem_batch(
+            self._pipelined,
+            items,
+            now=now,
+            ttl=self._ttl,
+            lock_timeout=self._lock_timeout,
+            render=render,
+        )
 
     def _redeem_keyed(
         self, tx: Tx, item: KeyedRedemption, now: int, render: ResponseRenderer
