@@ -99,6 +99,12 @@ class Store:
         return self._dialect.runs_now
 
     @property
+    def max_connections(self) -> int | None:
+        """Connections the store opens at most (PostgreSQL's pool); None: not pooled."""
+        size = getattr(self._dialect, "max_connections", None)
+        return size if isinstance(size, int) else None
+
+    @property
     def backend(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self._dialect.name
