@@ -1,37 +1,43 @@
 """Redemption server throughput over HTTP, against a minimal-pipeline floor, same run.
 
-Usage: python benchmarks/redeem.py [--duration 10] [--connections 32] [--postgres DSN]
-                                   [--skip floor,server,server-pg,server-2w] [--no-pin]
+Usage: python benchmarks/redeem.py [--duration 6] [--repeat 3] [--connections 32]
+                                   [--targets server,server-pg,server-pg-2w,floor-pg]
+                                   [--postgres DSN] [--no-pin]
 
-Load generator: ``wrk`` (install it with ``sudo apt-get install wrk`` on Debian/Ubuntu,
-``brew install wrk`` on macOS). A Lua script, written into a temporary directory,
-cycles through pre-minted EdDSA tokens, each redeemed once (``POST /v1/redemptions``,
-``{"token": ...}``, a unique ``Idempotency-Key`` per request), over 32 keep-alive
-connections from one wrk thread; wrk's latency histogram gives p50/p99 and the script
-counts every status. A run is valid only if every response is a 201 (no refusal, no
-socket error, no token reused): otherwise it is reported as INVALID. Without wrk, the
-script falls back, with a loud warning, to an async httpx load process; that one costs
-about 1 ms of CPU per request, so it saturates before the servers do and its figures
-measure the load generator, not the servers.
+Load generator: ``wrk`` (``apt-get install wrk`` on Debian/Ubuntu, ``brew install wrk``
+on macOS). A Lua script cycles through pre-minted EdDSA tokens, each redeemed once
+(``POST /v1/redemptions``, ``{"token": ...}``, a unique ``Idempotency-Key`` per
+request), over 32 keep-alive connections from one wrk thread; wrk's latency histogram
+gives p50/p99 and the script counts every status. A run is valid only if every
+response is a 201: otherwise it is reported as INVALID. Without wrk, the script falls
+back, with a loud warning, to an async httpx load process that measures itself more
+than the servers.
 
-Targets, each a separate server process with a fresh database:
+Honest on a shared machine: every target run is paired with a run of the floor
+right before it (interleaved: floor, target, floor, target, ...), each pair gives one
+ratio target/floor, and the whole sequence is repeated ``--repeat`` times (>= 3). The
+report gives, per target, the median ratio with its spread (min-max) and the median
+throughput and p99. Ratios measured side by side are what to compare across runs: the
+absolute figures move with whatever else the machine is doing.
 
-- floor: a bare Starlette endpoint that verifies the token with pyjwt and commits one
-  SQLite insert keyed on jti (WAL, synchronous=FULL, like the store), inline.
-- server: ``python -m server_stub`` on SQLite (idempotency, budgets, ledger, rate limits),
-  rate limits raised out of the way and a ``points`` budget large enough for the run.
-- server-pg: the same on a scratch PostgreSQL database (created and dropped here) when
-  --postgres answers.
-- server-2w: two uvicorn workers on one SQLite file.
+The floor: a bare Starlette endpoint that verifies the token with pyjwt and commits one
+SQLite insert keyed on jti (WAL, synchronous=FULL, like the store), inline.
+Targets, each a separate server process with a fresh database per run:
+
+- server: ``python -m server_stub`` on SQLite, 1 worker (idempotency, budgets, ledger,
+  rate limits raised out of the way, a ``points`` budget charged by every redemption);
+- server-pg: the same on a fresh PostgreSQL database (created and dropped here);
+- server-pg-2w: two uvicorn workers on one PostgreSQL database;
+- floor-pg: the floor's pipeline with the insert on PostgreSQL through psycopg's
+  AsyncConnectionPool on the event loop (what PostgreSQL costs a minimal server);
+- server-2w (not by default): two workers on one SQLite file.
 
 CPU pinning (Linux ``taskset``, on by default when there are >= 2 CPUs): the
-single-process servers run on CPU 0 and wrk on CPU 1, so the scheduler never makes
-them share a core or migrates them between runs; the 2-worker server gets every CPU
-(pinning two workers to one core would measure one core) and shares one with wrk.
+single-process servers run on CPU 0 and wrk on CPU 1; the 2-worker servers get every
+CPU. PostgreSQL's own processes are never pinned (they share both CPUs).
 
-Each target gets a warm-up (2 s: connections, caches, the thread pool) and then a
-measured run of --duration seconds. The figures to watch: server / floor (target
->= 0.8) and the server's p99 (<= 50 ms).
+Goals (issue 11): server-pg >= 1.0x the floor with p99 <= 50 ms, server >= 1.0x,
+server-pg-2w not slower than server-pg.
 """
 
 from __future__ import annotations
@@ -98,12 +104,61 @@ def floor_app(db_path: str, key_path: str):  # type: ignore[no-untyped-def]
     return Starlette(routes=[Route("/v1/redemptions", redeem, methods=["POST"])])
 
 
+def floor_pg_app(dsn: str, key_path: str):  # type: ignore[no-untyped-def]
+    """The floor's pipeline, the insert on PostgreSQL via an AsyncConnectionPool."""
+    import contextlib
+
+    import jwt
+    import psycopg_pool
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from errdiscount_sdk import load_signing_key_pem
+
+    public = load_signing_key_pem(key_path).private_key.public_key()
+    pool = psycopg_pool.AsyncConnectionPool(
+        dsn, min_size=10, max_size=10, kwargs={"autocommit": True}, open=False
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+        await pool.open(wait=True)
+        async with pool.connection() as connection:
+            await connection.execute(
+                "CREATE TABLE IF NOT EXISTS r (jti TEXT PRIMARY KEY, sub TEXT, at DOUBLE PRECISION)"
+            )
+        yield
+        await pool.close()
+
+    async def redeem(request: Request) -> JSONResponse:
+        body = await request.json()
+        claims = jwt.decode(
+            body["token"], public, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER
+        )
+        async with pool.connection() as connection:
+            cursor = await connection.execute(
+                "INSERT INTO r (jti, sub, at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                (claims["jti"], claims["sub"], time.time()),
+            )
+        if cursor.rowcount == 0:
+            return JSONResponse({"error_code": "TOKEN_ALREADY_REDEEMED"}, status_code=409)
+        return JSONResponse({"jti": claims["jti"], "subject": claims["sub"]}, status_code=201)
+
+    return Starlette(routes=[Route("/v1/redemptions", redeem, methods=["POST"])], lifespan=lifespan)
+
+
 def serve_floor(db_path: str, key_path: str) -> None:
     import uvicorn
 
+    app = (
+        floor_pg_app(db_path, key_path)
+        if db_path.startswith("postgresql://")
+        else floor_app(db_path, key_path)
+    )
     config = uvicorn.Config(
-        floor_app(db_path, key_path), host="127.0.0.1", port=0, access_log=False,
-        log_level="warning",
+        app, host="127.0.0.1", port=0, access_log=False, log_level="warning",
     )  # fmt: skip
     server = uvicorn.Server(config)
 
@@ -403,13 +458,14 @@ def warn_no_wrk() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=10, help="measured seconds per target")
+    parser.add_argument("--duration", type=int, default=6, help="measured seconds per run")
+    parser.add_argument("--repeat", type=int, default=3, help="floor/target pairs per target")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--tokens", type=int, default=40_000, help="tokens minted up front")
     parser.add_argument("--n", type=int, default=2000, help="requests (httpx fallback only)")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--skip", default="", help="comma-separated targets to skip")
+    parser.add_argument("--targets", default="server,server-pg,server-pg-2w,floor-pg")
     parser.add_argument("--no-pin", action="store_true", help="do not pin CPUs (taskset)")
     options = parser.parse_args()
     from errdiscount_sdk import generate_signing_key, save_signing_key_pem
@@ -418,8 +474,8 @@ def main() -> None:
     if not use_wrk:
         warn_no_wrk()
     server_cpu, workers_cpus, wrk_cpu = pinning(not options.no_pin)
-    skip = set(options.skip.split(","))
-    results: dict[str, dict[str, float]] = {}
+    wanted = [t for t in options.targets.split(",") if t]
+    runs: dict[str, list[tuple[dict[str, float], dict[str, float]]]] = {t: [] for t in wanted}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         key = str(tmp / "key.pem")
@@ -427,93 +483,118 @@ def main() -> None:
         began = time.perf_counter()
         tokens = mint(key, WARMUP_TOKENS + options.tokens)
         print(f"minted {len(tokens)} tokens in {time.perf_counter() - began:.1f} s", flush=True)
-        # Every target has a fresh database, so all of them can redeem the same tokens.
+        # Every run has a fresh database, so all of them can redeem the same tokens.
         warm_file, main_file = tmp / "warm.txt", tmp / "main.txt"
         warm_file.write_text("\n".join(tokens[:WARMUP_TOKENS]))
         main_file.write_text("\n".join(tokens[WARMUP_TOKENS:]))
-        available = len(tokens) - WARMUP_TOKENS
+        available = [len(tokens) - WARMUP_TOKENS]
         server_args = [
             sys.executable, "-m", "server_stub", "--port", "0", "--signing-key", key,
             "--admin-key", ADMIN, "--no-access-log", "--rate-ip", "100000000",
             "--rate-subject", "1000000", "--rate-burst", "1000000",
         ]  # fmt: skip
-        pg = postgres_url(options.postgres) if "server-pg" not in skip else None
-        if pg is None and "server-pg" not in skip:
-            print(f"server-pg skipped: {options.postgres} does not answer", flush=True)
-        targets: list[tuple[str, list[str], str | None]] = [
-            ("floor", [sys.executable, __file__, "--floor", f"{tmp}/floor.db", key], server_cpu),
-            ("server", [*server_args, "--database", f"sqlite:///{tmp}/server.db"], server_cpu),
-        ]
-        if pg is not None:
-            targets.append(("server-pg", [*server_args, "--database", pg], server_cpu))
-        w2 = [*server_args, "--database", f"sqlite:///{tmp}/w2.db", "--workers", "2"]
-        # uvicorn workers need the port known in advance.
-        w2[w2.index("--port") + 1] = free_port()
-        targets.append(("server-2w", w2, workers_cpus))
-        try:
-            for name, args, cpu in targets:
-                if name in skip:
-                    continue
-                command = ["taskset", "-c", cpu, *args] if cpu is not None else args
-                process, url = start(command)
+
+        def command(name: str, run_id: str, database: str | None) -> tuple[list[str], str | None]:
+            if name == "floor":
+                return [sys.executable, __file__, "--floor", f"{tmp}/{run_id}.db", key], server_cpu
+            if name == "floor-pg":
+                return [sys.executable, __file__, "--floor", str(database), key], server_cpu
+            if name == "server":
+                return [*server_args, "--database", f"sqlite:///{tmp}/{run_id}.db"], server_cpu
+            if name == "server-2w":
+                args = [
+                    *server_args,
+                    "--database",
+                    f"sqlite:///{tmp}/{run_id}.db",
+                    "--workers",
+                    "2",
+                ]
+            elif name == "server-pg":
+                return [*server_args, "--database", str(database)], server_cpu
+            elif name == "server-pg-2w":
+                args = [*server_args, "--database", str(database), "--workers", "2"]
+            else:
+                raise SystemExit(f"unknown target {name}")
+            args[args.index("--port") + 1] = free_port()  # uvicorn workers need it up front
+            return args, workers_cpus
+
+        def measure(name: str, run_id: str) -> dict[str, float]:
+            database = postgres_url(options.postgres) if "pg" in name else None
+            if "pg" in name and database is None:
+                raise SystemExit(f"{name}: {options.postgres} does not answer")
+            try:
+                args, cpu = command(name, run_id, database)
+                process, url = start(["taskset", "-c", cpu, *args] if cpu is not None else args)
                 try:
-                    wait_ready(url) if name != "floor" else None
-                    if name != "floor":
+                    if name.startswith("server"):
+                        wait_ready(url)
                         set_budget(url, 100 * 10 * len(tokens))
                     if not use_wrk:
-                        results[name] = run_httpx(url, main_file, options.n, options.connections)
-                    else:
-                        load = {
-                            "connections": options.connections,
-                            "threads": options.threads,
-                            "cpu": wrk_cpu,
-                        }
-                        warm = run_wrk(url, warm_file, seconds=WARMUP_SECONDS, **load)  # type: ignore[arg-type]
-                        needed = int(warm["rps"] * options.duration * 1.5)
-                        if needed > available:
-                            more = mint(key, needed - available)
-                            with main_file.open("a") as file:
-                                file.write("\n" + "\n".join(more))
-                            available += len(more)
-                        results[name] = run_wrk(url, main_file, seconds=options.duration, **load)  # type: ignore[arg-type]
+                        return run_httpx(url, main_file, options.n, options.connections)
+                    load = {"connections": options.connections, "threads": options.threads,
+                            "cpu": wrk_cpu}  # fmt: skip
+                    warm = run_wrk(url, warm_file, seconds=WARMUP_SECONDS, **load)  # type: ignore[arg-type]
+                    needed = int(warm["rps"] * options.duration * 1.5)
+                    if needed > available[0]:
+                        more = mint(key, needed - available[0])
+                        with main_file.open("a") as file:
+                            file.write("\n" + "\n".join(more))
+                        available[0] += len(more)
+                    return run_wrk(url, main_file, seconds=options.duration, **load)  # type: ignore[arg-type]
                 finally:
                     process.terminate()
                     process.wait(timeout=15)
-                figures = results[name]
-                print(name, json.dumps({k: v if isinstance(v, dict) else round(v, 2)
-                                        for k, v in figures.items()}), flush=True)  # fmt: skip
-        finally:
-            if pg is not None:
-                drop_postgres(options.postgres, pg)
-    report(results, use_wrk, (server_cpu, workers_cpus, wrk_cpu))
+            finally:
+                if database is not None:
+                    drop_postgres(options.postgres, database)
+
+        for repetition in range(options.repeat):
+            for name in wanted:
+                floor = measure("floor", f"floor-{repetition}-{name}")
+                target = measure(name, f"{name}-{repetition}")
+                runs[name].append((floor, target))
+                print(
+                    f"round {repetition + 1} {name}: {target['rps']:.0f}/s vs floor"
+                    f" {floor['rps']:.0f}/s = {target['rps'] / floor['rps']:.2f}x,"
+                    f" p99 {target['p99_ms']:.1f} ms",
+                    flush=True,
+                )
+    report(runs, use_wrk, (server_cpu, workers_cpus, wrk_cpu))
 
 
 def report(
-    results: dict[str, dict[str, float]], use_wrk: bool, cpus: tuple[str | None, ...]
+    runs: dict[str, list[tuple[dict[str, float], dict[str, float]]]],
+    use_wrk: bool,
+    cpus: tuple[str | None, ...],
 ) -> None:
-    floor = results.get("floor", {}).get("rps")
     print()
     generator = "wrk" if use_wrk else "httpx (FALLBACK: measures the load generator)"
     pinned = "not pinned" if cpus[0] is None else (
-        f"servers on CPU {cpus[0]} (2 workers on {cpus[1]}), wrk on CPU {cpus[2]}"
+        f"1-process servers on CPU {cpus[0]} (2 workers on {cpus[1]}), wrk on CPU {cpus[2]}"
     )  # fmt: skip
-    print(f"load: {generator}; {pinned}")
-    print("| target | redemptions/s | vs floor | p50 ms | p99 ms | non-201 |")
+    print(f"load: {generator}; {pinned}; pairs per target: {max(map(len, runs.values()))}")
+    print(
+        "| target | vs floor, median (min-max) | redemptions/s, median | floor/s, median"
+        " | p99 ms, median (max) | non-201 |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     invalid = []
-    for name, figures in results.items():
-        ratio = f"{figures['rps'] / floor:.2f}" if floor else "-"
-        if figures["bad"] or figures["reused"]:
+    for name, pairs in runs.items():
+        if not pairs:
+            continue
+        ratios = [target["rps"] / floor["rps"] for floor, target in pairs]
+        p99 = [target["p99_ms"] for _, target in pairs]
+        bad = sum(target["bad"] + target["reused"] + floor["bad"] for floor, target in pairs)
+        if bad:
             invalid.append(name)
         print(
-            f"| {name} | {figures['rps']:.0f} | {ratio} | {figures['p50_ms']:.1f} |"
-            f" {figures['p99_ms']:.1f} | {figures['bad']:.0f} |"
+            f"| {name} | {statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+            f" | {statistics.median(t['rps'] for _, t in pairs):.0f}"
+            f" | {statistics.median(f['rps'] for f, _ in pairs):.0f}"
+            f" | {statistics.median(p99):.1f} ({max(p99):.1f}) | {bad:.0f} |"
         )
     for name in invalid:
-        print(
-            f"INVALID: {name}: not every response was a 201 (statuses "
-            f"{results[name]['statuses']}, tokens reused {results[name]['reused']:.0f})"
-        )
+        print(f"INVALID: {name}: not every response was a 201")
     if invalid:
         raise SystemExit(1)
 

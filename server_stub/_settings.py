@@ -19,8 +19,8 @@ import attrs
 
 from errdiscount_sdk import ConfigurationError
 
-from .web._app_keys import parse_app_keys
 from .web._logging import LOG_FORMATS
+from .web._named_keys import NamedKey, parse_named_keys
 
 __all__ = ["Settings", "build_arg_parser", "settings_from_args", "worker_environment"]
 
@@ -29,7 +29,6 @@ DEFAULT_DATABASE = "sqlite:///errdiscount.db"
 PUBLIC_BODY_LIMIT = 16 * 1024
 #: request bodies of admin endpoints (coupon-code loads are the big ones)
 ADMIN_BODY_LIMIT = 1024 * 1024
-_MAX_SECRETS = 64
 #: rates and bursts above this are typos (a million per minute per client)
 MAX_RATE = 1e9
 MAX_WORKERS = 256
@@ -102,9 +101,12 @@ class Settings:
         trusted_jwks: ``PATH_OR_URL`` (more keys of ``issuer``) or
             ``ISSUER|PATH_OR_URL`` (another issuer's keys).
         issuer, audience: the ``iss`` the server signs with; the ``aud`` it accepts.
-        admin_key: bearer key of the admin endpoints; None disables them (401).
-        app_keys: bearer keys, ``KEY`` or ``NAME=KEY``, of event ingestion (only these)
-            and of the read endpoints (where the admin key works too).
+        admin_key: bearer keys of the admin endpoints, each ``NAME=KEY`` or a bare
+            ``KEY`` (named ``admin``); the name is the ``actor`` in the ledger. Empty
+            disables them (401). A str is read as a whitespace-separated list.
+        app_keys: bearer keys of the read endpoints, ``NAME=KEY`` or ``KEY`` (named
+            ``app``) of event ingestion (only these) and of the read endpoints (where
+            the admin keys work too).
         event_retention_days: raw events older than this are pruned (default 30).
         rollup_retention_days: per-minute rollups older than this are pruned (default
             400; at least ``event_retention_days``).
@@ -128,7 +130,7 @@ class Settings:
     trusted_jwks: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     issuer: str = "errdiscount-server"
     audience: str = "errdiscount"
-    admin_key: str | None = attrs.field(default=None, repr=False)
+    admin_key: tuple[str, ...] = attrs.field(default=(), converter=_tuple, repr=False)
     app_keys: tuple[str, ...] = attrs.field(default=(), converter=_tuple, repr=False)
     cors_origins: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     public_url: str | None = None
@@ -159,9 +161,8 @@ class Settings:
             value = getattr(self, name)
             if not value or len(value) > 256:
                 raise ConfigurationError(f"{name} must be 1 to 256 characters")
-        if self.admin_key is not None and len(self.admin_key) < 16:
-            raise ConfigurationError("admin key must be at least 16 characters")
-        parse_app_keys(self.app_keys)  # NAME=KEY or KEY; raises ConfigurationError
+        self.admin_keys()
+        self.named_app_keys()
         if self.rollup_retention_days > 36_500:
             raise ConfigurationError("rollup retention is at most 36500 days")
         if self.rollup_retention_days < self.event_retention_days:
@@ -174,6 +175,14 @@ class Settings:
         for source in self.frame_ancestors:
             if not _FRAME_SOURCE.fullmatch(source):
                 raise ConfigurationError("frame ancestors look like https://shop.example or 'self'")
+
+    def admin_keys(self) -> tuple[NamedKey, ...]:
+        """``--admin-key`` entries, named (a bare key is ``admin``)."""
+        return parse_named_keys(self.admin_key, default="admin", what="--admin-key")
+
+    def named_app_keys(self) -> tuple[NamedKey, ...]:
+        """``--app-key`` entries, named (a bare key is ``app``)."""
+        return parse_named_keys(self.app_keys, default="app", what="--app-key")
 
 
 # (flag, env suffix, attribute, kind, help); kind: str/int/float/list/bool
@@ -191,7 +200,13 @@ _FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
     ),
     ("--issuer", "ISSUER", "issuer", "str", "iss of issued tokens (default errdiscount-server)"),
     ("--audience", "AUDIENCE", "audience", "str", "aud accepted and issued (default errdiscount)"),
-    ("--admin-key", "ADMIN_KEY", "admin_key", "str", "bearer key of the admin endpoints"),
+    (
+        "--admin-key",
+        "ADMIN_KEY",
+        "admin_key",
+        "list",
+        "admin bearer key, NAME=KEY or KEY (named admin); the ledger's actor (repeatable)",
+    ),
     (
         "--app-key",
         "APP_KEY",

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -65,7 +66,7 @@ class ServerState:
         self.issuer = TokenIssuer(
             self.signing_key, issuer=settings.issuer, audience=settings.audience
         )
-        self.keys = KeyChecker(settings.admin_key, settings.app_keys)
+        self.keys = KeyChecker(settings.admin_keys(), settings.named_app_keys())
         self.ip_limit = RateLimiter(
             rate_per_second=settings.rate_ip_per_minute / 60, burst=settings.rate_burst
         )
@@ -74,7 +75,7 @@ class ServerState:
         )
         self.metrics = ServerMetrics()
         self._store: Store | None = None
-        self._batcher = RedeemBatcher()
+        self._batcher = RedeemBatcher(on_batch=self.metrics.batch_size.observe)
 
     @property
     def jwks_body(self) -> bytes:
@@ -87,6 +88,10 @@ class ServerState:
             self._store = await run_in_threadpool(
                 open_store, self.settings.database, render=redemption_response
             )
+            if self._store.max_connections is not None:
+                # No more worker threads than connections: a thread never waits for one.
+                limiter = anyio.to_thread.current_default_thread_limiter()
+                limiter.total_tokens = self._store.max_connections
 
     async def stop(self) -> None:
         if self._store is not None:
@@ -131,21 +136,13 @@ class ServerState:
         return await self.db(call, *args, wait=True, **kwargs)
 
     async def redeem_keyed(self, item: KeyedRedemption) -> KeyedOutcome:
-        """`Store.redeem_idempotent`; on SQLite group-committed with concurrent ones.
+        """`Store.redeem_idempotent`, group-committed with concurrent ones (`RedeemBatcher`).
 
         Store errors become problems (`store_errors`); IdempotencyKeyLost stays itself.
         """
         store = self.store
         with store_errors():
-            if store.can_run_now:
-                return await self._batcher.redeem(store, item)
-            return await run_in_threadpool(
-                store.redeem_idempotent,
-                item.request,
-                scope=item.scope,
-                key=item.key,
-                fingerprint=item.fingerprint,
-            )
+            return await self._batcher.redeem(store, item)
 
 
 @contextlib.contextmanager

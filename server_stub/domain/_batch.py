@@ -9,11 +9,17 @@ fails, every caller of the batch gets the error and nothing of any of them is ke
 
 The batch runs in place on the loop when the write lock is free (as a single
 redemption did), else on a worker thread; at most `MAX_BATCH` items per transaction.
+
+On PostgreSQL (a store that cannot run in place) every batch goes to a worker thread,
+and at most ``max_in_flight`` batches run at once: while they do, new arrivals wait
+and join the next batch, so under load the batches grow instead of the number of
+transactions contending for the budget row (group commit, as on SQLite).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 
@@ -34,10 +40,18 @@ _Waiter = tuple[KeyedRedemption, "asyncio.Future[KeyedOutcome]"]
 class RedeemBatcher:
     """Collects keyed redemptions for one store and commits them in groups."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        max_in_flight: int = 2,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self._pending: list[_Waiter] = []
         self._scheduled = False
         self._running: set[asyncio.Task[None]] = set()
+        self._threaded: set[asyncio.Task[None]] = set()
+        self._max_in_flight = max(1, max_in_flight)
+        self._on_batch = on_batch
 
     async def redeem(self, store: Store, item: KeyedRedemption) -> KeyedOutcome:
         """`Store.redeem_idempotent` for ``item``, committed with its neighbours.
@@ -57,6 +71,8 @@ class RedeemBatcher:
 
     def _flush(self, store: Store) -> None:
         self._scheduled = False
+        if not store.can_run_now and len(self._threaded) >= self._max_in_flight:
+            return  # a running batch's end flushes again; arrivals meanwhile join up
         # A caller cancelled before its turn is dropped: nothing was attempted for it.
         pending = [waiter for waiter in self._pending if not waiter[1].done()]
         batch, self._pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
@@ -65,7 +81,14 @@ class RedeemBatcher:
             asyncio.get_running_loop().call_soon(self._flush, store)
         if not batch:
             return
+        if self._on_batch is not None:
+            self._on_batch(len(batch))
         items = [item for item, _ in batch]
+        if not store.can_run_now:
+            task = asyncio.ensure_future(self._in_thread(store, batch))
+            self._threaded.add(task)
+            task.add_done_callback(lambda done: self._batch_done(done, store))
+            return
         try:
             results = store.redeem_idempotent_batch(items, wait=False)
         except WouldBlock:
@@ -77,6 +100,12 @@ class RedeemBatcher:
             _fail(batch, exc)
             return
         _deliver(batch, results)
+
+    def _batch_done(self, task: asyncio.Task[None], store: Store) -> None:
+        self._threaded.discard(task)
+        if self._pending and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush, store)
 
     async def _in_thread(self, store: Store, batch: list[_Waiter]) -> None:
         items = [item for item, _ in batch]

@@ -88,6 +88,12 @@ def _admin(request: Request) -> ServerState:
     return state
 
 
+def _acting(request: Request) -> tuple[ServerState, str]:
+    """The state and the admin key's name: the ``actor`` of the ledger rows it causes."""
+    state = state_of(request)
+    return state, state.keys.require_admin(request)
+
+
 def _compensation(state: ServerState, body: dict[str, Any]) -> tuple[Compensation, dt.timedelta]:
     try:
         decision = state.policy.decide(
@@ -117,7 +123,7 @@ def _compensation(state: ServerState, body: dict[str, Any]) -> tuple[Compensatio
 
 
 async def issue_token(request: Request) -> Response:
-    state = _admin(request)
+    state, actor = _acting(request)
     body = await read_json(request, ADMIN_BODY_LIMIT, _ISSUE)
     message, suggestion = provider_texts(body)
     compensation, ttl = _compensation(state, body)
@@ -139,7 +145,7 @@ async def issue_token(request: Request) -> Response:
         )
     except (ConfigurationError, TokenError) as exc:
         raise invalid_body(str(exc)) from None
-    await state.db(state.store.record_issued, voucher.record)
+    await state.db(state.store.record_issued, voucher.record, actor=actor)
     issued = voucher.record
     return json_response(
         {
@@ -155,10 +161,10 @@ async def issue_token(request: Request) -> Response:
 
 
 async def reverse(request: Request) -> Response:
-    state = _admin(request)
+    state, actor = _acting(request)
     redemption_id = _path(request, "redemption_id")
     body = await read_json(request, ADMIN_BODY_LIMIT, _REVERSAL)
-    outcome = await state.db(state.store.reverse, redemption_id, body["reason"])
+    outcome = await state.db(state.store.reverse, redemption_id, body["reason"], actor=actor)
     if isinstance(outcome, RedemptionNotFound):
         raise HttpProblem(
             404, "REDEMPTION_NOT_FOUND", "No redemption has this id.", "Check the id."
@@ -176,11 +182,11 @@ async def reverse(request: Request) -> Response:
 
 
 async def put_budget(request: Request) -> Response:
-    state = _admin(request)
+    state, actor = _acting(request)
     kind, campaign = _path(request, "kind"), _path(request, "campaign")
     body = await read_json(request, ADMIN_BODY_LIMIT, _BUDGET)
     budget = await state.db(
-        state.store.set_budget, kind, campaign, body["total"], unit=body["unit"]
+        state.store.set_budget, kind, campaign, body["total"], unit=body["unit"], actor=actor
     )
     return json_response(budget_json(budget))
 
@@ -192,10 +198,10 @@ async def list_budgets(request: Request) -> Response:
 
 
 async def load_codes(request: Request) -> Response:
-    state = _admin(request)
+    state, actor = _acting(request)
     pool = _path(request, "pool")
     body = await read_json(request, ADMIN_BODY_LIMIT, _CODES)
-    loaded = await state.db(state.store.load_codes, pool, body["codes"])
+    loaded = await state.db(state.store.load_codes, pool, body["codes"], actor=actor)
     return json_response(pool_json(loaded))
 
 
@@ -219,11 +225,11 @@ def _cap_json(cap: UserCap) -> dict[str, Any]:
 
 
 async def put_cap(request: Request) -> Response:
-    state = _admin(request)
+    state, actor = _acting(request)
     scope = _path(request, "scope")
     body = await read_json(request, ADMIN_BODY_LIMIT, _CAP)
     cap = UserCap(scope, body["max_redemptions"], dt.timedelta(seconds=body["period_seconds"]))
-    await state.db(state.store.set_user_cap, cap)
+    await state.db(state.store.set_user_cap, cap, actor=actor)
     return json_response(_cap_json(cap))
 
 
@@ -234,9 +240,9 @@ async def list_caps(request: Request) -> Response:
 
 
 async def delete_cap(request: Request) -> Response:
-    state = _admin(request)
+    state, actor = _acting(request)
     scope = _path(request, "scope")
-    if not await state.db(state.store.remove_user_cap, scope):
+    if not await state.db(state.store.remove_user_cap, scope, actor=actor):
         raise HttpProblem(404, "CAP_NOT_FOUND", "No cap has this scope.", "See GET /v1/user-caps.")
     return Response(status_code=204)
 

@@ -35,7 +35,9 @@ def _budget(row: Row) -> Budget:
     )
 
 
-def set_budget(tx: Tx, kind: str, campaign: str, unit: str, total: int, *, now: int) -> Budget:
+def set_budget(
+    tx: Tx, kind: str, campaign: str, unit: str, total: int, *, now: int, actor: str | None = None
+) -> Budget:
     """Create or resize a budget; what was already spent stays spent.
 
     ``remaining`` becomes ``total - spent`` (never below 0), where spent is the old
@@ -62,6 +64,7 @@ def set_budget(tx: Tx, kind: str, campaign: str, unit: str, total: int, *, now: 
         amount=total,
         unit=unit,
         detail={"campaign": campaign, "remaining": budget.remaining},
+        actor=actor,
     )
     return budget
 
@@ -73,7 +76,9 @@ def budgets(tx: Tx) -> list[Budget]:
     ]
 
 
-def load_codes(tx: Tx, pool: str, codes: Sequence[str], *, now: int) -> CodeLoad:
+def load_codes(
+    tx: Tx, pool: str, codes: Sequence[str], *, now: int, actor: str | None = None
+) -> CodeLoad:
     """Add codes to a pool; codes already known (in any pool) are skipped."""
     tx.execute(
         "INSERT INTO code_pools (pool, total, remaining) VALUES (:pool, 0, 0)"
@@ -103,6 +108,7 @@ def load_codes(tx: Tx, pool: str, codes: Sequence[str], *, now: int) -> CodeLoad
         amount=added,
         unit="codes",
         detail={"pool": pool, "added": added, "duplicates": len(codes) - added},
+        actor=actor,
     )
     return CodeLoad(
         pool=pool, added=added, duplicates=len(codes) - added, remaining=int(row["remaining"])
@@ -146,7 +152,8 @@ def ledger(
         where.append("at < :until")
         params["until"] = until
     rows = tx.all(
-        "SELECT seq, at, event, subject, jti, redemption_id, kind, amount, unit, detail"  # noqa: S608
+        "SELECT seq, at, event, subject, jti, redemption_id, kind, amount, unit, detail,"  # noqa: S608
+        " actor"
         f" FROM ledger WHERE {' AND '.join(where)} ORDER BY seq LIMIT :limit",
         params,
     )
@@ -164,13 +171,14 @@ def ledger(
             amount=None if row["amount"] is None else int(row["amount"]),
             unit=row["unit"],
             detail=json.loads(row["detail"]),
+            actor=row["actor"],
         )
         for row in rows
     )
     return LedgerPage(entries=entries, next_cursor=entries[-1].seq if more else None)
 
 
-def record_issued(tx: Tx, token: IssuedToken, *, now: int) -> bool:
+def record_issued(tx: Tx, token: IssuedToken, *, now: int, actor: str | None = None) -> bool:
     """Remember an issued token; False (and nothing written) if jti or alert id is known."""
     added = tx.one(
         f"INSERT INTO issued_tokens ({ISSUED_COLUMNS}) VALUES (:jti, :subject, :issuer,"  # noqa: S608
@@ -205,6 +213,7 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int) -> bool:
         amount=token.amount,
         unit=token.unit,
         detail={"campaign": token.campaign, "alert_id": token.alert_id},
+        actor=actor,
     )
     return True
 
@@ -243,21 +252,44 @@ def compensations(tx: Tx, subject: str, *, now: int) -> Compensations:
     )
 
 
-def set_user_cap(tx: Tx, cap: UserCap) -> None:
+def set_user_cap(tx: Tx, cap: UserCap, *, now: int, actor: str | None = None) -> None:
+    """Create or change a cap; the change is a ``cap_set`` ledger row."""
+    period = int(cap.period.total_seconds())
     tx.execute(
         "INSERT INTO user_caps (scope, max_redemptions, period_seconds)"
         " VALUES (:scope, :max, :period) ON CONFLICT (scope) DO UPDATE SET"
         " max_redemptions = :max, period_seconds = :period",
-        {
+        {"scope": cap.scope, "max": cap.max_redemptions, "period": period},
+    )
+    append_ledger(
+        tx,
+        at=now,
+        event=LedgerEvent.CAP_SET,
+        kind=cap.scope,
+        amount=cap.max_redemptions,
+        unit="redemptions",
+        detail={
             "scope": cap.scope,
-            "max": cap.max_redemptions,
-            "period": int(cap.period.total_seconds()),
+            "max_redemptions": cap.max_redemptions,
+            "period_seconds": period,
         },
+        actor=actor,
     )
 
 
-def remove_user_cap(tx: Tx, scope: str) -> bool:
-    return tx.execute("DELETE FROM user_caps WHERE scope = :scope", {"scope": scope}) > 0
+def remove_user_cap(tx: Tx, scope: str, *, now: int, actor: str | None = None) -> bool:
+    """Delete a cap; a removal that deleted something is a ``cap_removed`` ledger row."""
+    removed = tx.execute("DELETE FROM user_caps WHERE scope = :scope", {"scope": scope}) > 0
+    if removed:
+        append_ledger(
+            tx,
+            at=now,
+            event=LedgerEvent.CAP_REMOVED,
+            kind=scope,
+            detail={"scope": scope},
+            actor=actor,
+        )
+    return removed
 
 
 def user_caps(tx: Tx) -> list[UserCap]:

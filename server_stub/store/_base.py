@@ -203,12 +203,19 @@ def append_ledger(
     amount: int | None = None,
     unit: str | None = None,
     detail: Mapping[str, Any] | None = None,
+    actor: str | None = None,
 ) -> None:
-    """Append one audit row; ledger rows are only ever inserted (triggers forbid more)."""
+    """Append one audit row; ledger rows are only ever inserted (triggers forbid more).
+
+    ``actor``: the name of the admin key whose request caused the row (None: no admin).
+    """
     tx.execute(
-        "INSERT INTO ledger (at, event, subject, jti, redemption_id, kind, amount, unit, detail)"
-        " VALUES (:at, :event, :subject, :jti, :redemption_id, :kind, :amount, :unit, :detail)",
+        "INSERT INTO ledger"
+        " (at, event, subject, jti, redemption_id, kind, amount, unit, detail, actor)"
+        " VALUES (:at, :event, :subject, :jti, :redemption_id, :kind, :amount, :unit, :detail,"
+        " :actor)",
         {
+            "actor": actor,
             "at": at,
             "event": event.value,
             "subject": subject,

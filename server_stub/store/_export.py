@@ -12,6 +12,7 @@ from ._models import LedgerEntry
 
 CSV_COLUMNS = (
     "seq", "at", "event", "subject", "jti", "redemption_id", "kind", "amount", "unit", "detail",
+    "actor",
 )  # fmt: skip
 
 # A cell starting with one of these is a formula to spreadsheet programs (CSV
@@ -32,6 +33,7 @@ def entry_to_json(entry: LedgerEntry) -> dict[str, Any]:
         "amount": entry.amount,
         "unit": entry.unit,
         "detail": dict(entry.detail),
+        "actor": entry.actor,
     }
 
 

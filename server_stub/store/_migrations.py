@@ -20,6 +20,7 @@ import attrs
 
 from ._base import Dialect, Tx
 from ._errors import StoreError
+from ._pg_functions import COMPLETE_BATCH_FUNCTION, REDEEM_BATCH_FUNCTION
 
 
 @attrs.frozen
@@ -32,6 +33,7 @@ class Migration:
 
 
 _LEDGER_EVENTS = "'redeemed', 'reversed', 'budget_set', 'codes_loaded', 'issued'"
+_LEDGER_EVENTS_V3 = _LEDGER_EVENTS + ", 'cap_set', 'cap_removed'"
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -219,6 +221,52 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (minute, endpoint, user_id)
             ){without_rowid}""",
         ),
+    ),
+    Migration(
+        version=4,
+        description="ledger: actor (the admin key's name) and cap_set/cap_removed events",
+        statements=(),
+        # SQLite cannot change a CHECK constraint in place: the ledger is rebuilt (rows,
+        # seq values, indexes and append-only triggers all kept). DROP TABLE fires no
+        # DELETE trigger; the rebuild is one transaction like every migration.
+        sqlite=(
+            f"""CREATE TABLE ledger_v3 (
+                seq INTEGER PRIMARY KEY,
+                at BIGINT NOT NULL,
+                event TEXT NOT NULL CHECK (event IN ({_LEDGER_EVENTS_V3})),
+                subject TEXT,
+                jti TEXT,
+                redemption_id TEXT,
+                kind TEXT,
+                amount BIGINT,
+                unit TEXT,
+                detail TEXT NOT NULL,
+                actor TEXT
+            )""",
+            "INSERT INTO ledger_v3 (seq, at, event, subject, jti, redemption_id, kind, amount,"
+            " unit, detail) SELECT seq, at, event, subject, jti, redemption_id, kind, amount,"
+            " unit, detail FROM ledger",
+            "DROP TABLE ledger",
+            "ALTER TABLE ledger_v3 RENAME TO ledger",
+            "CREATE INDEX ledger_by_subject ON ledger (subject, seq)",
+            "CREATE INDEX ledger_by_time ON ledger (at, seq)",
+            "CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger"
+            " BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END",
+            "CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger"
+            " BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END",
+        ),
+        postgresql=(
+            "ALTER TABLE ledger ADD COLUMN actor TEXT",
+            "ALTER TABLE ledger DROP CONSTRAINT ledger_event_check",
+            f"ALTER TABLE ledger ADD CONSTRAINT ledger_event_check"
+            f" CHECK (event IN ({_LEDGER_EVENTS_V3}))",
+        ),
+    ),
+    Migration(
+        version=5,
+        description="postgresql: keyed redemption batches as server-side functions",
+        statements=(),
+        postgresql=(REDEEM_BATCH_FUNCTION, COMPLETE_BATCH_FUNCTION),
     ),
 )
 

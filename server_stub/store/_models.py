@@ -28,6 +28,8 @@ class LedgerEvent(enum.StrEnum):
     BUDGET_SET = "budget_set"
     CODES_LOADED = "codes_loaded"
     ISSUED = "issued"
+    CAP_SET = "cap_set"
+    CAP_REMOVED = "cap_removed"
 
 
 @attrs.frozen
@@ -290,6 +292,9 @@ class LedgerEntry:
     amount: int | None
     unit: str | None
     detail: Mapping[str, Any]
+    #: the admin key's name for entries an admin action caused (issue, reversal,
+    #: budget, codes, caps); None for redemptions, which a token holder causes
+    actor: str | None = None
 
 
 @attrs.frozen

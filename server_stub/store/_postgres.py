@@ -13,6 +13,11 @@ Policy:
   key is still safe: it returns AlreadyRedeemed / the replay).
 - Connections run in autocommit mode and every unit of work opens an explicit
   transaction, so nothing is ever left open in the pool.
+- No ping per checkout (it is a round trip per transaction): a connection found broken
+  when used is discarded by the pool, and work that failed on it before its commit was
+  sent is run once more on a fresh connection (reconnect on error).
+- `run_pipelined` (keyed redemption batches): ``BEGIN`` + one statement in one round
+  trip, then the follow-up statement + ``COMMIT`` in a second one (psycopg pipeline).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ import psycopg.errors
 import psycopg_pool
 
 from ._base import Dialect, Tx
-from ._errors import StoreError
+from ._errors import IdempotencyKeyLost, StoreError
+from ._pg_functions import KEY_LOST
 
 T = TypeVar("T")
 
@@ -65,7 +71,6 @@ class PostgresDialect(Dialect):
             max_size=max_size,
             timeout=timeout.total_seconds(),
             kwargs={"autocommit": True},
-            check=psycopg_pool.ConnectionPool.check_connection,
             open=False,
             name="errdiscount-store",
         )
@@ -76,12 +81,39 @@ class PostgresDialect(Dialect):
             # The DSN may hold a password: never echo it.
             raise StoreError("postgresql: no connection to the database server") from exc
 
+    @property
+    def max_connections(self) -> int:
+        return int(self._pool.max_size)
+
     def run(self, work: Callable[[Tx], T], *, write: bool) -> T:
+        return self._retrying(lambda: self._run_once(work, write=write))
+
+    def run_pipelined(
+        self,
+        sql: str,
+        params: Mapping[str, Any],
+        follow: Callable[[Any], tuple[str, Mapping[str, Any]] | None],
+    ) -> Any:
+        """One transaction in two round trips; returns the first statement's one value.
+
+        ``BEGIN`` and ``sql`` go in one round trip; ``follow(value)`` gives the second
+        statement (or None), sent with ``COMMIT`` in another. ``follow`` runs again if
+        the transaction is retried. A database error raised by the second statement
+        rolls everything back, as any error does.
+        """
+        return self._retrying(lambda: self._pipelined_once(sql, params, follow))
+
+    def _retrying(self, once: Callable[[], T]) -> T:
         attempt = 0
+        reconnected = False
         while True:
             attempt += 1
             try:
-                return self._run_once(work, write=write)
+                return once()
+            except _BrokenBeforeCommit as broken:
+                if reconnected:
+                    raise StoreError("postgresql: connection lost") from broken.__cause__
+                reconnected = True
             except _RETRYABLE as exc:
                 if attempt > self._retries:
                     raise StoreError(
@@ -93,14 +125,55 @@ class PostgresDialect(Dialect):
             except psycopg.OperationalError as exc:
                 raise StoreError(f"postgresql: {type(exc).__name__}") from exc
             except psycopg.Error as exc:
+                if exc.sqlstate == KEY_LOST:
+                    raise IdempotencyKeyLost() from exc
                 raise StoreError(f"postgresql: {type(exc).__name__}: {_message(exc)}") from exc
 
     def _run_once(self, work: Callable[[Tx], T], *, write: bool) -> T:
-        with self._pool.connection() as connection, connection.transaction():
-            if not write:
-                connection.execute("SET TRANSACTION READ ONLY")
-            with connection.cursor() as cursor:
-                return work(PostgresTx(cursor, translate))
+        with self._pool.connection() as connection:
+            committing = False
+            try:
+                with connection.transaction():
+                    if not write:
+                        connection.execute("SET TRANSACTION READ ONLY")
+                    with connection.cursor() as cursor:
+                        result = work(PostgresTx(cursor, translate))
+                    committing = True
+                return result
+            except psycopg.OperationalError as exc:
+                if connection.closed and not committing:
+                    raise _BrokenBeforeCommit() from exc
+                raise
+
+    def _pipelined_once(
+        self,
+        sql: str,
+        params: Mapping[str, Any],
+        follow: Callable[[Any], tuple[str, Mapping[str, Any]] | None],
+    ) -> Any:
+        with self._pool.connection() as connection:
+            committing = False
+            try:
+                with connection.pipeline() as pipeline, connection.cursor() as cursor:
+                    connection.execute("BEGIN")
+                    cursor.execute(translate(sql), params)
+                    row = cursor.fetchone()  # the first round trip
+                    value = None if row is None else row[0]
+                    second = follow(value)
+                    if second is not None:
+                        cursor.execute(translate(second[0]), second[1])
+                    committing = True
+                    connection.execute("COMMIT")
+                    pipeline.sync()  # the second round trip
+                return value
+            except psycopg.OperationalError as exc:
+                if connection.closed and not committing:
+                    raise _BrokenBeforeCommit() from exc
+                raise
+            except BaseException:
+                if not connection.closed and connection.info.transaction_status != _IDLE:
+                    connection.execute("ROLLBACK")
+                raise
 
     def lock_for_migration(self, tx: Tx) -> None:
         tx.execute("SELECT pg_advisory_xact_lock(:key)", {"key": _MIGRATION_LOCK})
@@ -128,6 +201,13 @@ class PostgresTx(Tx):
                 rows.extend(dict(zip(names, row, strict=True)) for row in cursor.fetchall())
             if not cursor.nextset():
                 return rows
+
+
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+class _BrokenBeforeCommit(Exception):
+    """The connection broke before COMMIT was sent: nothing was committed, run again."""
 
 
 def _message(exc: psycopg.Error) -> str:

@@ -8,14 +8,19 @@ PostgreSQL, so two transactions never wait on each other in a cycle):
    and then finds the conflict: `AlreadyRedeemed` with the first redemption.
 2. Per-subject caps: a conditional increment ``used = used + 1 WHERE used < max`` on a
    counter row per (subject, scope, window); 0 rows: `UserCapReached`.
-3. Budget: ``remaining = remaining - amount WHERE remaining >= amount`` on the most
-   specific budget row, (kind, campaign) then (kind, ``*``); 0 rows: `BudgetExhausted`.
-   No budget row at all: unlimited.
-4. Inventory (kind ``coupon`` only, pool named by the campaign, else ``coupon``): a
+3. Inventory (kind ``coupon`` only, pool named by the campaign, else ``coupon``): a
    conditional decrement of the pool's counter row, which also serializes claimers of
    that pool, then the claim of exactly one free code; 0 rows: `InventoryExhausted`.
+4. Budget, last: ``remaining = remaining - amount WHERE remaining >= amount`` on the
+   most specific budget row, (kind, campaign) then (kind, ``*``); 0 rows:
+   `BudgetExhausted`. No budget row at all: unlimited. Every redemption of a campaign
+   shares that row, so it is locked as late as possible (held until the commit).
 5. The ledger row, and the idempotency record completed with the response the store's
    `ResponseRenderer` gives for the outcome (given when the store was opened).
+
+On PostgreSQL, keyed batches run the same steps in one server-side function
+(`_pg_functions`, `_pg_batch`); the equivalence tests hold both to the same outcomes
+and rows.
 
 Steps 2-4 run under a savepoint: a refusal rolls them back (and the redemption row),
 while the idempotency record still stores the refusal, so a retry replays it.
@@ -117,15 +122,15 @@ def _grant(
     capped = _charge_caps(tx, request, now=now)
     if isinstance(capped, UserCapReached):
         return capped
-    budget = _charge_budget(tx, request, now=now)
-    if isinstance(budget, BudgetExhausted):
-        return budget
     code: str | None = None
     if request.kind == COUPON_KIND:
         taken = _take_code(tx, request.campaign, redemption_id)
         if isinstance(taken, InventoryExhausted):
             return taken
         code = taken
+    budget = _charge_budget(tx, request, now=now)
+    if isinstance(budget, BudgetExhausted):
+        return budget
     grant = Grant(amount=request.amount, unit=request.unit, coupon_code=code)
     grant_json = grant.to_json()
     tx.execute(
@@ -284,7 +289,9 @@ def _take_code(tx: Tx, campaign: str, redemption_id: str) -> str | InventoryExha
     return None
 
 
-def reverse(tx: Tx, redemption_id: str, reason: str, *, now: int) -> ReverseOutcome:
+def reverse(
+    tx: Tx, redemption_id: str, reason: str, *, now: int, actor: str | None = None
+) -> ReverseOutcome:
     """Roll back: flag the row, restore budget and cap, void the code, append to the ledger.
 
     The coupon code is voided, not returned to the pool: it was shown to the subject
@@ -304,6 +311,17 @@ def reverse(tx: Tx, redemption_id: str, reason: str, *, now: int) -> ReverseOutc
         return RedemptionNotFound(redemption_id=redemption_id)
     if not flagged:
         return AlreadyReversed(redemption(row))
+    for scope, window in json.loads(row["cap_usage"]):
+        tx.execute(
+            "UPDATE subject_usage SET used = used - 1 WHERE subject = :subject"
+            " AND scope = :scope AND window_start = :window AND used > 0",
+            {"subject": row["subject"], "scope": scope, "window": window},
+        )
+    voided = tx.execute(
+        "UPDATE coupon_codes SET voided_at = :now WHERE redemption_id = :id",
+        {"now": now, "id": redemption_id},
+    )
+    # The budget last, as in a redemption (one lock order: no deadlock between them).
     restored = 0
     if row["budget_campaign"] is not None:
         restored = tx.execute(
@@ -318,16 +336,6 @@ def reverse(tx: Tx, redemption_id: str, reason: str, *, now: int) -> ReverseOutc
                 "unit": row["unit"],
             },
         )
-    for scope, window in json.loads(row["cap_usage"]):
-        tx.execute(
-            "UPDATE subject_usage SET used = used - 1 WHERE subject = :subject"
-            " AND scope = :scope AND window_start = :window AND used > 0",
-            {"subject": row["subject"], "scope": scope, "window": window},
-        )
-    voided = tx.execute(
-        "UPDATE coupon_codes SET voided_at = :now WHERE redemption_id = :id",
-        {"now": now, "id": redemption_id},
-    )
     append_ledger(
         tx,
         at=now,
@@ -344,5 +352,6 @@ def reverse(tx: Tx, redemption_id: str, reason: str, *, now: int) -> ReverseOutc
             "budget_restored": bool(restored),
             "code_voided": bool(voided),
         },
+        actor=actor,
     )
     return Reversed(redemption(row))

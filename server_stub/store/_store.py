@@ -9,7 +9,7 @@ from typing import Self
 
 from errdiscount_sdk import ConfigurationError
 
-from . import _admin, _events, _idempotency, _redeem
+from . import _admin, _events, _idempotency, _pg_batch, _redeem
 from ._base import (
     MAX_CODE,
     MAX_CODES_PER_LOAD,
@@ -94,11 +94,23 @@ class Store:
         self._ttl = int(idempotency_ttl / timedelta(microseconds=1))
         self._lock_timeout = int(idempotency_lock_timeout / timedelta(microseconds=1))
         self.schema = migrate(dialect) if apply_migrations else pending_migrations(dialect)[0]
+        # PostgreSQL runs keyed redemptions in its server-side function (migration 4).
+        self._pipelined = (
+            dialect
+            if isinstance(dialect, _pg_batch.PipelinedDialect) and self.schema >= 4
+            else None
+        )
 
     @property
     def can_run_now(self) -> bool:
         """True if ``wait=False`` can succeed (SQLite); False: it always raises WouldBlock."""
         return self._dialect.runs_now
+
+    @property
+    def max_connections(self) -> int | None:
+        """Connections the store opens at most (PostgreSQL's pool); None: not pooled."""
+        size = getattr(self._dialect, "max_connections", None)
+        return size if isinstance(size, int) else None
 
     @property
     def backend(self) -> str:
@@ -199,6 +211,8 @@ class Store:
         render = self._renderer()
         now = self._now()
         item = KeyedRedemption(request, scope, key, fingerprint)
+        if self._in_database:
+            return self._redeem_in_database([item], now, render)[0]
         run = self._dialect.run if wait else self._dialect.run_now
         return run(lambda tx: self._redeem_keyed(tx, item, now, render), write=True)
 
@@ -232,7 +246,11 @@ class Store:
                 continue
             valid.append(item)
         outcomes: list[KeyedOutcome] = []
-        if valid:
+        if valid and self._in_database:
+            if len(valid) > _pg_batch.MAX_PG_BATCH:
+                raise StoreInputError(f"at most {_pg_batch.MAX_PG_BATCH} items per batch")
+            outcomes = self._redeem_in_database(valid, self._now(), render)
+        elif valid:
             now = self._now()
             run = self._dialect.run if wait else self._dialect.run_now
             outcomes = run(
@@ -241,6 +259,23 @@ class Store:
             )
         done = iter(outcomes)
         return [refused[index] if index in refused else next(done) for index in range(len(items))]
+
+    @property
+    def _in_database(self) -> bool:
+        return self._pipelined is not None
+
+    def _redeem_in_database(
+        self, items: Sequence[KeyedRedemption], now: int, render: ResponseRenderer
+    ) -> list[KeyedOutcome]:
+        assert self._pipelined is not None
+        return _pg_batch.redeem_batch(
+            self._pipelined,
+            items,
+            now=now,
+            ttl=self._ttl,
+            lock_timeout=self._lock_timeout,
+            render=render,
+        )
 
     def _redeem_keyed(
         self, tx: Tx, item: KeyedRedemption, now: int, render: ResponseRenderer
@@ -278,16 +313,21 @@ class Store:
         row = self._dialect.run(lambda tx: tx.one(sql, {"value": value}), write=False)
         return None if row is None else redemption(row)
 
-    def reverse(self, redemption_id: str, reason: str) -> ReverseOutcome:
+    def reverse(
+        self, redemption_id: str, reason: str, *, actor: str | None = None
+    ) -> ReverseOutcome:
         """Roll a redemption back without deleting anything (see docs/redemption.md).
 
         Returns `Reversed`, `AlreadyReversed` (nothing changed) or `RedemptionNotFound`.
+        ``actor`` (the admin key's name) is recorded on the ``reversed`` ledger row.
         """
         check_text("redemption id", redemption_id, MAX_ID)
         check_text("reason", reason, MAX_REASON)
+        actor = _actor(actor)
         now = self._now()
         return self._dialect.run(
-            lambda tx: _redeem.reverse(tx, redemption_id, reason, now=now), write=True
+            lambda tx: _redeem.reverse(tx, redemption_id, reason, now=now, actor=actor),
+            write=True,
         )
 
     # -- idempotency --------------------------------------------------------------
@@ -349,18 +389,23 @@ class Store:
 
     # -- budgets, inventory, caps -------------------------------------------------
 
-    def set_budget(self, kind: str, campaign: str, total: int, *, unit: str) -> Budget:
+    def set_budget(
+        self, kind: str, campaign: str, total: int, *, unit: str, actor: str | None = None
+    ) -> Budget:
         """Create or resize the budget of (kind, campaign); spent amounts stay spent.
 
         ``campaign="*"`` is the kind-wide budget used when no campaign budget exists.
+        ``actor`` (the admin key's name) is recorded on the ``budget_set`` ledger row.
         """
+        actor = _actor(actor)
         check_text("kind", kind, MAX_SHORT)
         check_text("campaign", campaign, MAX_ID)
         check_text("unit", unit, MAX_SHORT)
         check_amount("total", total, zero=True)
         now = self._now()
         return self._dialect.run(
-            lambda tx: _admin.set_budget(tx, kind, campaign, unit, total, now=now), write=True
+            lambda tx: _admin.set_budget(tx, kind, campaign, unit, total, now=now, actor=actor),
+            write=True,
         )
 
     def budget(self, kind: str, campaign: str) -> Budget | None:
@@ -373,8 +418,9 @@ class Store:
     def budgets(self) -> list[Budget]:
         return self._dialect.run(_admin.budgets, write=False)
 
-    def load_codes(self, pool: str, codes: Sequence[str]) -> CodeLoad:
+    def load_codes(self, pool: str, codes: Sequence[str], *, actor: str | None = None) -> CodeLoad:
         """Add coupon codes to ``pool``; duplicates (in the list or already known) are skipped."""
+        actor = _actor(actor)
         check_text("pool", pool, MAX_ID)
         if len(codes) > MAX_CODES_PER_LOAD:
             raise StoreInputError(f"at most {MAX_CODES_PER_LOAD} codes per load")
@@ -382,24 +428,34 @@ class Store:
             check_text("code", code, MAX_CODE)
         now = self._now()
         return self._dialect.run(
-            lambda tx: _admin.load_codes(tx, pool, list(codes), now=now), write=True
+            lambda tx: _admin.load_codes(tx, pool, list(codes), now=now, actor=actor), write=True
         )
 
     def code_pool(self, pool: str) -> CodePool | None:
         check_text("pool", pool, MAX_ID)
         return self._dialect.run(lambda tx: _admin.code_pool(tx, pool), write=False)
 
-    def set_user_cap(self, cap: UserCap) -> None:
-        """At most ``cap.max_redemptions`` per subject per ``cap.period`` (scope: kind or *)."""
+    def set_user_cap(self, cap: UserCap, *, actor: str | None = None) -> None:
+        """At most ``cap.max_redemptions`` per subject per ``cap.period`` (scope: kind or *).
+
+        The change is a ``cap_set`` ledger row, with ``actor`` (the admin key's name).
+        """
+        actor = _actor(actor)
         check_text("scope", cap.scope, MAX_SHORT)
         check_amount("max_redemptions", cap.max_redemptions, zero=True)
         if cap.period < timedelta(seconds=1) or cap.period.microseconds:
             raise StoreInputError("a cap period is a whole number of seconds, at least 1")
-        self._dialect.run(lambda tx: _admin.set_user_cap(tx, cap), write=True)
+        now = self._now()
+        self._dialect.run(lambda tx: _admin.set_user_cap(tx, cap, now=now, actor=actor), write=True)
 
-    def remove_user_cap(self, scope: str) -> bool:
+    def remove_user_cap(self, scope: str, *, actor: str | None = None) -> bool:
+        """Delete the cap of ``scope``; a removal is a ``cap_removed`` ledger row."""
         check_text("scope", scope, MAX_SHORT)
-        return self._dialect.run(lambda tx: _admin.remove_user_cap(tx, scope), write=True)
+        actor = _actor(actor)
+        now = self._now()
+        return self._dialect.run(
+            lambda tx: _admin.remove_user_cap(tx, scope, now=now, actor=actor), write=True
+        )
 
     def user_caps(self) -> list[UserCap]:
         return self._dialect.run(_admin.user_caps, write=False)
@@ -438,8 +494,12 @@ class Store:
             write=False,
         )
 
-    def record_issued(self, token: IssuedToken) -> bool:
-        """Remember a token the server issued; False if its jti or alert id is known."""
+    def record_issued(self, token: IssuedToken, *, actor: str | None = None) -> bool:
+        """Remember a token the server issued; False if its jti or alert id is known.
+
+        ``actor`` (the admin key's name) is recorded on the ``issued`` ledger row.
+        """
+        actor = _actor(actor)
         for name, value, limit in (
             ("jti", token.jti, MAX_ID),
             ("subject", token.subject, MAX_NAME),
@@ -454,7 +514,9 @@ class Store:
         check_amount("amount", token.amount)
         to_us(token.expires_at)
         now = self._now()
-        return self._dialect.run(lambda tx: _admin.record_issued(tx, token, now=now), write=True)
+        return self._dialect.run(
+            lambda tx: _admin.record_issued(tx, token, now=now, actor=actor), write=True
+        )
 
     def alert(self, alert_id: str) -> IssuedToken | None:
         """The issued token an alert id stands for, or None."""
@@ -567,6 +629,10 @@ class Store:
             lambda tx: _events.prune_rollups(tx, cutoff=rollup_cutoff), write=True
         )
         return PruneResult(events=events, rollups=rollups, user_minutes=users)
+
+
+def _actor(actor: str | None) -> str | None:
+    return None if actor is None else check_text("actor", actor, MAX_SHORT)
 
 
 def open_store(

@@ -4,17 +4,21 @@ Keys are compared as SHA-256 digests with `hmac.compare_digest`, so neither the
 content nor the length of a configured key leaks through response timing. With no
 admin key configured, admin endpoints answer 401 ADMIN_DISABLED: a server never runs
 an admin API nobody can secure.
+
+Keys are named (`NamedKey`): `require_admin` returns the name of the admin key that
+matched, which the store records as the ``actor`` of every ledger entry the action
+causes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from starlette.requests import Request
 
-from ._app_keys import parse_app_keys
+from ._named_keys import NamedKey
 from ._problems import HttpProblem
 
 __all__ = ["KeyChecker"]
@@ -37,28 +41,26 @@ def _bearer(request: Request) -> str | None:
 
 
 class KeyChecker:
-    """Holds digests of the admin key and the app keys; never the keys themselves."""
+    """Holds digests of the admin keys and the app keys, with their names; never the keys."""
 
-    def __init__(self, admin_key: str | None, app_keys: Iterable[str]) -> None:
-        self._admin = None if admin_key is None else _digest(admin_key)
-        named = parse_app_keys(app_keys)
-        self._apps = tuple(_digest(app.key) for app in named)
-        self._app_names = tuple(app.name for app in named)
+    def __init__(self, admin_keys: Sequence[NamedKey], app_keys: Iterable[NamedKey]) -> None:
+        self._admins = tuple((k.name, _digest(k.key)) for k in admin_keys)
+        self._apps = tuple((k.name, _digest(k.key)) for k in app_keys)
 
-    def _matches(self, presented: str | None, digests: Iterable[bytes | None]) -> bool:
+    def _match(self, presented: str | None, named: Iterable[tuple[str, bytes]]) -> str | None:
         if presented is None:
-            return False
+            return None
         given = _digest(presented)
-        found = False
-        for digest in digests:
+        found: str | None = None
+        for name, digest in named:
             # No early exit: every configured key costs the same comparison.
-            if digest is not None and hmac.compare_digest(given, digest):
-                found = True
+            if hmac.compare_digest(given, digest) and found is None:
+                found = name
         return found
 
-    def require_admin(self, request: Request) -> None:
-        """Raises 401 unless the request carries the admin key."""
-        if self._admin is None:
+    def require_admin(self, request: Request) -> str:
+        """The name of the admin key the request carries; raises 401 without one."""
+        if not self._admins:
             raise HttpProblem(
                 401,
                 "ADMIN_DISABLED",
@@ -66,8 +68,10 @@ class KeyChecker:
                 "Start the server with --admin-key (or ERRDISCOUNT_ADMIN_KEY).",
                 _CHALLENGE,
             )
-        if not self._matches(_bearer(request), (self._admin,)):
-            raise _unauthorized("the admin key")
+        name = self._match(_bearer(request), self._admins)
+        if name is None:
+            raise _unauthorized("an admin key")
+        return name
 
     def require_app(self, request: Request) -> str:
         """Raises 401 unless the request carries an app key; returns that key's name.
@@ -84,22 +88,17 @@ class KeyChecker:
                 "Start the server with --app-key (or ERRDISCOUNT_APP_KEY).",
                 _CHALLENGE,
             )
-        presented = _bearer(request)
-        found: str | None = None
-        if presented is not None:
-            given = _digest(presented)
-            for name, digest in zip(self._app_names, self._apps, strict=True):
-                # No early exit: every configured key costs the same comparison.
-                if hmac.compare_digest(given, digest):
-                    found = name
-        if found is None:
+        name = self._match(_bearer(request), self._apps)
+        if name is None:
             raise _unauthorized("an app key")
-        return found
+        return name
 
-    def require_reader(self, request: Request) -> None:
-        """Raises 401 unless the request carries the admin key or an app key."""
-        if not self._matches(_bearer(request), (self._admin, *self._apps)):
-            raise _unauthorized("an app key or the admin key")
+    def require_reader(self, request: Request) -> str:
+        """The name of the admin or app key the request carries; raises 401 without one."""
+        name = self._match(_bearer(request), (*self._admins, *self._apps))
+        if name is None:
+            raise _unauthorized("an app key or an admin key")
+        return name
 
 
 def _unauthorized(what: str) -> HttpProblem:

@@ -49,7 +49,9 @@ def _server_issuer(key_path):
     return issuer(load_signing_key_pem(key_path))
 
 
-async def _race(urls: list[str], tokens: list[str]) -> list[tuple[int, int, str]]:
+async def _race(
+    urls: list[str], tokens: list[str], *, keyed: bool = False
+) -> list[tuple[int, int, str]]:
     start = asyncio.Event()
     results: list[tuple[int, int, str]] = []
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as http:
@@ -57,7 +59,12 @@ async def _race(urls: list[str], tokens: list[str]) -> list[tuple[int, int, str]
         async def redeem(index: int, redeemer: int) -> None:
             await start.wait()
             url = urls[(index + redeemer) % len(urls)]
-            response = await http.post(f"{url}/v1/redemptions", json={"token": tokens[index]})
+            # Keyed: each redeemer its own key, so each attempt is a fresh claim and the
+            # jti alone decides (the group-committed path, a server-side batch on PostgreSQL).
+            headers = {"Idempotency-Key": f"race-{index}-{redeemer}"} if keyed else None
+            response = await http.post(
+                f"{url}/v1/redemptions", json={"token": tokens[index]}, headers=headers
+            )
             code = response.json().get("error_code", "")
             results.append((index, response.status_code, code))
 
@@ -70,7 +77,8 @@ async def _race(urls: list[str], tokens: list[str]) -> list[tuple[int, int, str]
     return results
 
 
-def test_race_exactly_one_success_per_token_and_exact_budget(servers) -> None:
+@pytest.mark.parametrize("keyed", [False, True], ids=["unkeyed", "keyed"])
+def test_race_exactly_one_success_per_token_and_exact_budget(servers, keyed: bool) -> None:
     database, key, processes = servers
     mint = _server_issuer(key)
     budget = TOKENS * 100 - 300  # three tokens must be refused for budget
@@ -80,7 +88,7 @@ def test_race_exactly_one_success_per_token_and_exact_budget(servers) -> None:
         headers={"Authorization": f"Bearer {ADMIN_KEY}"},
     ).raise_for_status()
     tokens = [token(f"user-{i}", issuer=mint) for i in range(TOKENS)]
-    results = asyncio.run(_race([p.url for p in processes], tokens))
+    results = asyncio.run(_race([p.url for p in processes], tokens, keyed=keyed))
     per_token = collections.defaultdict(list)
     for index, status, code in results:
         per_token[index].append((status, code))

@@ -16,7 +16,7 @@ def test_defaults() -> None:
         "sqlite:///errdiscount.db",
     )
     assert settings.audience == "errdiscount"
-    assert settings.admin_key is None
+    assert settings.admin_key == ()
 
 
 def test_flags_win_over_environment_and_lists_repeat() -> None:
@@ -98,7 +98,7 @@ def every_setting_changed() -> Settings:
         trusted_jwks=("/etc/errdiscount/old.jwks", "partner|https://partner.example/jwks"),
         issuer="https://pay.example",
         audience="shop",
-        admin_key="admin-key-0123456789",
+        admin_key=("ops=admin-key-0123456789", "admin-key-bare-0123456789"),
         app_keys=("app-key-a-0123456789", "app-key-b-0123456789"),
         cors_origins=("https://shop.example", "https://m.shop.example"),
         public_url="https://pay.example/base",
@@ -148,10 +148,12 @@ def test_event_retention_and_named_app_keys() -> None:
     assert (settings.event_retention_days, settings.rollup_retention_days) == (7, 90)
     assert settings_from_args([], environ={}).event_retention_days == 30
     assert settings_from_args([], environ={}).rollup_retention_days == 400
-    from server_stub.web._app_keys import parse_app_keys
+    from server_stub.web._named_keys import parse_named_keys
 
-    keys = parse_app_keys(["shop=" + "k" * 16, "j" * 16, "YWJjZGVmZ2hpamtsbW5vcA=="])
-    assert [k.name for k in keys] == ["shop", "app-2", "app-3"]
+    keys = parse_named_keys(
+        ["shop=" + "k" * 16, "j" * 16, "YWJjZGVmZ2hpamtsbW5vcA=="], default="app", what="app key"
+    )
+    assert [k.name for k in keys] == ["shop", "app", "app"]
     assert keys[2].key == "YWJjZGVmZ2hpamtsbW5vcA=="  # a base64 key stays whole
     assert "k" * 16 not in repr(keys)
 
@@ -162,7 +164,7 @@ def test_event_retention_and_named_app_keys() -> None:
         {"event_retention_days": 0},
         {"event_retention_days": 30, "rollup_retention_days": 10},
         {"rollup_retention_days": 40_000},
-        {"app_keys": ("a=" + "k" * 16, "a=" + "j" * 16)},
+        {"app_keys": ("a=" + "k" * 16, "b=" + "k" * 16)},
         {"app_keys": ("short",)},
     ],
 )

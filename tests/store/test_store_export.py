@@ -46,6 +46,7 @@ def test_csv_export_has_a_header_and_json_details() -> None:
         "amount",
         "unit",
         "detail",
+        "actor",
     ]
     assert rows[1][3] == "alice"
     assert rows[2][3] == ""

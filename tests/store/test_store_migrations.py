@@ -7,10 +7,11 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from errdiscount_sdk import ConfigurationError
-from server_stub.store import LATEST_VERSION, StoreError, _admin, open_store
+from server_stub.store import LATEST_VERSION, StoreError, UserCap, _admin, open_store
 from server_stub.store._base import Tx
 from server_stub.store._migrations import MIGRATIONS, Migration, migrate
 from tests.support.store_support import raw_execute, request
@@ -97,6 +98,7 @@ def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str)
     raw_execute(store_url, "ALTER TABLE issued_tokens DROP COLUMN suggestion")
     for table in ("event_user_minutes", "event_rollups", "events"):  # migration 3
         raw_execute(store_url, f"DROP TABLE {table}")
+    raw_execute(store_url, "ALTER TABLE ledger DROP COLUMN actor")  # migration 4 undone
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 2")
     raw_execute(
         store_url,
@@ -144,3 +146,25 @@ def test_sqlite_writes_few_b_trees_and_every_lookup_has_an_index(tmp_path: Path)
         assert row.jti == "j1"
     finally:
         db.close()
+
+
+def test_migration_4_keeps_the_ledger_and_adds_actors_and_cap_events(store_url: str) -> None:
+    # A version-3 database with ledger rows: migration 4 keeps every row and its seq,
+    # adds the actor column and the cap events, and the ledger stays append-only.
+    with open_store(store_url) as store:
+        store.set_budget("points", "*", 100, unit="points")
+        store.redeem(request("j1", subject="alice"))
+        before = store.ledger().entries
+    raw_execute(store_url, "ALTER TABLE ledger DROP COLUMN actor")
+    raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 4")
+    with open_store(store_url) as store:
+        assert store.schema_version() == LATEST_VERSION
+        after = store.ledger().entries
+        assert [(e.seq, e.event, e.detail) for e in after] == [
+            (e.seq, e.event, e.detail) for e in before
+        ]
+        store.set_user_cap(UserCap("points", 2, timedelta(days=1)), actor="ops")
+        last = store.ledger().entries[-1]
+        assert (last.event.value, last.actor, last.seq > after[-1].seq) == ("cap_set", "ops", True)
+    with pytest.raises((sqlite3.Error, psycopg.Error), match="append-only"):
+        raw_execute(store_url, "DELETE FROM ledger")

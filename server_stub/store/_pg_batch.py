@@ -1,0 +1,183 @@
+"""Keyed redemptions on PostgreSQL: a batch in one transaction, two round trips, one commit.
+
+The first round trip sends ``BEGIN`` and one call of ``errdiscount_redeem_batch``
+(`_pg_functions`): claims and grants of every item, in order, inside the database.
+Its JSON answer becomes the typed outcomes here; the store's `ResponseRenderer` renders
+each claimed item's outcome, and the second round trip stores those responses under
+their keys (``errdiscount_complete_batch``) together with ``COMMIT``. So a reply still
+means the redemption and its stored response are durable together, exactly as in the
+Python path (`_store.Store._redeem_keyed`), whose outcomes and rows the equivalence
+tests compare with these.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from psycopg.types.json import Jsonb
+
+from ._base import from_us, opt_from_us, to_us
+from ._errors import StoreError
+from ._models import (
+    AlreadyRedeemed,
+    BudgetExhausted,
+    Grant,
+    InFlight,
+    InventoryExhausted,
+    KeyedOutcome,
+    KeyedRedemption,
+    Mismatch,
+    Redeemed,
+    RedeemOutcome,
+    Redemption,
+    Replay,
+    ResponseRenderer,
+    UserCapReached,
+)
+from ._redeem import new_redemption_id
+from ._rows import redemption
+
+__all__ = ["MAX_PG_BATCH", "PipelinedDialect", "redeem_batch"]
+
+#: items per transaction at most: one subtransaction each, and PostgreSQL caches 64
+#: subtransactions per transaction before it spills them (a slow path for every reader)
+MAX_PG_BATCH = 64
+
+_CALL = "SELECT errdiscount_redeem_batch(:items, :now::bigint, :ttl::bigint, :lock::bigint)"
+_COMPLETE = (
+    "SELECT errdiscount_complete_batch(:scopes::text[], :keys::text[], :owners::text[],"
+    " :statuses::int[], :bodies::bytea[], :now::bigint)"
+)
+
+
+@runtime_checkable
+class PipelinedDialect(Protocol):
+    """A dialect that runs one transaction as two pipelined round trips (PostgreSQL)."""
+
+    def run_pipelined(self, sql: str, params: Any, follow: Any) -> Any: ...
+
+
+def redeem_batch(
+    dialect: PipelinedDialect,
+    items: Sequence[KeyedRedemption],
+    *,
+    now: int,
+    ttl: int,
+    lock_timeout: int,
+    render: ResponseRenderer,
+) -> list[KeyedOutcome]:
+    """Claim, redeem and store the response of every item, in order, in one transaction."""
+    ids = [new_redemption_id(now) for _ in items]
+    payload = [
+        {
+            "scope": item.scope,
+            "key": item.key,
+            "fp": item.fingerprint,
+            "owner": secrets.token_hex(16),
+            "id": rid,
+            "jti": item.request.jti,
+            "subject": item.request.subject,
+            "issuer": item.request.issuer,
+            "kind": item.request.kind,
+            "amount": item.request.amount,
+            "unit": item.request.unit,
+            "campaign": item.request.campaign,
+            "expires_at": None
+            if item.request.expires_at is None
+            else to_us(item.request.expires_at),
+        }
+        for item, rid in zip(items, ids, strict=True)
+    ]
+    done: list[KeyedOutcome] = []
+
+    def follow(answer: Any) -> tuple[str, dict[str, Any]] | None:
+        if not isinstance(answer, list) or len(answer) != len(items):
+            raise StoreError("postgresql: the redemption batch answered out of shape")
+        done.clear()
+        rendered: dict[int, Replay] = {}
+        complete: dict[str, list[Any]] = {
+            "scopes": [], "keys": [], "owners": [], "statuses": [], "bodies": [],
+        }  # fmt: skip
+        for index, (item, sent, result) in enumerate(zip(items, payload, answer, strict=True)):
+            claim = result["claim"]
+            outcome: KeyedOutcome
+            if claim == "new":
+                granted = _outcome(item, ids[index], now, result)
+                response = render(granted)
+                rendered[index] = Replay(status=response.status, body=response.body)
+                for name, value in (
+                    ("scopes", item.scope),
+                    ("keys", item.key),
+                    ("owners", sent["owner"]),
+                    ("statuses", response.status),
+                    ("bodies", response.body),
+                ):
+                    complete[name].append(value)
+                outcome = granted
+            elif claim == "replay_of":
+                outcome = rendered[int(result["index"])]
+            elif claim == "replay":
+                outcome = Replay(
+                    status=int(result["status"]), body=base64.b64decode(result["body"])
+                )
+            elif claim == "mismatch":
+                outcome = Mismatch()
+            else:
+                outcome = InFlight(locked_until=from_us(int(result["locked_until"])))
+            done.append(outcome)
+        if not complete["keys"]:
+            return None
+        return _COMPLETE, {**complete, "now": now}
+
+    dialect.run_pipelined(
+        _CALL, {"items": Jsonb(payload), "now": now, "ttl": ttl, "lock": lock_timeout}, follow
+    )
+    return list(done)
+
+
+def _outcome(item: KeyedRedemption, rid: str, now: int, result: dict[str, Any]) -> RedeemOutcome:
+    kind = result["outcome"]
+    request = item.request
+    if kind == "redeemed":
+        return Redeemed(
+            Redemption(
+                id=rid,
+                jti=request.jti,
+                subject=request.subject,
+                issuer=request.issuer,
+                kind=request.kind,
+                amount=request.amount,
+                unit=request.unit,
+                campaign=request.campaign,
+                grant=Grant(
+                    amount=request.amount, unit=request.unit, coupon_code=result["coupon_code"]
+                ),
+                redeemed_at=from_us(now),
+                expires_at=None
+                if request.expires_at is None
+                else opt_from_us(to_us(request.expires_at)),
+                idempotency_key=item.key,
+            )
+        )
+    if kind == "already_redeemed":
+        return AlreadyRedeemed(redemption(result["row"]))
+    if kind == "user_cap":
+        return UserCapReached(
+            subject=result["subject"],
+            scope=result["scope"],
+            max_redemptions=int(result["max_redemptions"]),
+            resets_at=from_us(int(result["resets_at"])),
+        )
+    if kind == "budget_exhausted":
+        return BudgetExhausted(
+            kind=result["kind"],
+            campaign=result["campaign"],
+            remaining=int(result["remaining"]),
+            unit=result["unit"],
+        )
+    if kind == "inventory_exhausted":
+        return InventoryExhausted(pool=result["pool"])
+    raise StoreError(f"postgresql: unknown redemption outcome {str(kind)[:32]!r}")

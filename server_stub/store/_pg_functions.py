@@ -1,0 +1,261 @@
+"""The PostgreSQL redemption batch as one server-side function (created by migration 4).
+
+``errdiscount_redeem_batch(items jsonb, now bigint, ttl bigint, lock_timeout bigint)``
+runs, for each item in order, exactly what `Store.redeem_idempotent` runs in Python
+(`_idempotency.begin`, then `_redeem.redeem` up to its completion), and returns one
+JSON object per item: the claim's result, and for a claim the grant's outcome. The
+caller renders each outcome with the store's `ResponseRenderer` and completes the
+claims in the same transaction (`_pg_batch`), so the batch costs two round trips and
+one commit however many items it holds.
+
+Policy, as in the Python path:
+- the lock order is redemptions → subject_usage → code_pools/coupon_codes → budgets;
+  the budget, the one row every redemption of a campaign shares, is charged last, so
+  its lock is held for the shortest time;
+- each item's grant runs in its own ``BEGIN ... EXCEPTION`` block (one subtransaction;
+  a batch holds at most 64 items, PostgreSQL's per-transaction subtransaction cache):
+  a refusal raises SQLSTATE ``ED001``, which undoes that item's redemption row, cap
+  counts and code claim and nothing else, while its idempotency claim stays and will
+  store the refusal;
+- a key claimed by an earlier item of the same batch is answered as that item's
+  replay (``replay_of``), as on SQLite where the earlier item is already complete;
+- a budget created or refilled between the charge and its check, twice, raises
+  ``40001`` (serialization failure): the dialect retries the whole batch;
+- stored JSON texts (``grant_json``, ``cap_usage``, the ledger's ``detail``) are built
+  byte for byte as Python's ``dumps`` builds them (sorted keys, no whitespace).
+"""
+
+from __future__ import annotations
+
+__all__ = ["COMPLETE_BATCH_FUNCTION", "KEY_LOST", "REDEEM_BATCH_FUNCTION"]
+
+#: SQLSTATE of `COMPLETE_BATCH_FUNCTION` when a claim was taken over (IdempotencyKeyLost)
+KEY_LOST = "ED002"
+
+# ruff: noqa: E501
+REDEEM_BATCH_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION errdiscount_redeem_batch(p_items jsonb, p_now bigint, p_ttl bigint, p_lock bigint)
+RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+    it jsonb;
+    idx int := 0;
+    results jsonb := '[]'::jsonb;
+    owners text[] := ARRAY[]::text[];
+    claimed text;
+    k record;
+    locked_until bigint;
+    claim jsonb;
+    refusal jsonb;
+    rid text;
+    cap record;
+    period bigint;
+    win bigint;
+    counted bigint;
+    caps_text text;
+    pool_name text;
+    code text;
+    bcamp text;
+    brow record;
+    grant_text text;
+    done boolean;
+    existing jsonb;
+BEGIN
+    FOR it IN SELECT value FROM jsonb_array_elements(p_items) LOOP
+        idx := idx + 1;
+        owners := owners || (it->>'owner');
+        -- 1. the idempotency claim (_idempotency.begin)
+        claim := NULL;
+        INSERT INTO idempotency_keys (scope, key, fingerprint, state, owner, locked_at, created_at, expires_at)
+        VALUES (it->>'scope', it->>'key', it->>'fp', 'in_flight', it->>'owner', p_now, p_now, p_now + p_ttl)
+        ON CONFLICT (scope, key) DO NOTHING RETURNING owner INTO claimed;
+        IF claimed IS NULL THEN
+            SELECT fingerprint, state, owner, locked_at, status, body, expires_at INTO k
+            FROM idempotency_keys WHERE scope = it->>'scope' AND key = it->>'key';
+            IF NOT FOUND THEN
+                claim := jsonb_build_object('claim', 'in_flight', 'locked_until', p_now);
+            ELSIF k.expires_at <= p_now THEN
+                UPDATE idempotency_keys SET fingerprint = it->>'fp', state = 'in_flight',
+                    owner = it->>'owner', locked_at = p_now, status = NULL, body = NULL,
+                    created_at = p_now, expires_at = p_now + p_ttl
+                WHERE scope = it->>'scope' AND key = it->>'key' AND owner = k.owner AND expires_at <= p_now;
+                IF NOT FOUND THEN
+                    claim := jsonb_build_object('claim', 'in_flight', 'locked_until', p_now + p_lock);
+                END IF;
+            ELSIF k.fingerprint <> it->>'fp' THEN
+                claim := jsonb_build_object('claim', 'mismatch');
+            ELSIF k.state = 'done' THEN
+                claim := jsonb_build_object('claim', 'replay', 'status', k.status, 'body', encode(k.body, 'base64'));
+            ELSIF array_position(owners, k.owner) IS NOT NULL THEN
+                claim := jsonb_build_object('claim', 'replay_of', 'index', array_position(owners, k.owner) - 1);
+            ELSE
+                locked_until := k.locked_at + p_lock;
+                IF locked_until > p_now THEN
+                    claim := jsonb_build_object('claim', 'in_flight', 'locked_until', locked_until);
+                ELSE
+                    UPDATE idempotency_keys SET owner = it->>'owner', locked_at = p_now
+                    WHERE scope = it->>'scope' AND key = it->>'key' AND owner = k.owner AND state = 'in_flight';
+                    IF FOUND THEN
+                        claim := jsonb_build_object('claim', 'new', 'taken_over', true);
+                    ELSE
+                        claim := jsonb_build_object('claim', 'in_flight', 'locked_until', p_now + p_lock);
+                    END IF;
+                END IF;
+            END IF;
+        END IF;
+        IF claim IS NOT NULL AND claim->>'claim' <> 'new' THEN
+            results := results || jsonb_build_array(claim);
+            CONTINUE;
+        END IF;
+        IF claim IS NULL THEN
+            claim := jsonb_build_object('claim', 'new', 'taken_over', false);
+        END IF;
+
+        -- 2. the grant (_redeem._grant), in its own subtransaction
+        refusal := NULL;
+        existing := NULL;
+        code := NULL;
+        bcamp := NULL;
+        BEGIN
+            INSERT INTO redemptions (id, jti, subject, issuer, kind, amount, unit, campaign,
+                grant_json, cap_usage, idempotency_key, expires_at, redeemed_at)
+            VALUES (it->>'id', it->>'jti', it->>'subject', it->>'issuer', it->>'kind',
+                (it->>'amount')::bigint, it->>'unit', it->>'campaign', '{}', '[]', it->>'key',
+                (it->>'expires_at')::bigint, p_now)
+            ON CONFLICT (jti) DO NOTHING RETURNING id INTO rid;
+            IF rid IS NULL THEN
+                SELECT jsonb_build_object('id', r.id, 'jti', r.jti, 'subject', r.subject,
+                    'issuer', r.issuer, 'kind', r.kind, 'amount', r.amount, 'unit', r.unit,
+                    'campaign', r.campaign, 'grant_json', r.grant_json, 'expires_at', r.expires_at,
+                    'idempotency_key', r.idempotency_key, 'redeemed_at', r.redeemed_at,
+                    'reversed_at', r.reversed_at, 'reversal_reason', r.reversal_reason)
+                INTO existing FROM redemptions AS r WHERE r.jti = it->>'jti';
+                IF existing IS NULL THEN
+                    RAISE EXCEPTION 'redemption conflict without a row' USING ERRCODE = '40001';
+                END IF;
+                refusal := jsonb_build_object('outcome', 'already_redeemed', 'row', existing);
+                RAISE EXCEPTION 'refused' USING ERRCODE = 'ED001';
+            END IF;
+
+            caps_text := '';
+            FOR cap IN SELECT c.scope, c.max_redemptions, c.period_seconds FROM user_caps AS c
+                       WHERE c.scope = '*' OR c.scope = it->>'kind' ORDER BY c.scope LOOP
+                period := cap.period_seconds * 1000000;
+                win := p_now - p_now % period;
+                counted := NULL;
+                IF cap.max_redemptions > 0 THEN
+                    INSERT INTO subject_usage (subject, scope, window_start, used)
+                    VALUES (it->>'subject', cap.scope, win, 1)
+                    ON CONFLICT (subject, scope, window_start) DO UPDATE
+                    SET used = subject_usage.used + 1 WHERE subject_usage.used < cap.max_redemptions
+                    RETURNING used INTO counted;
+                END IF;
+                IF counted IS NULL THEN
+                    refusal := jsonb_build_object('outcome', 'user_cap', 'subject', it->>'subject',
+                        'scope', cap.scope, 'max_redemptions', cap.max_redemptions,
+                        'resets_at', win + period);
+                    RAISE EXCEPTION 'refused' USING ERRCODE = 'ED001';
+                END IF;
+                caps_text := caps_text || CASE WHEN caps_text = '' THEN '' ELSE ',' END
+                    || '[' || to_json(cap.scope)::text || ',' || win::text || ']';
+            END LOOP;
+
+            IF it->>'kind' = 'coupon' THEN
+                FOREACH pool_name IN ARRAY CASE WHEN it->>'campaign' = 'coupon'
+                        THEN ARRAY[it->>'campaign'] ELSE ARRAY[it->>'campaign', 'coupon'] END LOOP
+                    UPDATE code_pools SET remaining = remaining - 1
+                    WHERE pool = pool_name AND remaining >= 1;
+                    IF NOT FOUND THEN
+                        PERFORM 1 FROM code_pools WHERE pool = pool_name;
+                        IF NOT FOUND THEN
+                            CONTINUE;
+                        END IF;
+                        refusal := jsonb_build_object('outcome', 'inventory_exhausted', 'pool', pool_name);
+                        RAISE EXCEPTION 'refused' USING ERRCODE = 'ED001';
+                    END IF;
+                    UPDATE coupon_codes SET redemption_id = rid WHERE id = (SELECT MIN(id)
+                        FROM coupon_codes WHERE pool = pool_name AND redemption_id IS NULL)
+                        AND redemption_id IS NULL RETURNING coupon_codes.code INTO code;
+                    IF code IS NULL THEN
+                        RAISE EXCEPTION 'code pool counter out of step with its codes';
+                    END IF;
+                    EXIT;
+                END LOOP;
+            END IF;
+
+            -- The budget last: its row lock is held from here to the commit only.
+            done := false;
+            FOR attempt IN 1..2 LOOP
+                UPDATE budgets SET remaining = remaining - (it->>'amount')::bigint, updated_at = p_now
+                WHERE kind = it->>'kind' AND campaign = (SELECT b.campaign FROM budgets AS b
+                    WHERE b.kind = it->>'kind' AND b.campaign IN (it->>'campaign', '*')
+                    ORDER BY b.campaign = '*' LIMIT 1)
+                  AND unit = it->>'unit' AND remaining >= (it->>'amount')::bigint
+                RETURNING campaign INTO bcamp;
+                IF FOUND THEN
+                    done := true;
+                    EXIT;
+                END IF;
+                SELECT b.campaign, b.unit, b.remaining INTO brow FROM budgets AS b
+                WHERE b.kind = it->>'kind' AND b.campaign IN (it->>'campaign', '*')
+                ORDER BY b.campaign = '*' LIMIT 1;
+                IF NOT FOUND THEN
+                    bcamp := NULL;
+                    done := true;
+                    EXIT;
+                END IF;
+                IF brow.unit <> it->>'unit' OR brow.remaining < (it->>'amount')::bigint THEN
+                    refusal := jsonb_build_object('outcome', 'budget_exhausted', 'kind', it->>'kind',
+                        'campaign', brow.campaign, 'remaining', brow.remaining, 'unit', brow.unit);
+                    RAISE EXCEPTION 'refused' USING ERRCODE = 'ED001';
+                END IF;
+            END LOOP;
+            IF NOT done THEN
+                RAISE EXCEPTION 'budget changed twice during one redemption' USING ERRCODE = '40001';
+            END IF;
+
+            grant_text := '{"amount":' || (it->>'amount') ||
+                CASE WHEN code IS NULL THEN '' ELSE ',"coupon_code":' || to_json(code)::text END ||
+                ',"unit":' || to_json(it->>'unit')::text || '}';
+            UPDATE redemptions SET grant_json = grant_text, budget_campaign = bcamp,
+                cap_usage = '[' || caps_text || ']' WHERE id = rid;
+            INSERT INTO ledger (at, event, subject, jti, redemption_id, kind, amount, unit, detail)
+            VALUES (p_now, 'redeemed', it->>'subject', it->>'jti', rid, it->>'kind',
+                (it->>'amount')::bigint, it->>'unit',
+                '{"budget":' || COALESCE(to_json(bcamp)::text, 'null') ||
+                ',"campaign":' || to_json(it->>'campaign')::text ||
+                ',"grant":' || grant_text ||
+                ',"issuer":' || to_json(it->>'issuer')::text || '}');
+        EXCEPTION WHEN SQLSTATE 'ED001' THEN
+            NULL;  -- refusal holds the outcome; the grant's writes are undone
+        END;
+        IF refusal IS NULL THEN
+            refusal := jsonb_build_object('outcome', 'redeemed', 'coupon_code', code);
+        END IF;
+        results := results || jsonb_build_array(claim || refusal);
+    END LOOP;
+    RETURN results;
+END
+$fn$
+"""
+
+#: ``errdiscount_complete_batch``: the claims' responses stored (``_idempotency.complete``
+#: for many); raises ``ED002`` unless every claim was still held, so nothing commits.
+COMPLETE_BATCH_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION errdiscount_complete_batch(p_scopes text[], p_keys text[], p_owners text[],
+    p_statuses int[], p_bodies bytea[], p_now bigint)
+RETURNS int LANGUAGE plpgsql AS $fn$
+DECLARE
+    n int;
+BEGIN
+    UPDATE idempotency_keys AS k SET state = 'done', status = v.status, body = v.body,
+        locked_at = p_now
+    FROM unnest(p_scopes, p_keys, p_owners, p_statuses, p_bodies) AS v(scope, key, owner, status, body)
+    WHERE k.scope = v.scope AND k.key = v.key AND k.owner = v.owner AND k.state = 'in_flight';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n <> cardinality(p_keys) THEN
+        RAISE EXCEPTION 'idempotency claim lost' USING ERRCODE = 'ED002';
+    END IF;
+    RETURN n;
+END
+$fn$
+"""
