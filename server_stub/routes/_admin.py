@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from errdiscount_sdk import (
     Compensation,
+    CompensationDecision,
     ConfigurationError,
     PolicyError,
     TokenError,
@@ -88,7 +89,9 @@ def _admin(request: Request) -> ServerState:
     return state
 
 
-def _compensation(state: ServerState, body: dict[str, Any]) -> tuple[Compensation, dt.timedelta]:
+def _compensation(
+    state: ServerState, body: dict[str, Any]
+) -> tuple[Compensation, dt.timedelta, CompensationDecision]:
     try:
         decision = state.policy.decide(
             body["error_code"],
@@ -113,14 +116,14 @@ def _compensation(state: ServerState, body: dict[str, Any]) -> tuple[Compensatio
             "Pass an explicit compensation to override the policy.",
         )
     ttl = dt.timedelta(seconds=body["ttl"]) if body.get("ttl") else decision.ttl
-    return chosen, ttl
+    return chosen, ttl, decision
 
 
 async def issue_token(request: Request) -> Response:
     state = _admin(request)
     body = await read_json(request, ADMIN_BODY_LIMIT, _ISSUE)
     message, suggestion = provider_texts(body)
-    compensation, ttl = _compensation(state, body)
+    compensation, ttl, decision = _compensation(state, body)
     try:
         voucher = await mint_voucher(
             state.issuer,
@@ -136,6 +139,9 @@ async def issue_token(request: Request) -> Response:
             incident=body.get("incident"),
             message=message,
             suggestion=suggestion,
+            # The segment's care flags hold even when the compensation is overridden.
+            priority=decision.priority,
+            support_flag=decision.support_flag,
         )
     except (ConfigurationError, TokenError) as exc:
         raise invalid_body(str(exc)) from None
@@ -149,6 +155,8 @@ async def issue_token(request: Request) -> Response:
             "alert_url": voucher.alert_url,
             "compensation": compensation_json(issued.kind, issued.amount, issued.unit),
             "expires_at": rfc3339(issued.expires_at),
+            "priority": issued.priority,
+            "support_flag": issued.support_flag,
         },
         201,
     )

@@ -134,6 +134,8 @@ def _request_for(token: DiscountToken) -> RedemptionRequest:
         unit=unit,
         campaign=campaign_of(token),
         expires_at=token.expires_at,
+        priority=token.priority,
+        support_flag=token.support_flag,
     )
 
 

@@ -11,7 +11,7 @@ See docs/redemption.md for the data model and the exactly-once argument.
 """
 
 from ._errors import IdempotencyKeyLost, StoreError, StoreInputError, WouldBlock
-from ._export import entry_to_json, ledger_csv, ledger_json
+from ._export import entry_to_json, ledger_csv, ledger_json, rfc3339
 from ._migrations import LATEST_VERSION
 from ._models import (
     AlreadyRedeemed,
@@ -91,4 +91,5 @@ __all__ = [
     "ledger_csv",
     "ledger_json",
     "open_store",
+    "rfc3339",
 ]

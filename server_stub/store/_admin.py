@@ -175,7 +175,7 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int) -> bool:
     added = tx.one(
         f"INSERT INTO issued_tokens ({ISSUED_COLUMNS}) VALUES (:jti, :subject, :issuer,"  # noqa: S608
         " :kind, :amount, :unit, :campaign, :expires_at, :alert_id, :token, :now, :message,"
-        " :suggestion)"
+        " :suggestion, :priority, :support_flag)"
         " ON CONFLICT DO NOTHING RETURNING jti",
         {
             "jti": token.jti,
@@ -191,6 +191,8 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int) -> bool:
             "now": now,
             "message": texts_json("message", token.message),
             "suggestion": texts_json("suggestion", token.suggestion),
+            "priority": int(token.priority),
+            "support_flag": int(token.support_flag),
         },
     )
     if added is None:
@@ -204,7 +206,12 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int) -> bool:
         kind=token.kind,
         amount=token.amount,
         unit=token.unit,
-        detail={"campaign": token.campaign, "alert_id": token.alert_id},
+        detail={
+            "campaign": token.campaign,
+            "alert_id": token.alert_id,
+            "priority": token.priority,
+            "support_flag": token.support_flag,
+        },
     )
     return True
 

@@ -93,9 +93,9 @@ def test_an_unreachable_postgresql_is_a_store_error_without_the_password() -> No
 def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str) -> None:
     # Roll a fresh database back to version 1 by hand, with one issued token in it.
     open_store(store_url).close()
-    raw_execute(store_url, "ALTER TABLE issued_tokens DROP COLUMN message")
-    raw_execute(store_url, "ALTER TABLE issued_tokens DROP COLUMN suggestion")
-    raw_execute(store_url, "DELETE FROM schema_version WHERE version = 2")
+    for column in ("message", "suggestion", "priority", "support_flag"):
+        raw_execute(store_url, f"ALTER TABLE issued_tokens DROP COLUMN {column}")
+    raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 2")
     raw_execute(
         store_url,
         "INSERT INTO issued_tokens (jti, subject, issuer, kind, amount, unit, campaign,"
@@ -103,10 +103,12 @@ def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str)
         " 5, 'USD', 'default', 4102444800000000, 'alert-old', 'a.b.c', 0)",
     )
     with open_store(store_url) as store:
-        assert store.schema_version() == LATEST_VERSION == 2
+        assert store.schema_version() == LATEST_VERSION == 3
         old = store.alert("alert-old")
         assert old is not None
         assert (dict(old.message), dict(old.suggestion)) == ({}, {})
+        # Migration 3: tokens issued before care flags existed have neither.
+        assert (old.priority, old.support_flag) == (False, False)
 
 
 def test_sqlite_writes_few_b_trees_and_every_lookup_has_an_index(tmp_path: Path) -> None:
