@@ -240,7 +240,8 @@ def check_compensation(
     if extra:
         raise _fail(error, name, f"has unknown members {sorted(extra)}")
     kind = value.get("kind")
-    if kind not in COMPENSATION_KINDS:
+    # type first: a JSON object or array as kind is unhashable, not a TypeError to leak
+    if type(kind) is not str or kind not in COMPENSATION_KINDS:
         raise _fail(error, f"{name}.kind", f"must be one of {sorted(COMPENSATION_KINDS)}")
     amount: Any = value.get("amount")
     if (
@@ -321,7 +322,7 @@ def check_claims(
     if exp <= iat:
         raise _fail(error, "exp", "must be after iat")
     seg = claims.get("seg")
-    if seg is not None and seg not in SEGMENTS:
+    if seg is not None and (type(seg) is not str or seg not in SEGMENTS):
         raise _fail(error, "seg", f"must be one of {sorted(SEGMENTS)}")
     incident = claims.get("incident")
     terms = claims.get("terms")

@@ -187,6 +187,15 @@ async def put_budget(request: Request) -> Response:
     state = _admin(request)
     kind, campaign = _path(request, "kind"), _path(request, "campaign")
     body = await read_json(request, ADMIN_BODY_LIMIT, _BUDGET)
+    existing = await state.db(state.store.budget, kind, campaign)
+    if existing is not None and existing.unit != body["unit"]:
+        # A valid request that conflicts with the budget as it stands: 409, not 422.
+        raise HttpProblem(
+            409,
+            "BUDGET_UNIT_CONFLICT",
+            f"This budget counts in {existing.unit}; its unit cannot change.",
+            "Use the budget's unit, or create another campaign.",
+        )
     budget = await state.db(
         state.store.set_budget, kind, campaign, body["total"], unit=body["unit"]
     )

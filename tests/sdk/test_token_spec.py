@@ -147,3 +147,10 @@ def test_care_flags_are_booleans() -> None:
     for bad in (1, "true", None.__class__):
         with pytest.raises(InvalidClaims, match="support_flag"):
             check_claims(claims(support_flag=bad), header=HEADER)
+
+
+def test_unhashable_kind_or_segment_is_a_claims_error_not_a_type_error() -> None:
+    with pytest.raises(InvalidClaims, match="comp.kind"):
+        check_compensation({"kind": {}, "amount": 1, "unit": "points"})
+    with pytest.raises(InvalidClaims, match="seg"):
+        check_claims(claims(seg=["high_value"]), header=HEADER)
