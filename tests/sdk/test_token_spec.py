@@ -150,7 +150,7 @@ def test_care_flags_are_booleans() -> None:
 
 
 def test_unhashable_kind_or_segment_is_a_claims_error_not_a_type_error() -> None:
-    with pytest.raises(InvalidClaims, match="comp.kind"):
+    with pytest.raises(InvalidClaims, match=r"comp\.kind"):
         check_compensation({"kind": {}, "amount": 1, "unit": "points"})
     with pytest.raises(InvalidClaims, match="seg"):
         check_claims(claims(seg=["high_value"]), header=HEADER)
