@@ -1,6 +1,6 @@
 """The ``errdiscount`` command line. Exit codes: 0 ok, 1 the operation failed
-(e.g. a token did not verify), 2 usage error. Token commands: `_cli_tokens`;
-``redeem``: `_cli_redeem`."""
+(e.g. a token did not verify, or stdout was closed early: ``| head``), 2 usage error
+(one line on stderr, never a traceback). Token commands: `tokens`; ``redeem``: `redeem`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
+from .args import OneLineParser, quiet_broken_pipe
 from .backtest import add_backtest_command
 from .redeem import add_redeem_command
 from .tokens import add_token_commands
@@ -23,7 +24,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="errdiscount",
         description="API error discounts: classify API errors, issue, verify and redeem "
         "compensation vouchers.",
@@ -39,11 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: stdout was closed before we were done writing (``errdiscount ... | head``)
+EXIT_BROKEN_PIPE = 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = args.handler
-    result: int = handler(args)
+    try:
+        result: int = handler(args)
+        sys.stdout.flush()  # inside the try: a closed pipe fails here, not at exit
+    except BrokenPipeError:
+        quiet_broken_pipe()
+        return EXIT_BROKEN_PIPE
     return result
 
 

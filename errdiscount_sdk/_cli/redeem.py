@@ -16,6 +16,7 @@ from typing import Any
 from .._http.retry import RetryPolicy
 from .._model.errors import ApiError, ConfigurationError
 from .._redeem.client import Redemption, RedemptionClient
+from .args import bounded_int, positive_seconds
 
 __all__ = ["add_redeem_command"]
 
@@ -83,10 +84,12 @@ def add_redeem_command(commands: Any) -> None:
     redeem.add_argument(
         "--idempotency-key", help="reuse a key to retry a redemption safely (default: random)"
     )
-    redeem.add_argument("--timeout", type=float, default=10.0, help="seconds per attempt")
+    redeem.add_argument(
+        "--timeout", type=positive_seconds, default=10.0, help="seconds per attempt (> 0)"
+    )
     redeem.add_argument(
         "--attempts",
-        type=int,
+        type=bounded_int(1, 20),
         default=3,
         help="attempts at most on transient failures, the first included (1-20; default 3)",
     )

@@ -62,6 +62,8 @@ def _read_small(path: str) -> str:
     try:
         with open(path, "rb") as handle:
             data = handle.read(_MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise _UsageError(f"{path!r} not found") from None
     except OSError as exc:
         raise KeyLoadError(f"cannot read {path!r}: {exc.strerror}") from None
     if len(data) > _MAX_FILE_BYTES:

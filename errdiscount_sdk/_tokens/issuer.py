@@ -132,13 +132,21 @@ class TokenIssuer:
         alert: str | None = None,
         audience: str | None = None,
         not_before: int | None = None,
+        priority: bool = False,
+        support_flag: bool = False,
     ) -> str:
         """Mint a token. ``jti`` is a fresh random 128-bit id (the redemption key).
+
+        ``priority`` and ``support_flag`` are the policy's care flags for the user
+        (`CompensationDecision`); each becomes a ``true`` claim when set.
 
         Raises:
             ConfigurationError: any argument that would give an invalid token,
                 with a message naming the claim.
         """
+        for name, flag in (("priority", priority), ("support_flag", support_flag)):
+            if type(flag) is not bool:
+                raise ConfigurationError(f"{name} must be True or False")
         now = int(self._clock())
         seconds = self.default_ttl if ttl is None else self._checked_ttl(ttl)
         category_value = category.value if isinstance(category, ErrorCategory) else category
@@ -160,6 +168,9 @@ class TokenIssuer:
             "incident": incident,
             "terms": terms,
             "alert": alert,
+            # Care flags of the policy (`CompensationDecision`): only ever ``true``.
+            "priority": True if priority else None,
+            "support_flag": True if support_flag else None,
         }
         claims.update({k: v for k, v in optional.items() if v is not None})
         key = self.signing_key

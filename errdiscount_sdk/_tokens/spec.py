@@ -129,6 +129,10 @@ class DiscountToken:
     incident: str | None = None
     terms: str | None = None
     alert: str | None = None
+    #: care flags of the compensation policy (high-value users): handle this user's
+    #: compensation first / open a support follow-up. Claims present only when true.
+    priority: bool = False
+    support_flag: bool = False
     raw: str = attrs.field(default="", repr=False)
 
     @property
@@ -161,6 +165,8 @@ class DiscountToken:
             "incident": self.incident,
             "terms": self.terms,
             "alert": self.alert,
+            "priority": self.priority or None,
+            "support_flag": self.support_flag or None,
         }
         out.update({k: v for k, v in optional.items() if v is not None})
         return out
@@ -234,7 +240,8 @@ def check_compensation(
     if extra:
         raise _fail(error, name, f"has unknown members {sorted(extra)}")
     kind = value.get("kind")
-    if kind not in COMPENSATION_KINDS:
+    # type first: a JSON object or array as kind is unhashable, not a TypeError to leak
+    if type(kind) is not str or kind not in COMPENSATION_KINDS:
         raise _fail(error, f"{name}.kind", f"must be one of {sorted(COMPENSATION_KINDS)}")
     amount: Any = value.get("amount")
     if (
@@ -285,6 +292,15 @@ def _audience(value: Any, error: type[Exception]) -> str | tuple[str, ...]:
     raise _fail(error, "aud", "must be a non-empty string or a short list of them")
 
 
+def _flag(claims: Mapping[str, Any], name: str, error: type[Exception]) -> bool:
+    value = claims.get(name)
+    if value is None:
+        return False
+    if type(value) is not bool:
+        raise _fail(error, name, "must be true or false")
+    return value
+
+
 def check_claims(
     claims: Mapping[str, Any],
     *,
@@ -306,7 +322,7 @@ def check_claims(
     if exp <= iat:
         raise _fail(error, "exp", "must be after iat")
     seg = claims.get("seg")
-    if seg is not None and seg not in SEGMENTS:
+    if seg is not None and (type(seg) is not str or seg not in SEGMENTS):
         raise _fail(error, "seg", f"must be one of {sorted(SEGMENTS)}")
     incident = claims.get("incident")
     terms = claims.get("terms")
@@ -328,5 +344,7 @@ def check_claims(
         incident=None if incident is None else _pattern(incident, _IDENT, "incident", error),
         terms=None if terms is None else check_https_url(terms, "terms", error),
         alert=None if alert is None else check_https_url(alert, "alert", error),
+        priority=_flag(claims, "priority", error),
+        support_flag=_flag(claims, "support_flag", error),
         raw=raw,
     )

@@ -12,7 +12,6 @@ Budgets are therefore set in those store units (``USD_cent``, ``points``, ``days
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from errdiscount_sdk import Compensation, DiscountToken, InvalidClaims
@@ -30,6 +29,7 @@ from server_stub.store import (
     Redemption,
     StoredResponse,
     UserCapReached,
+    rfc3339,
 )
 
 from ..web._problems import error_body, json_bytes
@@ -45,11 +45,6 @@ __all__ = [
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _CENT = "_cent"
-
-
-def rfc3339(moment: datetime) -> str:
-    """UTC, microseconds when present, ``Z`` suffix."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def store_amount(compensation: Compensation) -> tuple[int, str]:
@@ -120,6 +115,8 @@ def pending_json(issued: IssuedToken) -> dict[str, Any]:
         "alert_id": issued.alert_id,
         "compensation": compensation_json(issued.kind, issued.amount, issued.unit),
         "expires_at": rfc3339(issued.expires_at),
+        "priority": issued.priority,
+        "support_flag": issued.support_flag,
     }
 
 

@@ -56,12 +56,15 @@ async def mint_voucher(
     incident: str | None = None,
     message: Mapping[str, str] | None = None,
     suggestion: Mapping[str, str] | None = None,
+    priority: bool = False,
+    support_flag: bool = False,
 ) -> IssuedVoucher:
     """Sign and verify one voucher; the caller records ``.record``.
 
     ``message`` and ``suggestion`` (language tag → text, already checked by
     `_provider_text`) are the provider's own words for the popup; they are kept
-    with the record only, never put in the token.
+    with the record only, never put in the token. ``priority`` and ``support_flag``
+    (the policy's care flags) go into the token, the record and so the ledger.
 
     Raises:
         ConfigurationError, TokenError: the claims are not valid for a token.
@@ -82,6 +85,8 @@ async def mint_voucher(
         segment=segment,
         incident=incident,
         alert=alert_claim,
+        priority=priority,
+        support_flag=support_flag,
     )
     claims = await gate.verify(token)
     amount, unit = store_amount(claims.compensation)
@@ -98,5 +103,7 @@ async def mint_voucher(
         token=token,
         message=message or {},
         suggestion=suggestion or {},
+        priority=claims.priority,
+        support_flag=claims.support_flag,
     )
     return IssuedVoucher(token, claims, record, alert_id, url)

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from errdiscount_sdk.wire import MAX_TOKEN_BYTES
 
 from ..domain._provider_text import pick_text
-from ..domain._render import compensation_json
+from ..domain._render import compensation_json, rfc3339
 from ._i18n import Catalogues, catalogues, choose_language
 from ._pages import Markup, escape, html_response, prefers_html, render
 
@@ -62,6 +62,10 @@ class IssuedAlert(Protocol):
     def message(self) -> Mapping[str, str]: ...
     @property
     def suggestion(self) -> Mapping[str, str]: ...
+    @property
+    def priority(self) -> bool: ...
+    @property
+    def support_flag(self) -> bool: ...
 
 
 class AlertStore(Protocol):
@@ -93,10 +97,6 @@ def _https_url(value: object) -> str | None:
     if "\\" in value or any(not "!" <= ch <= "~" for ch in value):
         return None
     return value
-
-
-def _rfc3339(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _amount(value: int | float) -> str:
@@ -151,8 +151,11 @@ def alert_content(
             or cat.text(lang, f"suggestion.{category}"),
         },
         "compensation": {**shown, "summary": summary},
-        "expires_at": _rfc3339(record.expires_at),
+        "expires_at": rfc3339(record.expires_at),
         "terms_url": _https_url(claims.get("terms")),
+        # The policy's care flags (high-value users), for the provider's follow-up.
+        "priority": record.priority,
+        "support_flag": record.support_flag,
         "redeem": {"method": "POST", "url": redeem_url, "token": record.token},
         "texts": cat.section(lang, "widget"),
     }

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from errdiscount_sdk import (
     Compensation,
+    CompensationDecision,
     ConfigurationError,
     PolicyError,
     TokenError,
@@ -94,7 +95,9 @@ def _acting(request: Request) -> tuple[ServerState, str]:
     return state, state.keys.require_admin(request)
 
 
-def _compensation(state: ServerState, body: dict[str, Any]) -> tuple[Compensation, dt.timedelta]:
+def _compensation(
+    state: ServerState, body: dict[str, Any]
+) -> tuple[Compensation, dt.timedelta, CompensationDecision]:
     try:
         decision = state.policy.decide(
             body["error_code"],
@@ -119,14 +122,14 @@ def _compensation(state: ServerState, body: dict[str, Any]) -> tuple[Compensatio
             "Pass an explicit compensation to override the policy.",
         )
     ttl = dt.timedelta(seconds=body["ttl"]) if body.get("ttl") else decision.ttl
-    return chosen, ttl
+    return chosen, ttl, decision
 
 
 async def issue_token(request: Request) -> Response:
     state, actor = _acting(request)
     body = await read_json(request, ADMIN_BODY_LIMIT, _ISSUE)
     message, suggestion = provider_texts(body)
-    compensation, ttl = _compensation(state, body)
+    compensation, ttl, decision = _compensation(state, body)
     try:
         voucher = await mint_voucher(
             state.issuer,
@@ -142,6 +145,9 @@ async def issue_token(request: Request) -> Response:
             incident=body.get("incident"),
             message=message,
             suggestion=suggestion,
+            # The segment's care flags hold even when the compensation is overridden.
+            priority=decision.priority,
+            support_flag=decision.support_flag,
         )
     except (ConfigurationError, TokenError) as exc:
         raise invalid_body(str(exc)) from None
@@ -155,6 +161,8 @@ async def issue_token(request: Request) -> Response:
             "alert_url": voucher.alert_url,
             "compensation": compensation_json(issued.kind, issued.amount, issued.unit),
             "expires_at": rfc3339(issued.expires_at),
+            "priority": issued.priority,
+            "support_flag": issued.support_flag,
         },
         201,
     )
@@ -185,6 +193,15 @@ async def put_budget(request: Request) -> Response:
     state, actor = _acting(request)
     kind, campaign = _path(request, "kind"), _path(request, "campaign")
     body = await read_json(request, ADMIN_BODY_LIMIT, _BUDGET)
+    existing = await state.db(state.store.budget, kind, campaign)
+    if existing is not None and existing.unit != body["unit"]:
+        # A valid request that conflicts with the budget as it stands: 409, not 422.
+        raise HttpProblem(
+            409,
+            "BUDGET_UNIT_CONFLICT",
+            f"This budget counts in {existing.unit}; its unit cannot change.",
+            "Use the budget's unit, or create another campaign.",
+        )
     budget = await state.db(
         state.store.set_budget, kind, campaign, body["total"], unit=body["unit"], actor=actor
     )

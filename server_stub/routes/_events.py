@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import re
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -86,19 +87,25 @@ def _decode(raw: bytes) -> Any:
         ) from None
 
 
+#: loss-counter names as documented (docs/openapi.yaml ``IngestBatch.dropped``)
+_COUNTER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
 def _dropped(value: object) -> dict[str, int]:
-    if value is None:
-        return {}
     if not isinstance(value, dict) or len(value) > MAX_DROPPED_COUNTERS:
         raise invalid_body(
             f"'dropped' must be an object of at most {MAX_DROPPED_COUNTERS} counters."
         )
     for name, count in value.items():
-        if not 0 < len(name) <= 64 or not name.isidentifier():
+        if _COUNTER_NAME.fullmatch(name) is None:
             raise invalid_body("'dropped' counter names are 1 to 64 identifier characters.")
-        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= _MAX_COUNTER:
+        # JSON has one number type: 3.0 is the integer 3 (as JSON Schema's "integer").
+        whole = isinstance(count, float) and count.is_integer()
+        if isinstance(count, bool) or not (isinstance(count, int) or whole):
             raise invalid_body("'dropped' counters are non-negative integers.")
-    return {name: count for name, count in value.items() if count}
+        if not 0 <= count <= _MAX_COUNTER:
+            raise invalid_body("'dropped' counters are non-negative integers.")
+    return {name: int(count) for name, count in value.items() if count}
 
 
 def _envelope(document: object) -> tuple[list[Any], dict[str, int]]:
@@ -117,7 +124,7 @@ def _envelope(document: object) -> tuple[list[Any], dict[str, int]]:
             f"At most {MAX_EVENTS_PER_BATCH} events per request.",
             "Split the batch.",
         )
-    return events, _dropped(document.get("dropped"))
+    return events, (_dropped(document["dropped"]) if "dropped" in document else {})
 
 
 def _bad_query(message: str) -> HttpProblem:
@@ -139,10 +146,14 @@ def _time(value: str | None, name: str) -> datetime | None:
         raise _bad_query(f"{name} is out of range.") from None
 
 
+# As documented (docs/openapi.yaml): C0 controls and DEL; the store refuses the same.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _filter(value: str | None, name: str) -> str | None:
     if value is not None and not 0 < len(value) <= 256:
         raise _bad_query(f"{name} must be 1 to 256 characters.")
-    if value is not None and not value.isprintable():
+    if value is not None and _CONTROL.search(value) is not None:
         raise _bad_query(f"{name} contains control characters.")
     return value
 

@@ -46,7 +46,12 @@ def _time(value: str | None, name: str) -> datetime | None:
 def _int(value: str | None, name: str, default: int | None, low: int, high: int) -> int | None:
     if value is None:
         return default
-    if not value.isdigit() or len(value) > 18 or not low <= int(value) <= high:
+    if (
+        not value.isascii()
+        or not value.isdigit()
+        or len(value) > 19
+        or not low <= int(value) <= high
+    ):
         raise _bad(f"{name} must be an integer from {low} to {high}.")
     return int(value)
 
@@ -62,14 +67,16 @@ async def ledger(request: Request) -> Response:
     if form not in ("json", "csv"):
         raise _bad("format must be json or csv.")
     subject = query.get("subject")
-    if subject is not None and not 0 < len(subject) <= 256:
-        raise _bad("subject must be 1 to 256 characters.")
+    if subject is not None and (
+        not 0 < len(subject) <= 256 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in subject)
+    ):
+        raise _bad("subject must be 1 to 256 characters, none of them control characters.")
     page = await state.db(
         state.store.ledger,
         subject=subject,
         since=_time(query.get("since"), "since"),
         until=_time(query.get("until"), "until"),
-        after=_int(query.get("cursor"), "cursor", None, 0, 2**62),
+        after=_int(query.get("cursor"), "cursor", None, 0, 2**53),
         limit=_int(query.get("limit"), "limit", 100, 1, 1000) or 100,
     )
     if form == "csv":

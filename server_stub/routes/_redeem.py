@@ -16,6 +16,7 @@ the token; they are remembered for 24 hours (docs/server.md).
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -55,6 +56,11 @@ from ..web._problems import JSON, HttpProblem, json_response
 __all__ = ["check_path_id", "client_ip", "redemption_routes"]
 
 MAX_IDEMPOTENCY_KEY = 255
+#: an RFC 8941 sf-string, or a bare key: printable ASCII without ``"`` and ``\``, no
+#: edge spaces; 1 to 255 characters inside. docs/openapi.yaml states this same pattern.
+IDEMPOTENCY_KEY = re.compile(
+    r'"[ !#-\[\]-~]{1,255}"|[!#-\[\]-~](?:[ !#-\[\]-~]{0,253}[!#-\[\]-~])?'
+)
 _BODY = {"token": Field((str,))}
 _UNAUTHENTICATED = frozenset(
     {
@@ -87,19 +93,16 @@ def idempotency_key(request: Request) -> str | None:
     raw = request.headers.get(IDEMPOTENCY_KEY_HEADER)
     if raw is None:
         return None
-    value = raw.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        value = value[1:-1]
-        if '"' in value or "\\" in value:
-            value = ""
-    if not 0 < len(value) <= MAX_IDEMPOTENCY_KEY or not all(" " <= c <= "~" for c in value):
-        raise HttpProblem(
-            400,
-            RedemptionCode.IDEMPOTENCY_KEY_INVALID,
-            "The Idempotency-Key must be 1 to 255 printable ASCII characters.",
-            "Send a fresh random key, e.g. a UUID.",
-        )
-    return value
+    value = raw.strip(" \t")
+    if IDEMPOTENCY_KEY.fullmatch(value) is not None:
+        return value[1:-1] if value.startswith('"') else value
+    raise HttpProblem(
+        400,
+        RedemptionCode.IDEMPOTENCY_KEY_INVALID,
+        "The Idempotency-Key must be 1 to 255 printable ASCII characters"
+        ' (no " or \\ except as the quotes of an RFC 8941 string).',
+        "Send a fresh random key, e.g. a UUID.",
+    )
 
 
 def token_problem(error: TokenError) -> HttpProblem:
@@ -134,6 +137,8 @@ def _request_for(token: DiscountToken) -> RedemptionRequest:
         unit=unit,
         campaign=campaign_of(token),
         expires_at=token.expires_at,
+        priority=token.priority,
+        support_flag=token.support_flag,
     )
 
 

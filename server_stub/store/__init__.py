@@ -19,7 +19,7 @@ from ._event_models import (
     StoredEvent,
     UserMinute,
 )
-from ._export import entry_to_json, ledger_csv, ledger_json
+from ._export import entry_to_json, ledger_csv, ledger_json, rfc3339
 from ._migrations import LATEST_VERSION
 from ._models import (
     AlreadyRedeemed,
@@ -105,4 +105,5 @@ __all__ = [
     "ledger_csv",
     "ledger_json",
     "open_store",
+    "rfc3339",
 ]

@@ -183,7 +183,7 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int, actor: str | None = N
     added = tx.one(
         f"INSERT INTO issued_tokens ({ISSUED_COLUMNS}) VALUES (:jti, :subject, :issuer,"  # noqa: S608
         " :kind, :amount, :unit, :campaign, :expires_at, :alert_id, :token, :now, :message,"
-        " :suggestion)"
+        " :suggestion, :priority, :support_flag)"
         " ON CONFLICT DO NOTHING RETURNING jti",
         {
             "jti": token.jti,
@@ -199,6 +199,8 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int, actor: str | None = N
             "now": now,
             "message": texts_json("message", token.message),
             "suggestion": texts_json("suggestion", token.suggestion),
+            "priority": int(token.priority),
+            "support_flag": int(token.support_flag),
         },
     )
     if added is None:
@@ -212,7 +214,12 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int, actor: str | None = N
         kind=token.kind,
         amount=token.amount,
         unit=token.unit,
-        detail={"campaign": token.campaign, "alert_id": token.alert_id},
+        detail={
+            "campaign": token.campaign,
+            "alert_id": token.alert_id,
+            "priority": token.priority,
+            "support_flag": token.support_flag,
+        },
         actor=actor,
     )
     return True

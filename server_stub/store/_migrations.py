@@ -268,6 +268,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         statements=(),
         postgresql=(REDEEM_BATCH_FUNCTION, COMPLETE_BATCH_FUNCTION),
     ),
+    Migration(
+        version=6,
+        description="issued_tokens: the policy's priority and support_flag (0/1)",
+        statements=(
+            "ALTER TABLE issued_tokens ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE issued_tokens ADD COLUMN support_flag INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -45,6 +45,8 @@ class RedemptionRequest:
         unit: e.g. ``EUR_cent``, ``points``, ``days``, ``percent``.
         campaign: what the budget is drawn from (an incident id, or the kind).
         expires_at: the token's expiry, kept for the audit trail.
+        priority, support_flag: the token's care flags (high-value users), kept in the
+            ledger so support can follow up from it.
     """
 
     jti: str
@@ -55,6 +57,8 @@ class RedemptionRequest:
     unit: str
     campaign: str
     expires_at: datetime | None = None
+    priority: bool = False
+    support_flag: bool = False
 
 
 @attrs.frozen
@@ -330,6 +334,9 @@ class IssuedToken:
     #: the provider's own words, language tag → text ("und" when untagged); empty: none
     message: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_texts, hash=False)
     suggestion: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_texts, hash=False)
+    #: the policy's care flags for this user (high-value users): handle first, follow up
+    priority: bool = False
+    support_flag: bool = False
 
 
 @attrs.frozen

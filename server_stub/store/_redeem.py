@@ -158,6 +158,8 @@ def _grant(
             "issuer": request.issuer,
             "budget": budget,
             "grant": grant_json,
+            "priority": request.priority,
+            "support_flag": request.support_flag,
         },
     )
     return Redeemed(

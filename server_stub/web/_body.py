@@ -120,12 +120,20 @@ def check_object(document: object, fields: Mapping[str, Field]) -> dict[str, Any
         value = document[name]
         if value is None and not field.required:
             continue
+        if (
+            int in field.types
+            and isinstance(value, float)
+            and math.isfinite(value)
+            and value.is_integer()
+        ):
+            # JSON Schema's integer is any number with a zero fraction: 5.0 is 5.
+            value = document[name] = int(value)
         if not _type_ok(value, field.types):
             raise invalid_body(f"Member {name!r} has the wrong type.")
         if (
             field.max_length is not None
             and isinstance(value, str | list)
-            and (len(value) > field.max_length or (isinstance(value, str) and not value))
+            and not 0 < len(value) <= field.max_length
         ):
             raise invalid_body(f"Member {name!r} must have 1 to {field.max_length} items.")
         if isinstance(value, int | float) and not isinstance(value, bool):

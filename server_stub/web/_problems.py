@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 __all__ = ["HttpProblem", "error_response", "json_response", "register_handlers"]
 
@@ -91,7 +92,24 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
         exc.status_code, ("HTTP_ERROR", "The request could not be handled.", "Check the request.")
     )
     headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     return error_response(exc.status_code, code, message, suggestion, headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app accepts at this path (RFC 9110 §15.5.6).
+
+    Starlette's 405 names the methods of the first route matching the path only; a
+    path served by two routes (PUT and DELETE of a user cap) needs all of them.
+    """
+    methods: set[str] = set()
+    for route in getattr(request.app, "routes", ()):
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        route_methods = getattr(route, "methods", None)
+        if match is not Match.NONE and route_methods:
+            methods.update(route_methods)
+    return sorted(methods)
 
 
 def internal_error() -> Response:

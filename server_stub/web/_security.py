@@ -21,7 +21,7 @@ from errdiscount_sdk.wire import IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEA
 
 from ._problems import error_response
 
-__all__ = ["DEFAULT_SECURITY_HEADERS", "CorsPolicy", "SecurityHeaders"]
+__all__ = ["DEFAULT_SECURITY_HEADERS", "CorsPolicy", "SecurityHeaders", "frame_options"]
 
 DEFAULT_SECURITY_HEADERS: Mapping[str, str] = {
     "X-Content-Type-Options": "nosniff",
@@ -32,8 +32,34 @@ DEFAULT_SECURITY_HEADERS: Mapping[str, str] = {
 }
 
 
+def frame_options(csp: str) -> str | None:
+    """The ``X-Frame-Options`` that agrees with a CSP's ``frame-ancestors``; None: omit it.
+
+    Browsers that know CSP ignore X-Frame-Options when ``frame-ancestors`` is present;
+    older ones obey it. So the two must never disagree: ``'none'`` is DENY, ``'self'``
+    alone is SAMEORIGIN, and an allow-list of other origins cannot be said in
+    X-Frame-Options at all (ALLOW-FROM is obsolete), so the header is left out and
+    the CSP decides. No ``frame-ancestors`` directive: DENY, our default.
+    """
+    for directive in csp.split(";"):
+        name, _, value = directive.strip().partition(" ")
+        if name.lower() != "frame-ancestors":
+            continue
+        sources = value.split()
+        if sources in ([], ["'none'"]):
+            return "DENY"
+        if sources == ["'self'"]:
+            return "SAMEORIGIN"
+        return None
+    return "DENY"
+
+
 class SecurityHeaders:
-    """Adds `DEFAULT_SECURITY_HEADERS` (or ``headers``) to responses lacking them."""
+    """Adds `DEFAULT_SECURITY_HEADERS` (or ``headers``) to responses lacking them.
+
+    ``X-Frame-Options`` follows the response's own CSP when it has one (`frame_options`),
+    so a page that allows framing is not denied it by the older header.
+    """
 
     def __init__(self, app: ASGIApp, headers: Mapping[str, str] | None = None) -> None:
         self.app = app
@@ -47,9 +73,16 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                own_csp = headers.get("content-security-policy")
                 for name, value in self.headers.items():
-                    if name not in headers:
-                        headers[name] = value
+                    if name in headers:
+                        continue
+                    if name.lower() == "x-frame-options" and own_csp is not None:
+                        derived = frame_options(own_csp)
+                        if derived is not None:
+                            headers[name] = derived
+                        continue
+                    headers[name] = value
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -212,3 +212,68 @@ def test_help_everywhere(command, capsys) -> None:
         main([command, "--help"])
     assert info.value.code == 0
     assert "usage: errdiscount " + command in capsys.readouterr().out
+
+
+# --- bad arguments: exit 2, one line, no traceback -----------------------------------
+
+
+def _one_line_usage_error(capsys, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("errdiscount: error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--timeout", "-1"),
+        ("--timeout", "0"),
+        ("--timeout", "nan"),
+        ("--timeout", "inf"),
+        ("--timeout", "soon"),
+        ("--attempts", "0"),
+        ("--attempts", "21"),
+    ],
+)
+def test_redeem_refuses_bad_numbers_in_one_line(capsys, flag, value) -> None:
+    line = _one_line_usage_error(
+        capsys, ["redeem", "T", "--server", "http://127.0.0.1:1", flag, value]
+    )
+    assert flag in line
+
+
+def test_unknown_flags_are_one_line_too(capsys) -> None:
+    assert "--nope" in _one_line_usage_error(capsys, ["redeem", "T", "--server", "x", "--nope"])
+
+
+def test_a_missing_claims_file_is_reported_as_not_found(keyfile, tmp_path, capsys) -> None:
+    missing = tmp_path / "claims.json"
+    capsys.readouterr()
+    assert main(_issue_args(str(keyfile[0]), **{"--claims": str(missing)})) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"errdiscount: error: {str(missing)!r} not found"]
+
+
+def test_a_closed_stdout_ends_quietly(keyfile) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.server_support import ROOT
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "errdiscount_sdk", "jwks", str(keyfile[0])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # as `| head` does: nobody reads what we write
+    _, err = process.communicate(timeout=60)
+    assert b"BrokenPipeError" not in err and b"Traceback" not in err, err
+    assert process.returncode == 1

@@ -142,3 +142,13 @@ def test_issued_token_verifies_with_audience_override() -> None:
     assert result.nbf == 0
     assert "kid=" in repr(issuer)
     assert "PRIVATE" not in repr(issuer)
+
+
+def test_care_flags_become_true_claims_only_when_set() -> None:
+    issuer = issuer_for("EdDSA")
+    _, flagged, _ = _parts(_issue(issuer, priority=True, support_flag=True))
+    assert (flagged["priority"], flagged["support_flag"]) == (True, True)
+    _, plain, _ = _parts(_issue(issuer))
+    assert "priority" not in plain and "support_flag" not in plain
+    with pytest.raises(ConfigurationError, match="priority"):
+        _issue(issuer, priority="yes")

@@ -135,3 +135,22 @@ def test_worked_example_in_the_spec_verifies() -> None:
     assert f"{len(token)} characters" in text
     with pytest.raises(TokenExpired):
         TokenVerifier(jwks, **args, clock=lambda: 1769817600 + 31).verify(token)
+
+
+def test_care_flags_are_booleans() -> None:
+    token = check_claims(claims(priority=True, support_flag=True), header=HEADER)
+    assert (token.priority, token.support_flag) == (True, True)
+    assert token.claims()["priority"] is True
+    absent = check_claims(claims(), header=HEADER)
+    assert (absent.priority, absent.support_flag) == (False, False)
+    assert "priority" not in absent.claims()
+    for bad in (1, "true", None.__class__):
+        with pytest.raises(InvalidClaims, match="support_flag"):
+            check_claims(claims(support_flag=bad), header=HEADER)
+
+
+def test_unhashable_kind_or_segment_is_a_claims_error_not_a_type_error() -> None:
+    with pytest.raises(InvalidClaims, match=r"comp\.kind"):
+        check_compensation({"kind": {}, "amount": 1, "unit": "points"})
+    with pytest.raises(InvalidClaims, match="seg"):
+        check_claims(claims(seg=["high_value"]), header=HEADER)

@@ -95,6 +95,8 @@ def test_json_content_follows_the_contract(client: httpx.Client, store: Store) -
         "compensation",
         "expires_at",
         "terms_url",
+        "priority",
+        "support_flag",
         "redeem",
         "texts",
     }
@@ -200,6 +202,8 @@ def test_hostile_texts_stay_text_in_json_and_html(store: Store) -> None:
         token = "x.e30.y"
         message: dict[str, str] = {}
         suggestion: dict[str, str] = {}
+        priority = False
+        support_flag = False
 
     content = alert_content(
         Record(),

@@ -133,3 +133,31 @@ def test_trusted_jwks_of_another_issuer_verify_only_that_issuer(tmp_path: Path) 
         )
     assert ok.status_code == 201
     assert (bad.status_code, bad.json()["error_code"]) == (401, "TOKEN_UNKNOWN_KEY")
+
+
+def test_405_names_every_method_of_the_path(tmp_path: Path) -> None:
+    with running(tmp_path) as url, httpx.Client(base_url=url) as http:
+        caps = http.post("/v1/user-caps/points", json={})
+        redemptions = http.get("/v1/redemptions")
+    # Two routes serve /v1/user-caps/{scope} (PUT, DELETE): Allow names both.
+    assert (caps.status_code, caps.headers["Allow"]) == (405, "DELETE, PUT")
+    assert (redemptions.status_code, redemptions.headers["Allow"]) == (405, "POST")
+
+
+def test_integral_numbers_are_integers_and_empty_lists_are_refused(tmp_path: Path) -> None:
+    from tests.support.server_support import admin
+
+    with running(tmp_path) as url, httpx.Client(base_url=url, headers=admin()) as http:
+        budget = http.put("/v1/budgets/points/spring", json={"total": 212.0, "unit": "points"})
+        assert (budget.status_code, budget.json()["total"]) == (200, 212)
+        fraction = http.put("/v1/budgets/points/spring", json={"total": 2.5, "unit": "points"})
+        assert fraction.status_code == 422
+        empty = http.post("/v1/coupon-pools/coupon/codes", json={"codes": []})
+        assert (empty.status_code, empty.json()["error_code"]) == (422, "INVALID_BODY")
+        other_unit = http.put("/v1/budgets/points/spring", json={"total": 1, "unit": "days"})
+        assert (other_unit.status_code, other_unit.json()["error_code"]) == (
+            409,
+            "BUDGET_UNIT_CONFLICT",
+        )
+        cursor = http.get("/v1/ledger", params={"cursor": str(2**53)})
+        assert cursor.status_code == 200

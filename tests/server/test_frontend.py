@@ -60,6 +60,32 @@ def test_frame_ancestors_setting_reaches_the_pages(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("ancestors", "frame_options"),
+    [((), "DENY"), (("'self'",), "SAMEORIGIN"), (("https://shop.example",), None)],
+)
+def test_x_frame_options_agrees_with_frame_ancestors(tmp_path, ancestors, frame_options) -> None:
+    settings = Settings(
+        database=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        admin_key=ADMIN_KEY,
+        frame_ancestors=ancestors,
+        demo=True,
+    )
+    app = create_app(settings, signing_key=generate_signing_key())
+    with serve(app) as base:
+        issued = LiveServer(base, app).issue()
+        pages = [
+            httpx.get(issued["alert_url"], headers={"Accept": "text/html"}),
+            httpx.get(f"{base}/demo"),
+        ]
+        api = httpx.get(f"{base}/healthz")
+    for page in pages:
+        assert page.headers.get("x-frame-options") == frame_options
+    # The API keeps denying framing outright.
+    assert api.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in api.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(
     "source", ["https://a.example; script-src *", "'unsafe-inline'", "javascript:", "*"]
 )
 def test_frame_ancestors_refuses_anything_but_origins(source: str) -> None:

@@ -22,15 +22,32 @@ from tests.support.server_support import ADMIN_KEY, APP_KEY, ROOT, settings, sha
 
 pytestmark = pytest.mark.slow
 
-CHECKS = ",".join(
-    [
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_schema_conformance",
-        "response_headers_conformance",
-    ]
-)
+#: every check, including the precision ones: schema-valid data accepted, invalid data
+#: refused, undeclared methods answered 405 with an exact ``Allow``.
+CHECKS = "all"
+#: A schema-valid token string is still refused unless it verifies: 422 TOKEN_* is a
+#: right answer to a well-formed redemption (401 TOKEN_* already counts as one).
+#: Provider texts are an allow-list by Unicode category (letters, marks, numbers,
+#: punctuation, symbols, spaces: ProviderText), which no JSON Schema pattern can state
+#: exactly (unassigned code points), so 422 is a right answer for issueToken too.
+#: The demo's payment endpoint fails with 402 by design.
+CONFIG = """
+[[operations]]
+include-operation-id = "redeem"
+checks.positive_data_acceptance.expected-statuses = [
+    "2xx", "401", "403", "404", "409", "422", "429", "5xx",
+]
+
+[[operations]]
+include-operation-id = "issueToken"
+checks.positive_data_acceptance.expected-statuses = [
+    "2xx", "401", "403", "404", "409", "422", "429", "5xx",
+]
+
+[[operations]]
+include-operation-id = "demoPay"
+checks.positive_data_acceptance.expected-statuses = ["402"]
+"""
 
 
 def counting_alert_statuses(app: Any, seen: Counter[int]) -> Any:
@@ -56,11 +73,16 @@ def test_schemathesis_finds_no_server_error_and_no_nonconformance(tmp_path: Path
     if st is None:
         pytest.skip("schemathesis (st) is not installed in this environment")
     alert_statuses: Counter[int] = Counter()
-    app = create_app(settings(tmp_path), signing_key=shared_key())
+    # With the demo on, /demo and /demo/api/pay exist as the spec documents them.
+    app = create_app(settings(tmp_path, demo=True), signing_key=shared_key())
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(CONFIG, encoding="utf-8")
     with serve(counting_alert_statuses(app, alert_statuses)) as url:
         result = subprocess.run(
             [
                 st,
+                "--config-file",
+                str(config),
                 "run",
                 str(ROOT / "docs" / "openapi.yaml"),
                 "--url",
@@ -79,6 +101,7 @@ def test_schemathesis_finds_no_server_error_and_no_nonconformance(tmp_path: Path
                 "1",
                 "--workers",
                 "1",
+                "--continue-on-failure",
             ],
             capture_output=True,
             text=True,
@@ -102,7 +125,11 @@ def test_schemathesis_with_an_app_key_on_the_ingestion_routes(tmp_path: Path) ->
                 st, "run", str(ROOT / "docs" / "openapi.yaml"), "--url", url,
                 "--header", f"Authorization: Bearer {APP_KEY}",
                 "--include-path-regex", "^/v1/(events|traces)$",
-                "--checks", CHECKS, "--phases", "examples,coverage,fuzzing",
+                # Ingestion answers 202 with per-event ``rejected`` reasons: one bad event
+                # never rejects its batch (docs/events.md), so a schema-violating *event*
+                # is rightly accepted; the envelope is still checked by the other checks.
+                "--checks", CHECKS, "--exclude-checks", "negative_data_rejection",
+                "--phases", "examples,coverage,fuzzing",
                 "--max-examples", "25", "--max-time", "20", "--seed", "1", "--workers", "1",
             ],
             capture_output=True, text=True, timeout=120, cwd=tmp_path,

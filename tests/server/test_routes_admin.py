@@ -214,3 +214,39 @@ def test_unicode_spaces_and_punctuation_are_fine(client) -> None:
     text = "银行卡余额不足\u3000— «insufficient» balance: 100 % (¥)"
     response = client.post("/v1/tokens", json={**ISSUE, "message": text}, headers=admin())
     assert response.status_code == 201, response.text
+
+
+def _claims_of(token_text: str) -> dict:
+    payload = token_text.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_high_value_care_flags_reach_token_alert_ledger_and_pending(client) -> None:
+    high = client.post("/v1/tokens", json={**ISSUE, "segment": "high_value"}, headers=admin())
+    assert high.status_code == 201, high.text
+    issued = high.json()
+    assert (issued["priority"], issued["support_flag"]) == (True, True)
+    claims = _claims_of(issued["token"])
+    assert (claims["priority"], claims["support_flag"]) == (True, True)
+    verified = TokenVerifier(
+        {"keys": [shared_key().public_jwk()]}, issuer="errdiscount-server", audience="errdiscount"
+    ).verify(issued["token"])
+    assert (verified.priority, verified.support_flag) == (True, True)
+
+    alert_id = issued["alert_id"]
+    alert = client.get(f"/v1/alerts/{alert_id}", headers={"Accept": "application/json"}).json()
+    assert (alert["priority"], alert["support_flag"]) == (True, True)
+    pending = client.get("/v1/users/alice/compensations", headers=admin()).json()["pending"]
+    assert [(p["priority"], p["support_flag"]) for p in pending] == [(True, True)]
+
+    regular = client.post("/v1/tokens", json={**ISSUE, "subject": "bob"}, headers=admin()).json()
+    assert "priority" not in _claims_of(regular["token"])
+    assert (regular["priority"], regular["support_flag"]) == (False, False)
+
+    assert client.post("/v1/redemptions", json={"token": issued["token"]}).status_code == 201
+    entries = client.get("/v1/ledger", params={"subject": "alice"}, headers=admin()).json()
+    details = {e["event"]: e["detail"] for e in entries["entries"]}
+    for event in ("issued", "redeemed"):
+        assert (details[event]["priority"], details[event]["support_flag"]) == (True, True)
+    bob = client.get("/v1/ledger", params={"subject": "bob"}, headers=admin()).json()
+    assert bob["entries"][0]["detail"]["support_flag"] is False

@@ -94,8 +94,8 @@ def test_an_unreachable_postgresql_is_a_store_error_without_the_password() -> No
 def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str) -> None:
     # Roll a fresh database back to version 1 by hand, with one issued token in it.
     open_store(store_url).close()
-    raw_execute(store_url, "ALTER TABLE issued_tokens DROP COLUMN message")
-    raw_execute(store_url, "ALTER TABLE issued_tokens DROP COLUMN suggestion")
+    for column in ("message", "suggestion", "priority", "support_flag"):  # migrations 2, 6
+        raw_execute(store_url, f"ALTER TABLE issued_tokens DROP COLUMN {column}")
     for table in ("event_user_minutes", "event_rollups", "events"):  # migration 3
         raw_execute(store_url, f"DROP TABLE {table}")
     raw_execute(store_url, "ALTER TABLE ledger DROP COLUMN actor")  # migration 4 undone
@@ -111,6 +111,8 @@ def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str)
         old = store.alert("alert-old")
         assert old is not None
         assert (dict(old.message), dict(old.suggestion)) == ({}, {})
+        # Migration 3: tokens issued before care flags existed have neither.
+        assert (old.priority, old.support_flag) == (False, False)
 
 
 def test_sqlite_writes_few_b_trees_and_every_lookup_has_an_index(tmp_path: Path) -> None:
