@@ -95,6 +95,7 @@ __all__ = [
     "format_ts",
     "is_sensitive_key",
     "normalize_endpoint",
+    "normalize_key",
     "parse_event",
     "redact_url",
 ]

@@ -52,7 +52,6 @@ import httpx
 
 from .._model.errors import ApiError, ConfigurationError, InvalidEvent
 from .._model.retry_after import parse_retry_after
-from .calls import template_path
 from .._model.wire import (
     BATCH_DROPPED,
     BATCH_EVENTS,
@@ -61,6 +60,7 @@ from .._model.wire import (
     MAX_EVENTS_PER_BATCH,
 )
 from .._model.wire import MAX_BATCH_BYTES as SERVER_MAX_BATCH_BYTES
+from .calls import template_path
 from .event import (
     EVENT_SCHEMA_VERSION,
     LOSS_REASONS,
