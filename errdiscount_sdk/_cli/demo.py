@@ -1,10 +1,12 @@
 """``errdiscount demo``: the whole loop, on loopback, with nothing to set up.
 
 It starts the reference redemption server (``python -m server_stub``) as a
-child process with a temporary SQLite database and a fresh signing key, runs
-the demo payment API (`_demo_api`), calls it through `Client`, then redeems
-the voucher it got. Everything it started is stopped, and its temporary
-folder removed, before it returns — also on Ctrl-C or failure.
+child process with a temporary SQLite database, a fresh signing key and an app
+key, runs the demo payment API (`_demo_api`), calls it through `Client` (with
+an `ErrorReporter` sending each call's outcome to the server), redeems the
+voucher it got, and shows the events the server collected. Everything it
+started is stopped, and its temporary folder removed, before it returns — also
+on Ctrl-C or failure.
 
 The SDK never imports ``server_stub``: the server runs as its own process,
 exactly as an operator would run it.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import queue
 import secrets
@@ -34,6 +37,7 @@ from .._http.retry import RetryDetails, RetryPolicy
 from .._model.alert_url import AlertUrlPolicy
 from .._model.errors import AlreadyRedeemed, ApiError, ErrDiscountError
 from .._redeem.client import RedemptionClient
+from .._report.reporter import ErrorReporter
 from .._tokens.spec import DiscountToken
 from .._tokens.verifier import TokenVerifier
 from .demo_api import PAY_MESSAGE, PAY_SUGGESTION, run_payment_api
@@ -42,6 +46,8 @@ __all__ = ["run_demo"]
 
 ISSUER = "errdiscount-demo"
 AUDIENCE = "errdiscount"
+DEMO_APP = "demo-shop"
+DEMO_USER = "user-42"
 _START_TIMEOUT = 60.0
 
 
@@ -70,10 +76,14 @@ class _Tour:
 
 
 @contextlib.contextmanager
-def _redemption_server(workdir: Path, admin_key: str) -> Iterator[str]:
+def _redemption_server(workdir: Path, admin_key: str, app_key: str) -> Iterator[str]:
     """Run ``python -m server_stub`` on a free loopback port; yields its base URL."""
     log_path = workdir / "server.log"
-    env = {**os.environ, "ERRDISCOUNT_ADMIN_KEY": admin_key}  # not on the command line
+    env = {  # the keys are not on the command line (``--admin-key``, ``--app-key``)
+        **os.environ,
+        "ERRDISCOUNT_ADMIN_KEY": admin_key,
+        "ERRDISCOUNT_APP_KEY": f"{DEMO_APP}={app_key}",
+    }
     command = [
         sys.executable,
         "-m",
@@ -167,10 +177,10 @@ def run_demo(out: TextIO | None = None) -> int:
             f"(missing: {', '.join(missing)})"
         )
         return 2
-    admin_key = secrets.token_urlsafe(24)
+    admin_key, app_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     try:
         with tempfile.TemporaryDirectory(prefix="errdiscount-demo-") as folder:
-            return _tour(tour, Path(folder), admin_key)
+            return _tour(tour, Path(folder), admin_key, app_key)
     except _DemoFailed as failure:
         tour.say(f"\nThe demo failed: {failure}")
         return 1
@@ -180,9 +190,9 @@ def _importable(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def _tour(tour: _Tour, workdir: Path, admin_key: str) -> int:
+def _tour(tour: _Tour, workdir: Path, admin_key: str, app_key: str) -> int:
     tour.say("errdiscount demo — API error discounts, end to end, on this machine only")
-    with _redemption_server(workdir, admin_key) as server:
+    with _redemption_server(workdir, admin_key, app_key) as server:
         tour.heading(
             "Started the redemption server",
             "A temporary SQLite database and a fresh Ed25519 signing key; its public key "
@@ -204,7 +214,10 @@ def _tour(tour: _Tour, workdir: Path, admin_key: str) -> int:
                 allow_http_loopback=True,
             )
             alerts: list[str] = []
+            # The app's reporter: each call's final outcome, redacted, to POST /v1/events.
+            reporter = ErrorReporter(server, app_key=app_key, user_id=DEMO_USER, timeout=5)
             client = Client(
+                reporter=reporter,
                 base_url=api_url,
                 timeout=10,
                 retry=RetryPolicy(max_attempts=4, initial_backoff=0.2, max_backoff=1.0),
@@ -217,12 +230,20 @@ def _tour(tour: _Tour, workdir: Path, admin_key: str) -> int:
                 # The demo API honours Idempotency-Key: POSTs may be resent, with one key.
                 retry_non_idempotent=True,
             )
-            with client:
-                _balance(tour, client, api.balance_calls)
-                token = _pay(tour, client, alerts, api.pay_idempotency_keys)
-        if token is None:
-            return 1
-        return _redeem_twice(tour, server, admin_key, token)
+            try:
+                with client:
+                    _balance(tour, client, api.balance_calls)
+                    token = _pay(tour, client, alerts, api.pay_idempotency_keys)
+                if token is None:
+                    return 1
+                status = _redeem_twice(tour, server, admin_key, token)
+                if status == 0:
+                    status = _collected(tour, server, admin_key, reporter)
+            finally:
+                reporter.close(timeout=2.0)
+        if status == 0:
+            _done(tour)
+        return status
 
 
 def _show_retry(tour: _Tour, details: RetryDetails) -> None:
@@ -252,7 +273,11 @@ def _pay(tour: _Tour, client: Client, alerts: list[str], keys: list[str]) -> str
         "and the alert_url checked against an allow-list before anyone may open it.",
     )
     try:
-        client.post("/api/pay", json={"amount": "99.00", "currency": "CNY"})
+        # The card number is a secret: the reporter's redaction keeps it in the app.
+        client.post(
+            "/api/pay",
+            json={"amount": "99.00", "currency": "CNY", "card_number": "6222020000001234"},
+        )
     except ApiError as error:
         tour.item("raised", type(error).__name__)
         tour.item("category / severity", f"{error.category.value} / {error.severity.value}")
@@ -333,8 +358,42 @@ def _redeem_twice(tour: _Tour, server: str, admin_key: str, token: str) -> int:
             f"{entry['kind'] or ''} {entry['amount'] if entry['amount'] is not None else ''} "
             f"{entry['unit'] or ''}".rstrip()
         )
+    return 0
+
+
+def _collected(tour: _Tour, server: str, admin_key: str, reporter: ErrorReporter) -> int:
+    tour.heading(
+        "What the server collected (GET /v1/events)",
+        "The client's ErrorReporter recorded each call's final outcome — after its retries, "
+        "with the route template, not the raw path — redacted in the app before sending: "
+        "secrets become [Filtered], other values only their type and length.",
+    )
+    if not reporter.flush(timeout=5.0):
+        tour.say("     unexpected: the reporter could not deliver its events")
+        return 1
+    answer = httpx.get(
+        f"{server}/v1/events",
+        params={"user_id": DEMO_USER},
+        headers={"Authorization": f"Bearer {admin_key}"},
+        timeout=10,
+    )
+    events = answer.json()["events"] if answer.status_code == 200 else []
+    if not events:
+        tour.say("     unexpected: no events were collected")
+        return 1
+    for event in reversed(events):  # oldest first, as the tour went
+        tour.say(
+            f"     {event['source']:<8} {event['endpoint']:<18} {event['outcome']:<5} "
+            f"status={event['status']} attempts={event['attempts']} "
+            f"error_code={event['error_code'] or '-'}"
+        )
+        if event["params"]:
+            tour.item("params", json.dumps(event["params"], ensure_ascii=False))
+    return 0
+
+
+def _done(tour: _Tour) -> None:
     tour.say(
         "\nDone. Everything the demo started has been stopped. To see the popup widget in a "
         "browser, run:  errdiscount-server --demo --admin-key <16+ chars>  and open /demo."
     )
-    return 0

@@ -12,12 +12,18 @@ from typing import Final
 __all__ = [
     "ALERT_URL",
     "APP_KEY_SCHEME",
+    "BATCH_DROPPED",
+    "BATCH_EVENTS",
+    "BATCH_SCHEMA_VERSION",
     "CATEGORY",
     "DISCOUNT_TOKEN",
     "ERROR_CODE",
+    "EVENTS_PATH",
     "IDEMPOTENCY_KEY_HEADER",
     "IDEMPOTENT_REPLAYED_HEADER",
     "INTERNAL_ERROR",
+    "MAX_BATCH_BYTES",
+    "MAX_EVENTS_PER_BATCH",
     "MAX_JWKS_BYTES",
     "MAX_KID_CHARS",
     "MAX_TOKEN_BYTES",
@@ -29,6 +35,7 @@ __all__ = [
     "RETRY_AFTER_HEADER",
     "STATED_CATEGORIES",
     "SUGGESTION",
+    "TRACES_PATH",
     "RedemptionCode",
 ]
 
@@ -65,6 +72,23 @@ MAX_JWKS_BYTES: Final = 64 * 1024
 
 MAX_KID_CHARS: Final = 128
 """A key id (``kid``) is 1 to this many characters, in tokens, JWKS and key files."""
+
+# -- event ingestion (docs/events.md) ----------------------------------------------------
+EVENTS_PATH: Final = "/v1/events"
+"""Where reporters POST batches of events (and where GET lists them)."""
+TRACES_PATH: Final = "/v1/traces"
+"""The server's OTLP/HTTP traces receiver."""
+BATCH_EVENTS: Final = "events"
+BATCH_DROPPED: Final = "dropped"
+BATCH_SCHEMA_VERSION: Final = "schema_version"
+"""The members of a POST /v1/events body: the events, the sender's loss counters, and
+the event schema version."""
+MAX_EVENTS_PER_BATCH: Final = 1000
+"""Events in one POST /v1/events body: the server refuses more (413); a reporter's
+``batch_size`` cannot exceed it."""
+MAX_BATCH_BYTES: Final = 1024 * 1024
+"""One POST /v1/events body, as sent and after gzip decompression: the server refuses
+more (413); a reporter builds its batches well under it."""
 
 
 class RedemptionCode:

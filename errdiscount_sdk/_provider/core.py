@@ -21,17 +21,17 @@ import attrs
 import httpx
 
 from .._model.classify import classify
-from .._model.errors import ConfigurationError
+from .._model.errors import ConfigurationError, InvalidEvent
+from .._report.redaction import Redactor
 from .._tokens.issuer import TokenIssuer
 from .errors import ErrorMap, ExceptionMapper
 from .events import (
+    DEFAULT_REDACTOR,
     EventSink,
-    Params,
-    Redactor,
+    ParamsRedaction,
     call_event,
     query_params,
     record_safely,
-    redact_params,
 )
 from .policy import CompensationPolicy
 from .responder import DEFAULT_LANGUAGE, ErrorAnswer, Responder
@@ -51,6 +51,14 @@ Getter = Callable[[R], object]
 def _check_callable(name: str, value: object) -> None:
     if value is not None and not callable(value):
         raise ConfigurationError(f"{name} must be callable (taking the request) or None")
+
+
+def _redaction(redact: Redactor | ParamsRedaction | None) -> ParamsRedaction:
+    if redact is None:
+        return DEFAULT_REDACTOR.params
+    if isinstance(redact, Redactor):
+        return redact.params
+    return redact
 
 
 @attrs.frozen
@@ -80,7 +88,7 @@ class MiddlewareCore(Generic[R]):
     platform: Getter[R] | None
     os_version: Getter[R] | None
     app_version: Getter[R] | None
-    redact: Redactor
+    redact: ParamsRedaction
 
     @classmethod
     def build(
@@ -98,7 +106,7 @@ class MiddlewareCore(Generic[R]):
         platform: Getter[R] | None = None,
         os_version: Getter[R] | None = None,
         app_version: Getter[R] | None = None,
-        redact: Redactor | None = None,
+        redact: Redactor | ParamsRedaction | None = None,
         default_language: str = DEFAULT_LANGUAGE,
         problem_type_base: str | None = None,
         compensate_unhandled: bool = False,
@@ -106,8 +114,8 @@ class MiddlewareCore(Generic[R]):
         """Check the options and build the core.
 
         Args:
-            reporter: the `EventSink` (an `ErrorReporter`) that records one event per
-                request; None records nothing.
+            reporter: the `ErrorReporter` (or any `EventSink`: ``record(mapping)``)
+                that records one event per request; None records nothing.
             user_id: ``user_id(request) -> str | None``: the user the request is for
                 (the voucher's subject and the event's ``user_id``).
             errors: exception class → `ProviderError` (or a function of the exception
@@ -121,8 +129,10 @@ class MiddlewareCore(Generic[R]):
             voucher_timeout: seconds to wait for the server's voucher (then none is sent).
             segment: ``segment(request) -> "high_value" | "regular" | "new" | None``.
             platform, os_version, app_version: ``f(request) -> str | None`` for the event.
-            redact: replaces the query parameters before they are recorded (default:
-                `redact_params`, which blanks password/token/secret/key/auth/... values).
+            redact: the `Redactor` of the query parameters before they are recorded
+                (default: ``Redactor()``, the reporter's rules: sensitive keys become
+                ``[Filtered]``, other values type and length), or a function
+                ``params -> mapping``.
             default_language: the language of ``ProviderError.message``.
             problem_type_base: the problem+json ``type`` prefix (else ``about:blank``).
             compensate_unhandled: let the policy compensate ``INTERNAL_ERROR`` answers.
@@ -136,7 +146,7 @@ class MiddlewareCore(Generic[R]):
             ("platform", platform),
             ("os_version", os_version),
             ("app_version", app_version),
-            ("redact", redact),
+            ("redact", None if isinstance(redact, Redactor) else redact),
         ):
             _check_callable(name, value)
         if reporter is not None and not callable(getattr(reporter, "record", None)):
@@ -183,7 +193,7 @@ class MiddlewareCore(Generic[R]):
             platform=platform,
             os_version=os_version,
             app_version=app_version,
-            redact=redact or redact_params,
+            redact=_redaction(redact),
         )
 
     @staticmethod
@@ -216,7 +226,7 @@ class MiddlewareCore(Generic[R]):
         if self.reporter is None:
             return
         try:
-            params: Params = self.redact(query_params(query))
+            params: Mapping[str, Any] = self.redact(query_params(query))
         except Exception:
             _log.debug("redacting the query parameters raised; recording none", exc_info=True)
             params = {}
@@ -231,20 +241,25 @@ class MiddlewareCore(Generic[R]):
             rules = classify(httpx.Response(status))
             category, severity = rules.category.value, rules.severity.value
             transient = rules.transient
-        event: dict[str, Any] = call_event(
-            started=clock.wall,
-            duration_ms=clock.elapsed_ms(),
-            method=method,
-            endpoint_path=endpoint_path,
-            status=status,
-            user_id=user_id,
-            params=params,
-            error_code=error_code,
-            category=category,
-            severity=severity,
-            transient=transient,
-            platform=self.ask(self.platform, request),
-            os_version=self.ask(self.os_version, request),
-            app_version=self.ask(self.app_version, request),
-        )
+        try:
+            event: dict[str, Any] = call_event(
+                started=clock.wall,
+                duration_ms=clock.elapsed_ms(),
+                method=method,
+                endpoint_path=endpoint_path,
+                status=status,
+                user_id=user_id,
+                params=params,
+                error_code=error_code,
+                category=category,
+                severity=severity,
+                transient=transient,
+                platform=self.ask(self.platform, request),
+                os_version=self.ask(self.os_version, request),
+                app_version=self.ask(self.app_version, request),
+                segment=self.ask(self.segment, request),
+            )
+        except InvalidEvent as exc:  # e.g. a control character in the user id
+            _log.debug("request not recorded: invalid event (%s)", exc.reason)
+            return
         record_safely(self.reporter, event)

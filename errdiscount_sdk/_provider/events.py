@@ -1,10 +1,12 @@
 """The call event the middleware records for each request, and where it goes.
 
-The middleware builds the event as a plain mapping with exactly the members of the
-event contract (docs/provider.md "What is recorded"; issue 12) and hands it to an
-`EventSink` — the `ErrorReporter`, or anything with ``record(event)``. Recording happens
-after the answer is sent, and a failing sink is swallowed and logged at DEBUG: the sink
-never breaks or slows a request.
+The middleware builds each event with the SDK's `CallEvent` (the contract of
+docs/events.md, the same class the app's reporter and the server's validation use), so
+an event it hands on is valid by construction, and redacts the query parameters with
+the shared `Redactor` (the default: ``Redactor()``, the reporter's defaults). It hands
+the event's wire form (a mapping) to an `EventSink` — an `ErrorReporter`, or anything
+with ``record(event)``. Recording happens after the answer is sent, and a failing sink
+is swallowed and logged at DEBUG: the sink never breaks or slows a request.
 """
 
 from __future__ import annotations
@@ -13,19 +15,19 @@ import datetime as dt
 import functools
 import logging
 import re
-import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import parse_qsl
 
-from .._version import __version__
+from .._report.event import CallEvent, format_ts, normalize_endpoint
+from .._report.redaction import Redactor
 
 __all__ = [
+    "DEFAULT_REDACTOR",
     "MAX_PARAMS",
     "MAX_PARAM_CHARS",
-    "REDACTED",
     "EventSink",
-    "Redactor",
+    "ParamsRedaction",
     "call_event",
     "normalise_path",
     "query_params",
@@ -41,22 +43,8 @@ MAX_PARAMS = 50
 MAX_PARAM_CHARS = 1024
 MAX_QUERY_CHARS = 16 * 1024
 MAX_PATH_CHARS = 2048
-REDACTED = "[redacted]"
-# Substrings of a normalised key name (lower case, letters and digits only) whose value
-# is replaced: matching substrings, not exact keys, catches api_key, access_token, ...
-SENSITIVE_KEY_PARTS = (
-    "password",
-    "token",
-    "secret",
-    "key",
-    "auth",
-    "session",
-    "cookie",
-    "card",
-    "email",
-    "phone",
-)
-_NOT_ALNUM = re.compile(r"[^0-9a-z]")
+DEFAULT_REDACTOR: Final = Redactor()
+"""The middleware's default redaction: the reporter's (docs/events.md, "Redaction")."""
 # Path segments that are identifiers, not names: numbers, UUIDs, long hex strings.
 _ID_SEGMENT = re.compile(
     r"\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -69,8 +57,8 @@ _ANGLED = re.compile(r"<(?:[A-Za-z_][A-Za-z0-9_]*(?:\([^)>]*\))?:)?([A-Za-z_][A-
 _REGEX_GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>[^)]*\)")
 
 Params = Mapping[str, str | list[str]]
-Redactor = Callable[[Params], Params]
-"""Takes the query parameters, returns what may be recorded (the default: `redact_params`)."""
+ParamsRedaction = Callable[[Params], Mapping[str, Any]]
+"""A custom ``redact=``: takes the query parameters, returns what may be recorded."""
 
 
 class EventSink(Protocol):
@@ -81,18 +69,17 @@ class EventSink(Protocol):
 
 def rfc3339(moment: dt.datetime) -> str:
     """RFC 3339 in UTC with a ``Z`` and milliseconds: ``2026-08-13T09:30:00.123Z``."""
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_ts(moment)
 
 
-@functools.lru_cache(maxsize=1024)  # a few keys recur on every request; bounded for the rest
-def _sensitive(key: str) -> bool:
-    normalised = _NOT_ALNUM.sub("", key.lower())
-    return any(part in normalised for part in SENSITIVE_KEY_PARTS)
+def redact_params(params: Params) -> dict[str, Any]:
+    """The default redaction of the query parameters: ``Redactor().params(params)``.
 
-
-def redact_params(params: Params) -> Params:
-    """Replace the values of keys whose normalised name contains a sensitive word."""
-    return {key: REDACTED if _sensitive(key) else value for key, value in params.items()}
+    Kept as the middleware's public name; the rules are the shared `Redactor`'s
+    (sensitive keys by normalised substring become ``"[Filtered]"``, other values are
+    sent as type and length).
+    """
+    return DEFAULT_REDACTOR.params(params)
 
 
 def query_params(query: str | bytes) -> dict[str, str | list[str]]:
@@ -155,7 +142,7 @@ def call_event(
     endpoint_path: str,
     status: int | None,
     user_id: str | None,
-    params: Params,
+    params: Mapping[str, Any],
     error_code: str | None = None,
     category: str | None = None,
     severity: str | None = None,
@@ -163,36 +150,41 @@ def call_event(
     platform: str | None = None,
     os_version: str | None = None,
     app_version: str | None = None,
+    segment: str | None = None,
 ) -> dict[str, Any]:
-    """One finished request as the event mapping (``source: "provider"``, one attempt).
+    """One finished request as the event's wire form (``source: "provider"``, one attempt).
 
-    ``outcome`` is ``"error"`` for a status of 400 or more (or none: the answer failed),
-    else ``"ok"``. ``endpoint_path`` is a route template (or a normalised path).
+    Built and validated as a `CallEvent`. ``outcome`` is ``"error"`` for a status of
+    400 or more (or none: the answer failed), else ``"ok"``. ``endpoint_path`` is a
+    route template (or a normalised path); ``params`` are already redacted.
+
+    Raises:
+        InvalidEvent: a member breaks the contract (an odd method, a control
+            character in the user id, ...).
     """
-    method = method.upper()[:16]
     failed = status is None or status >= 400
-    return {
-        "event_id": str(uuid.uuid4()),
-        "ts": rfc3339(started),
-        "kind": "call",
-        "outcome": "error" if failed else "ok",
-        "user_id": user_id,
-        "endpoint": f"{method} {endpoint_path}",
-        "method": method,
-        "status": status,
-        "error_code": error_code,
-        "category": category,
-        "severity": severity,
-        "transient": transient,
-        "attempts": 1,
-        "duration_ms": round(duration_ms, 3),
-        "platform": platform,
-        "os_version": os_version,
-        "app_version": app_version,
-        "sdk_version": __version__,
-        "source": "provider",
-        "params": dict(params),
-    }
+    endpoint = normalize_endpoint(method, endpoint_path)
+    event = CallEvent(
+        ts=started,
+        outcome="error" if failed else "ok",
+        user_id=user_id,
+        endpoint=endpoint,
+        method=endpoint.partition(" ")[0],
+        status=status,
+        error_code=error_code,
+        category=category,
+        severity=severity,
+        transient=transient,
+        attempts=1,
+        duration_ms=round(max(duration_ms, 0.0), 3),
+        platform=platform,
+        os_version=os_version,
+        app_version=app_version,
+        source="provider",
+        params=params,
+        segment=segment,
+    )
+    return event.to_json()
 
 
 def record_safely(sink: EventSink | None, event: Mapping[str, Any]) -> None:

@@ -90,10 +90,7 @@ CALL_MEMBERS: Final = (
 )
 OUTCOME_MEMBERS: Final = ("event_id", "ts", "kind", "name", "user_id", "value", "extensions")
 
-# Batch body members (POST /v1/events).
-BATCH_EVENTS: Final = "events"
-BATCH_DROPPED: Final = "dropped"
-BATCH_SCHEMA_VERSION: Final = "schema_version"
+# The batch body's members and caps (POST /v1/events) are in .._model.wire.
 LOSS_REASONS: Final = ("queue_overflow", "network_error", "ratelimited", "send_error")
 
 # Longest string per member, in characters.
@@ -134,6 +131,7 @@ _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|z|\+00:00)\Z
 _METHOD = re.compile(r"[A-Z][A-Z0-9_-]{0,15}\Z")
 _ROUTE_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f?#]")
 _EXTENSION_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # --- validators ----------------------------------------------------------------------
@@ -152,6 +150,8 @@ def _text(name: str, value: object, *, optional: bool) -> None:
         raise _fail("empty", name)
     if len(value) > MAX_STRING[name]:
         raise _fail("too_long", name)
+    if _CONTROL.search(value):  # a newline in a user id forges log lines and CSV rows
+        raise _fail("control", name)
 
 
 def _optional_text(_: object, attribute: attrs.Attribute[Any], value: object) -> None:

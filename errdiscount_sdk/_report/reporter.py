@@ -52,11 +52,16 @@ import httpx
 
 from .._model.errors import ApiError, ConfigurationError, InvalidEvent
 from .._model.retry_after import parse_retry_after
-from .calls import template_path
-from .event import (
+from .._model.wire import (
     BATCH_DROPPED,
     BATCH_EVENTS,
     BATCH_SCHEMA_VERSION,
+    EVENTS_PATH,
+    MAX_EVENTS_PER_BATCH,
+)
+from .._model.wire import MAX_BATCH_BYTES as SERVER_MAX_BATCH_BYTES
+from .calls import template_path
+from .event import (
     EVENT_SCHEMA_VERSION,
     LOSS_REASONS,
     SDK_VERSION,
@@ -73,9 +78,10 @@ __all__ = ["ErrorReporter", "detected_os_type"]
 
 logger = logging.getLogger("errdiscount_sdk.report")
 
-EVENTS_PATH: Final = "/v1/events"
 GZIP_ABOVE: Final = 1024
-MAX_BATCH_BYTES: Final = 512 * 1024
+MAX_BATCH_BYTES: Final = SERVER_MAX_BATCH_BYTES // 2
+"""A batch's body before gzip: half the server's cap, so one oversized event past the
+limit (a batch always takes at least one) still fits."""
 DEFAULT_PAUSE: Final = 60.0
 MAX_PAUSE: Final = 300.0
 RETRY_STATUSES: Final = frozenset({408, 429})
@@ -191,7 +197,7 @@ class ErrorReporter:
         endpoint_template: ``path -> route template`` when a call gives no
             ``endpoint=`` (default: `template_path`).
         max_queue: events waiting to be sent; beyond it the newest is dropped.
-        batch_size: events per request (1..1000).
+        batch_size: events per request (1 to `MAX_EVENTS_PER_BATCH`, the server's cap).
         flush_interval: seconds between sends of a partial batch.
         timeout: seconds per HTTP request.
         retries: extra tries of a failed request (0..10).
@@ -227,7 +233,7 @@ class ErrorReporter:
         self._settings = _Settings(
             url=_events_url(url),
             sample_successes=_share(sample_successes),
-            batch_size=_int_in("batch_size", batch_size, 1, 1000),
+            batch_size=_int_in("batch_size", batch_size, 1, MAX_EVENTS_PER_BATCH),
             flush_interval=_positive("flush_interval", flush_interval),
             timeout=_positive("timeout", timeout),
             retries=_int_in("retries", retries, 0, 10),

@@ -21,9 +21,9 @@ Mapping policy (docs/events.md, "OTLP mapping"):
 - ``outcome`` is ``error`` when the status is 5xx, the span status is ERROR,
   ``error.type`` is set or ``errdiscount.error_code`` is set. Errors are classified
   by `ERROR_RULES` (a table, like the SDK's classifier in docs/errors.md).
-- The mapped event then goes through `parse_event`, the same validation and
-  redaction as POST /v1/events: a span that fails it is *rejected* (counted in
-  ``partial_success.rejected_spans``).
+- The mapped event then goes through `to_record` — the SDK's `parse_event` and
+  `Redactor`, the same validation and redaction as POST /v1/events: a span that fails
+  it is *rejected* (counted in ``partial_success.rejected_spans``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from errdiscount_sdk import ErrorCategory, Severity
 from server_stub.store import EventRecord
 
-from ._events import Rejected, parse_event
+from ._events import Rejected, to_record
 
 __all__ = [
     "ERROR_RULES",
@@ -348,7 +348,7 @@ def map_spans(request: ExportTraceServiceRequest, *, now: datetime) -> SpanMappi
                 event = _span_event(
                     span, attributes, source=source, method=method, route=route, resource=resource
                 )
-                parsed = parse_event(event, now=now)
+                parsed = to_record(event, now=now)
                 if isinstance(parsed, Rejected):
                     rejected.append(parsed.reason)
                 else:

@@ -1,12 +1,15 @@
 """POST /v1/events (app key): ingest call events; GET /v1/events (app or admin key): list them.
 
-POST takes ``{"events": [...], "dropped": {...}}`` as JSON, optionally gzip
-(``Content-Encoding: gzip``): at most 1 MiB as sent and after decompression, at most
-1000 events. Each event is validated and redacted on its own (`parse_event`); the
-valid ones are stored in one transaction, deduplicated on ``event_id``. The answer is
+POST takes ``{"schema_version": 1, "events": [...], "dropped": {...}}`` as JSON,
+optionally gzip (``Content-Encoding: gzip``): at most `MAX_BATCH_BYTES` (1 MiB) as sent
+and after decompression, at most `MAX_EVENTS_PER_BATCH` (1000) events — the wire's caps,
+which the SDK's reporter also obeys. Each event is validated with the SDK's
+`parse_event` and redacted again on its own (`to_record`); the valid ones are stored in
+one transaction, deduplicated on ``event_id``. The answer is
 202 ``{"accepted", "duplicates", "rejected": [{"index", "reason"}]}``: one bad event
 never rejects its batch. A malformed envelope (not an object, unknown members,
-``events`` not a list, a bad ``dropped``) is 422 for the whole request.
+``events`` not a list, a bad ``dropped``, a ``schema_version`` other than 1) is 422 for
+the whole request.
 
 ``dropped`` carries the client's loss counters (``queue_overflow``, ``network_error``,
 ``ratelimited``, ``send_error``, ...): they are added to per-app totals and logged at
@@ -31,16 +34,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from errdiscount_sdk.events import EVENT_SCHEMA_VERSION
+from errdiscount_sdk.wire import (
+    BATCH_DROPPED,
+    BATCH_EVENTS,
+    BATCH_SCHEMA_VERSION,
+    EVENTS_PATH,
+    MAX_BATCH_BYTES,
+    MAX_EVENTS_PER_BATCH,
+)
 from server_stub.store import EventRecord, IngestResult
 
 from .._state import ServerState
-from ..domain._events import (
-    MAX_BATCH_BYTES,
-    MAX_EVENTS_PER_BATCH,
-    Rejected,
-    event_json,
-    parse_event,
-)
+from ..domain._events import Rejected, event_json, to_record
 from ..web._body import _is_json_media_type, invalid_body
 from ..web._encoded import read_encoded
 from ..web._problems import HttpProblem, json_response
@@ -108,15 +114,23 @@ def _dropped(value: object) -> dict[str, int]:
     return {name: int(count) for name, count in value.items() if count}
 
 
+_ENVELOPE = frozenset({BATCH_EVENTS, BATCH_DROPPED, BATCH_SCHEMA_VERSION})
+
+
 def _envelope(document: object) -> tuple[list[Any], dict[str, int]]:
     if not isinstance(document, dict):
         raise invalid_body("The body must be a JSON object.")
-    unknown = sorted(set(document) - {"events", "dropped"})
+    unknown = sorted(set(document) - _ENVELOPE)
     if unknown:
         raise invalid_body(f"Unknown member {unknown[0][:64]!r}.")
-    events = document.get("events")
+    version = document.get(BATCH_SCHEMA_VERSION, EVENT_SCHEMA_VERSION)
+    if type(version) is not int or version != EVENT_SCHEMA_VERSION:
+        raise invalid_body(
+            f"'{BATCH_SCHEMA_VERSION}' must be {EVENT_SCHEMA_VERSION} (the only version known)."
+        )
+    events = document.get(BATCH_EVENTS)
     if not isinstance(events, list):
-        raise invalid_body("Member 'events' is required and must be a list.")
+        raise invalid_body(f"Member '{BATCH_EVENTS}' is required and must be a list.")
     if len(events) > MAX_EVENTS_PER_BATCH:
         raise HttpProblem(
             413,
@@ -124,7 +138,7 @@ def _envelope(document: object) -> tuple[list[Any], dict[str, int]]:
             f"At most {MAX_EVENTS_PER_BATCH} events per request.",
             "Split the batch.",
         )
-    return events, (_dropped(document["dropped"]) if "dropped" in document else {})
+    return events, (_dropped(document[BATCH_DROPPED]) if BATCH_DROPPED in document else {})
 
 
 def _bad_query(message: str) -> HttpProblem:
@@ -185,7 +199,7 @@ def events_routes(state: ServerState) -> list[BaseRoute]:
         records: list[EventRecord] = []
         rejected: list[dict[str, Any]] = []
         for index, item in enumerate(events):
-            parsed = parse_event(item, now=now)
+            parsed = to_record(item, now=now)
             if isinstance(parsed, Rejected):
                 rejected.append({"index": index, "reason": parsed.reason})
             else:
@@ -224,6 +238,6 @@ def events_routes(state: ServerState) -> list[BaseRoute]:
         return json_response({"events": [event_json(stored.event) for stored in found]})
 
     return [
-        Route("/v1/events", ingest, methods=["POST"]),
-        Route("/v1/events", list_events, methods=["GET"]),
+        Route(EVENTS_PATH, ingest, methods=["POST"]),
+        Route(EVENTS_PATH, list_events, methods=["GET"]),
     ]

@@ -22,6 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from errdiscount_sdk.wire import TRACES_PATH
+
 from .._state import ServerState
 from ..domain._otlp import (
     Encoding,
@@ -95,4 +97,4 @@ def traces_routes(state: ServerState) -> list[BaseRoute]:
             encode_response(mapping, answer), status_code=200, media_type=_CONTENT_TYPE[answer]
         )
 
-    return [Route("/v1/traces", export, methods=["POST"])]
+    return [Route(TRACES_PATH, export, methods=["POST"])]

@@ -85,6 +85,8 @@ def redeem_batch(
             "amount": item.request.amount,
             "unit": item.request.unit,
             "campaign": item.request.campaign,
+            "priority": item.request.priority,
+            "support_flag": item.request.support_flag,
             "expires_at": None
             if item.request.expires_at is None
             else to_us(item.request.expires_at),

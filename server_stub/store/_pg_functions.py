@@ -224,7 +224,9 @@ BEGIN
                 '{"budget":' || COALESCE(to_json(bcamp)::text, 'null') ||
                 ',"campaign":' || to_json(it->>'campaign')::text ||
                 ',"grant":' || grant_text ||
-                ',"issuer":' || to_json(it->>'issuer')::text || '}');
+                ',"issuer":' || to_json(it->>'issuer')::text ||
+                ',"priority":' || (it->>'priority') ||
+                ',"support_flag":' || (it->>'support_flag') || '}');
         EXCEPTION WHEN SQLSTATE 'ED001' THEN
             NULL;  -- refusal holds the outcome; the grant's writes are undone
         END;

@@ -42,6 +42,14 @@ def test_demo_tells_the_whole_story_and_stops_everything() -> None:
     assert "TOKEN_ALREADY_REDEEMED" in text
     assert re.search(r"#1\s+issued", text)
     assert re.search(r"#2\s+redeemed", text)
+    # collection: the client's reporter sent each call's final outcome, redacted
+    assert "What the server collected (GET /v1/events)" in text
+    assert re.search(r"client\s+GET /api/balance\s+ok\s+status=200 attempts=3", text)
+    assert re.search(
+        r"client\s+POST /api/pay\s+error\s+status=402 attempts=1 error_code=PAY_001", text
+    )
+    assert '"card_number": "[Filtered]"' in text and '"amount": "<str:5>"' in text
+    assert "6222020000001234" not in text  # the card number never left the app
     # nothing left running or on disk
     server_url = re.search(r"server\s+(http://127\.0\.0\.1:\d+)", text)
     assert server_url is not None

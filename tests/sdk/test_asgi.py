@@ -110,7 +110,8 @@ async def test_starlette_provider_error_answers_the_seed_payload_with_a_token() 
         "minor",
         "alice",
     )
-    assert event["params"] == {"password": "[redacted]", "page": "2"}
+    # The shared Redactor's defaults: sensitive keys filtered, other values type + length.
+    assert event["params"] == {"password": "[Filtered]", "page": "<str:1>"}
     assert "hunter2" not in repr(event)
 
 

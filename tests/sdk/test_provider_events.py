@@ -19,6 +19,7 @@ from errdiscount_sdk._provider.events import (
     rfc3339,
     template_of,
 )
+from errdiscount_sdk.events import FILTERED, CallEvent, InvalidEvent, Redactor, parse_event
 
 EVENT_MEMBERS = {
     "event_id", "ts", "kind", "outcome", "user_id", "endpoint", "method", "status",
@@ -74,8 +75,12 @@ def test_default_redaction_matches_substrings_of_normalised_keys() -> None:
         "page": ["1", "2"],
     }
     redacted = redact_params(params)
-    assert {k for k, v in redacted.items() if v == "[redacted]"} == set(params) - {"amount", "page"}
-    assert redacted["amount"] == "99.00" and redacted["page"] == ["1", "2"]
+    assert {k for k, v in redacted.items() if v == FILTERED} == set(params) - {"amount", "page"}
+    # The rest as the shared Redactor sends it by default: type and length.
+    assert redacted["amount"] == "<str:5>" and redacted["page"] == ["<str:1>", "<str:1>"]
+    assert redacted == Redactor().params(params)  # one rule set: the reporter's
+    allowed = Redactor(allow_keys={"amount"}).params(params)
+    assert allowed["amount"] == "99.00" and allowed["password"] == FILTERED
 
 
 def test_query_params_are_capped() -> None:
@@ -102,6 +107,7 @@ def test_event_members_and_values() -> None:
         severity="minor",
     )
     assert set(event) == EVENT_MEMBERS
+    assert isinstance(parse_event(event), CallEvent)  # the contract the server validates
     uuid.UUID(event["event_id"], version=4)
     assert event["ts"] == "2026-08-13T09:30:00.123Z"
     assert event["endpoint"] == "POST /api/pay/{id}" and event["method"] == "POST"
@@ -128,6 +134,19 @@ def test_event_members_and_values() -> None:
     )["outcome"] == "error"  # fmt: skip
 
 
+def test_an_event_breaking_the_contract_is_refused_and_the_middleware_records_none() -> None:
+    started = dt.datetime(2026, 8, 13, 9, 30, tzinfo=dt.UTC)
+    base: dict[str, Any] = {"started": started, "duration_ms": 1.0, "method": "GET",
+                            "endpoint_path": "/a", "status": 200, "params": {}}  # fmt: skip
+    with pytest.raises(InvalidEvent, match="control:user_id"):
+        call_event(user_id="alice\nbob", **base)
+    with pytest.raises(InvalidEvent, match="format:method"):
+        call_event(user_id=None, **{**base, "method": "G E T"})
+    # A Django-style template with a trailing slash and query marker is normalised.
+    event = call_event(user_id=None, **{**base, "endpoint_path": "/pay/{id}/?"})
+    assert event["endpoint"] == "GET /pay/{id}"
+
+
 def test_rfc3339_converts_to_utc() -> None:
     east = dt.timezone(dt.timedelta(hours=8))
     assert rfc3339(dt.datetime(2026, 1, 1, 8, 0, tzinfo=east)) == "2026-01-01T00:00:00.000Z"
@@ -144,3 +163,14 @@ def test_a_failing_sink_is_swallowed_and_logged_at_debug(caplog: pytest.LogCaptu
     assert [r.levelno for r in caplog.records] == [logging.DEBUG]
     assert "e1" in caplog.text
     record_safely(None, {"event_id": "e2"})  # no sink: nothing happens
+
+
+def test_the_middleware_takes_a_redactor_or_a_function_and_defaults_to_the_shared_rules() -> None:
+    from errdiscount_sdk._provider.core import MiddlewareCore
+
+    params = {"page": "2", "token": "t-1"}
+    assert MiddlewareCore.build().redact(params) == {"page": "<str:1>", "token": FILTERED}
+    allowed = MiddlewareCore.build(redact=Redactor(allow_keys={"page"}))
+    assert allowed.redact(params) == {"page": "2", "token": FILTERED}
+    custom = MiddlewareCore.build(redact=lambda p: {"n": len(p)})
+    assert custom.redact(params) == {"n": 2}

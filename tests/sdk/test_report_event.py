@@ -142,6 +142,8 @@ def test_a_datetime_ts_is_accepted_in_code_and_converted_to_utc() -> None:
         ({"source": "server"}, "value:source"),
         ({"user_id": ""}, "empty:user_id"),
         ({"user_id": "u" * 257}, "too_long:user_id"),
+        ({"user_id": "alice\nbob"}, "control:user_id"),
+        ({"error_code": "PAY\x00"}, "control:error_code"),
         ({"user_id": 42}, "type:user_id"),
         ({"count": 0}, "range:count"),
         ({"params": ["a"]}, "type:params"),

@@ -97,7 +97,7 @@ def test_flask_provider_error_success_and_route_templates() -> None:
         "PAY_001",
         "alice",
     )
-    assert first["params"] == {"card_number": "[redacted]", "page": "1"}
+    assert first["params"] == {"card_number": "[Filtered]", "page": "<str:1>"}
     assert (second["endpoint"], second["outcome"], second["user_id"]) == (
         "POST /api/pay/{pay_id}",
         "ok",
@@ -293,7 +293,7 @@ def test_django_middleware(django_settings: None, caplog: pytest.LogCaptureFixtu
         ("GET /lookup/{name}", 404, "error"),
         ("GET /missing", 404, "error"),
     ]
-    assert DJANGO_SINK.events[0]["params"] == {"token": "[redacted]"}
+    assert DJANGO_SINK.events[0]["params"] == {"token": "[Filtered]"}
     assert DJANGO_SINK.events[0]["user_id"] == "dora"
 
 

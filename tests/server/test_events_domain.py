@@ -1,4 +1,9 @@
-"""Server-side event validation and redaction (server_stub/domain/_events.py)."""
+"""Server-side event validation and redaction (server_stub/domain/_events.py).
+
+The server validates with the SDK's `parse_event` and redacts with the SDK's `Redactor`
+(deny-list only): these tests check the server's own rules on top, that the reasons are
+the SDK's, and that the second redaction pass holds.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from server_stub.domain._events import FILTERED, Rejected, event_json, parse_event, redact
+from errdiscount_sdk.events import FILTERED, TRUNCATED, CallEvent, Redactor, parse_event
+from server_stub.domain._events import SERVER_REDACTOR, Rejected, event_json, to_record
 from server_stub.store import EventRecord
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -21,6 +27,7 @@ def document(**overrides: Any) -> dict[str, Any]:
         "kind": "call",
         "outcome": "ok",
         "endpoint": "GET /api/orders/{id}",
+        "method": "GET",
         "source": "provider",
     }
     values.update(overrides)
@@ -28,13 +35,13 @@ def document(**overrides: Any) -> dict[str, Any]:
 
 
 def parsed(**overrides: Any) -> EventRecord:
-    result = parse_event(document(**overrides), now=NOW)
+    result = to_record(document(**overrides), now=NOW)
     assert isinstance(result, EventRecord), result
     return result
 
 
 def reason(**overrides: Any) -> str:
-    result = parse_event(document(**overrides), now=NOW)
+    result = to_record(document(**overrides), now=NOW)
     assert isinstance(result, Rejected), result
     return result.reason
 
@@ -48,49 +55,54 @@ def test_a_minimal_event_gets_defaults() -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "member"),
+    ("overrides", "expected"),
     [
-        ({"event_id": None}, "event_id"),
-        ({"event_id": "123"}, "event_id"),
-        ({"ts": "2030-01-01T11:59:00"}, "ts"),  # no zone
-        ({"ts": "2030-01-03T00:00:00Z"}, "ts"),  # more than a day ahead
-        ({"ts": "1999-12-31T23:59:59Z"}, "ts"),
-        ({"kind": "pageview"}, "kind"),
-        ({"outcome": "maybe"}, "outcome"),
-        ({"source": "server"}, "source"),
-        ({"endpoint": "/api/pay"}, "endpoint"),  # no method
-        ({"endpoint": "GET /api/pay?user=1"}, "endpoint"),
-        ({"endpoint": "GET /api/a b"}, "endpoint"),
-        ({"method": "get"}, "method"),
-        ({"status": True}, "status"),
-        ({"status": 99}, "status"),
-        ({"attempts": 0}, "attempts"),
-        ({"count": 2_000_000}, "count"),
-        ({"duration_ms": -1}, "duration_ms"),
-        ({"transient": "yes"}, "transient"),
-        ({"category": "weird"}, "category"),
-        ({"severity": "catastrophic"}, "severity"),
-        ({"user_id": "u" * 257}, "user_id"),
-        ({"user_id": "a\nb"}, "user_id"),
-        ({"params": [1, 2]}, "params"),
-        ({"params": {"blob": "x" * 9000}}, "params"),
-        (
-            {"params": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"j": 1}}}}}}}}}}},
-            "params",
-        ),
-        ({"params": {str(i): i for i in range(65)}}, "params"),
-        ({f"x{i}": i for i in range(17)}, "unknown members"),
-        ({"bad name!": 1}, "unknown member names"),
+        ({"event_id": None}, "type:event_id"),
+        ({"event_id": "123"}, "format:event_id"),
+        ({"ts": "2030-01-01T11:59:00"}, "format:ts"),  # no zone
+        ({"ts": "2030-01-01T11:59:00+01:00"}, "format:ts"),  # UTC only
+        ({"ts": "2030-01-03T00:00:00Z"}, "range:ts"),  # more than a day ahead (server rule)
+        ({"ts": "1999-12-31T23:59:59Z"}, "range:ts"),  # before 2000 (server rule)
+        ({"kind": "pageview"}, "value:kind"),
+        ({"outcome": "maybe"}, "value:outcome"),
+        ({"source": "server"}, "value:source"),
+        ({"endpoint": "/api/pay"}, "format:endpoint"),  # no method
+        ({"endpoint": "GET /api/pay?user=1"}, "format:endpoint"),
+        ({"endpoint": "GET /api/a b"}, "format:endpoint"),
+        ({"endpoint": "POST /api/pay"}, "mismatch:endpoint"),  # method is GET
+        ({"method": "get", "endpoint": "get /x"}, "format:method"),
+        ({"status": True}, "type:status"),
+        ({"status": 99}, "range:status"),
+        ({"attempts": 0}, "range:attempts"),
+        ({"count": 20_000_000}, "range:count"),
+        ({"duration_ms": -1}, "range:duration_ms"),
+        ({"duration_ms": None}, "type:duration_ms"),
+        ({"transient": "yes"}, "type:transient"),
+        ({"category": "weird"}, "value:category"),
+        ({"severity": "catastrophic"}, "value:severity"),
+        ({"user_id": "u" * 257}, "too_long:user_id"),
+        ({"user_id": "a\nb"}, "control:user_id"),
+        ({"params": [1, 2]}, "type:params"),
+        ({"params": {"blob": "x" * 9000}}, "too_large:params"),
+        ({f"x{i}": i for i in range(33)}, "too_many:extensions"),
+        ({"bad name!": 1}, "name:extensions"),
     ],
 )
-def test_each_rule_rejects_with_a_reason_naming_the_member(
-    overrides: dict[str, Any], member: str
-) -> None:
-    assert member in reason(**overrides)
+def test_each_rule_rejects_with_the_sdk_reason(overrides: dict[str, Any], expected: str) -> None:
+    assert reason(**overrides) == expected
+
+
+def test_method_is_required_and_outcome_events_are_not_stored_here() -> None:
+    without = document()
+    del without["method"]
+    assert to_record(without, now=NOW) == Rejected("missing:method")
+    outcome = {"event_id": str(uuid.uuid4()), "ts": "2030-01-01T11:00:00Z", "kind": "outcome",
+               "name": "purchase", "value": 9.5}  # fmt: skip
+    assert to_record(outcome, now=NOW) == Rejected("unsupported:kind")
 
 
 def test_not_an_object_is_rejected() -> None:
-    assert isinstance(parse_event(["x"], now=NOW), Rejected)
+    assert to_record(["x"], now=NOW) == Rejected("type:event")
 
 
 @pytest.mark.parametrize(
@@ -101,30 +113,53 @@ def test_not_an_object_is_rejected() -> None:
      "phone", "mobileNo", "otp_code", "id_card", "idCard", "ID-Card", "密码", "手机号", "身份证号"],
 )  # fmt: skip
 def test_sensitive_keys_are_filtered_by_normalised_substring(key: str) -> None:
-    assert redact({key: "s3cr3t"}) == {key: FILTERED}
+    assert parsed(params={key: "s3cr3t", "amount": 3}).params == {key: FILTERED, "amount": 3}
 
 
-def test_redaction_reaches_every_depth_and_keeps_the_rest() -> None:
+def test_redaction_reaches_every_depth_keeps_the_rest_and_covers_extensions() -> None:
     value = {"amount": 3, "items": [{"sku": "a", "token": "t"}], "meta": {"Auth-Header": {"x": 1}}}
-    assert redact(value) == {
+    expected = {
         "amount": 3,
         "items": [{"sku": "a", "token": FILTERED}],
         "meta": {"Auth-Header": FILTERED},
     }
+    assert SERVER_REDACTOR.params(value) == expected
     record = parsed(params=value, session_hint="abc", retry_note="ok")
-    assert record.params == redact(value)
+    assert record.params == expected
     # Unknown members are extensions, redacted the same way.
     assert record.extensions == {"session_hint": FILTERED, "retry_note": "ok"}
 
 
-def test_event_json_shows_every_member_and_the_extensions() -> None:
-    record = parsed(status=503, outcome="error", note="x", ts="2030-01-01T12:59:00+01:00")
+def test_the_second_pass_keeps_what_the_app_redacted_unchanged() -> None:
+    app_side = Redactor(allow_keys={"currency"}).params(
+        {"password": "hunter2", "amount": 12, "currency": "EUR", "note": "hi", "deep": {"a": 1}}
+    )
+    assert parsed(params=app_side).params == app_side  # idempotent: markers survive
+
+
+def test_over_the_redactors_caps_is_truncated_not_rejected() -> None:
+    wide = parsed(params={f"k{i}": i for i in range(65)}).params
+    assert len(wide) == 51 and wide[TRUNCATED] == 15
+    deep: dict[str, Any] = {"j": 1}
+    for name in "ihgfedcba":
+        deep = {name: deep}
+    assert TRUNCATED in str(parsed(params=deep).params)
+
+
+def test_event_json_shows_every_member_and_passes_parse_event() -> None:
+    members = {"user_id": "alice", "status": 503, "outcome": "error", "error_code": "PAY_DOWN",
+               "category": "protocol", "severity": "severe", "transient": True, "attempts": 3,
+               "duration_ms": 812.5, "platform": "ios", "os_version": "17.4",
+               "app_version": "5.1.0", "sdk_version": "0.4.0", "count": 4, "segment": "vip"}  # fmt: skip
+    record = parsed(note="x", ts="2030-01-01T11:59:00.25Z", **members)
     shown = event_json(record)
-    assert shown["ts"] == "2030-01-01T11:59:00Z"
-    assert shown["note"] == "x" and shown["status"] == 503 and shown["user_id"] is None
-    again = parse_event(shown, now=NOW)
-    assert again == record  # what GET shows parses back to the same event
+    assert shown["ts"] == "2030-01-01T11:59:00.250Z" and shown["note"] == "x"
+    assert {name: shown[name] for name in members} == members  # every member is carried
+    event = parse_event(shown)  # what GET shows is a valid event of the contract
+    assert isinstance(event, CallEvent) and event.extensions == {"note": "x"}
+    assert to_record(shown, now=NOW) == record  # ... and parses back to the same record
 
 
 def test_a_day_of_clock_skew_is_tolerated() -> None:
-    assert parsed(ts=(NOW + timedelta(hours=23)).isoformat()).ts == NOW + timedelta(hours=23)
+    ahead = NOW + timedelta(hours=23)
+    assert parsed(ts=ahead.isoformat()).ts == ahead

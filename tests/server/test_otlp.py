@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from errdiscount_sdk.events import CallEvent, parse_event
 from server_stub.domain._otlp import classify
 from tests.support.server_support import APP_KEY, running
 
@@ -92,6 +93,8 @@ def test_the_real_exporter_feeds_call_events(tmp_path: Path, spans: list[Readabl
             assert len(events_of(url)) == len(first)
         finally:
             exporter.shutdown()
+    for event in first:  # mapped spans are events of the SDK's contract, like POST /v1/events
+        assert isinstance(parse_event(event), CallEvent), event
     by_endpoint = {e["endpoint"]: e for e in first}
     assert set(by_endpoint) == {
         "POST /api/pay",

@@ -177,6 +177,11 @@ def test_batch_caps_and_envelope_errors(tmp_path: Path) -> None:
         assert post(url, {"events": [], "extra": 1}).status_code == 422
         assert post(url, {}).status_code == 422
         assert post(url, {"events": [], "dropped": {"queue_overflow": -1}}).status_code == 422
+        # The reporter's envelope names the schema version; only version 1 exists.
+        versioned = post(url, {"schema_version": 1, "events": [call()]})
+        assert versioned.status_code == 202 and versioned.json()["accepted"] == 1
+        for version in (2, "1", True):
+            assert post(url, {"schema_version": version, "events": []}).status_code == 422
         not_json = httpx.post(
             f"{url}/v1/events", content=b"{", headers={**APP, "Content-Type": "application/json"}
         )
@@ -191,7 +196,7 @@ def test_listing_filters_and_refuses_bad_parameters(tmp_path: Path) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     events = [
         call(ts=(now - timedelta(minutes=i)).isoformat(), user_id="bob" if i % 2 else "alice",
-             endpoint="GET /a" if i < 3 else "GET /b")
+             endpoint="GET /a" if i < 3 else "GET /b", method="GET")
         for i in range(6)
     ]  # fmt: skip
     with running(tmp_path) as url:

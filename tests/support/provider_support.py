@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from errdiscount_sdk.events import CallEvent, parse_event
+
 
 class RecordingSink:
     """Keeps every event; `wait_for` blocks until one matches (events are recorded after
@@ -16,6 +18,10 @@ class RecordingSink:
         self._changed = threading.Condition()
 
     def record(self, event: Mapping[str, Any]) -> None:
+        # Every event the middleware hands on is a valid event of the contract (the
+        # server validates with the same parse_event); a broken one fails the test.
+        parsed = parse_event(event)
+        assert isinstance(parsed, CallEvent) and parsed.source == "provider", event
         with self._changed:
             self.events.append(event)
             self._changed.notify_all()
