@@ -10,7 +10,9 @@ with open_store("sqlite:///errdiscount.db") as store:
 See docs/redemption.md for the data model and the exactly-once argument.
 """
 
+from ._base import Tx
 from ._errors import IdempotencyKeyLost, StoreError, StoreInputError, WouldBlock
+from ._events import append_outbox, compensation_json, grant_json, wire_amount
 from ._export import entry_to_json, ledger_csv, ledger_json
 from ._migrations import LATEST_VERSION
 from ._models import (
@@ -46,6 +48,18 @@ from ._models import (
     UserCap,
     UserCapReached,
 )
+from ._outbox_models import (
+    ClaimedEvent,
+    DeliveryResult,
+    EventNotFound,
+    NotFailed,
+    OutboxEvent,
+    OutboxStatus,
+    Requeued,
+    RequeueOutcome,
+    SinkHealth,
+    WebhookEndpoint,
+)
 from ._store import Clock, Store, open_store
 
 __all__ = [
@@ -54,10 +68,13 @@ __all__ = [
     "AlreadyReversed",
     "Budget",
     "BudgetExhausted",
+    "ClaimedEvent",
     "Clock",
     "CodeLoad",
     "CodePool",
     "Compensations",
+    "DeliveryResult",
+    "EventNotFound",
     "Grant",
     "IdempotencyKeyLost",
     "IdempotencyOutcome",
@@ -71,24 +88,36 @@ __all__ = [
     "LedgerPage",
     "Mismatch",
     "New",
+    "NotFailed",
+    "OutboxEvent",
+    "OutboxStatus",
     "RedeemOutcome",
     "Redeemed",
     "Redemption",
     "RedemptionNotFound",
     "RedemptionRequest",
     "Replay",
+    "RequeueOutcome",
+    "Requeued",
     "ResponseRenderer",
     "ReverseOutcome",
     "Reversed",
+    "SinkHealth",
     "Store",
     "StoreError",
     "StoreInputError",
     "StoredResponse",
+    "Tx",
     "UserCap",
     "UserCapReached",
+    "WebhookEndpoint",
     "WouldBlock",
+    "append_outbox",
+    "compensation_json",
     "entry_to_json",
+    "grant_json",
     "ledger_csv",
     "ledger_json",
     "open_store",
+    "wire_amount",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from ._base import MAX_PAGE, Row, Tx, append_ledger, from_us, to_us
 from ._errors import StoreInputError
+from ._events import issued_event
 from ._models import (
     Budget,
     CodeLoad,
@@ -175,7 +176,7 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int) -> bool:
     added = tx.one(
         f"INSERT INTO issued_tokens ({ISSUED_COLUMNS}) VALUES (:jti, :subject, :issuer,"  # noqa: S608
         " :kind, :amount, :unit, :campaign, :expires_at, :alert_id, :token, :now, :message,"
-        " :suggestion)"
+        " :suggestion, :error_code, :incident, :alert_url)"
         " ON CONFLICT DO NOTHING RETURNING jti",
         {
             "jti": token.jti,
@@ -191,6 +192,9 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int) -> bool:
             "now": now,
             "message": texts_json("message", token.message),
             "suggestion": texts_json("suggestion", token.suggestion),
+            "error_code": token.error_code,
+            "incident": token.incident,
+            "alert_url": token.alert_url,
         },
     )
     if added is None:
@@ -206,6 +210,7 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int) -> bool:
         unit=token.unit,
         detail={"campaign": token.campaign, "alert_id": token.alert_id},
     )
+    issued_event(tx, token, now=now)
     return True
 
 

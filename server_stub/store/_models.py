@@ -325,6 +325,10 @@ class IssuedToken:
     #: the provider's own words, language tag → text ("und" when untagged); empty: none
     message: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_texts, hash=False)
     suggestion: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_texts, hash=False)
+    #: what the events (outbox) report: the error, the incident, the popup URL
+    error_code: str | None = None
+    incident: str | None = None
+    alert_url: str | None = None
 
 
 @attrs.frozen

@@ -28,6 +28,7 @@ import secrets
 
 from ._base import Row, Tx, append_ledger, dumps, from_us, to_us
 from ._errors import StoreError
+from ._events import redeemed_event, reversed_event
 from ._idempotency import complete
 from ._models import (
     AlreadyRedeemed,
@@ -155,7 +156,7 @@ def _grant(
             "grant": grant_json,
         },
     )
-    return Redeemed(
+    redeemed = Redeemed(
         Redemption(
             id=redemption_id,
             jti=request.jti,
@@ -171,6 +172,8 @@ def _grant(
             idempotency_key=claim.key if claim is not None else None,
         )
     )
+    redeemed_event(tx, redeemed.redemption, now=now)
+    return redeemed
 
 
 def _by(tx: Tx, column: str, value: str) -> Row | None:
@@ -345,4 +348,6 @@ def reverse(tx: Tx, redemption_id: str, reason: str, *, now: int) -> ReverseOutc
             "code_voided": bool(voided),
         },
     )
-    return Reversed(redemption(row))
+    reversed_ = Reversed(redemption(row))
+    reversed_event(tx, reversed_.redemption, reason, now=now)
+    return reversed_

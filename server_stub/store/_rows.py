@@ -25,7 +25,7 @@ REDEMPTION_COLUMNS = (
 )
 ISSUED_COLUMNS = (
     "jti, subject, issuer, kind, amount, unit, campaign, expires_at, alert_id, token, created_at,"
-    " message, suggestion"
+    " message, suggestion, error_code, incident, alert_url"
 )
 MAX_TEXT_LANGUAGES = 8
 MAX_LANGUAGE_TAG = 35
@@ -78,6 +78,9 @@ def issued(row: Row) -> IssuedToken:
         created_at=from_us(row["created_at"]),
         message=_texts_from_json(row["message"]),
         suggestion=_texts_from_json(row["suggestion"]),
+        error_code=row["error_code"],
+        incident=row["incident"],
+        alert_url=row["alert_url"],
     )
 
 
