@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from errdiscount_sdk import SigningKey
+from errdiscount_sdk.wire import IDEMPOTENCY_KEY_HEADER
 from server_stub.store import StoreError
 
 from ._settings import Settings
@@ -25,7 +26,9 @@ from .frontend._routes import frontend_routes
 from .routes._admin import admin_routes
 from .routes._ledger import ledger_routes
 from .routes._meta import meta_routes
+from .routes._outbox import outbox_routes
 from .routes._redeem import redemption_routes
+from .routes._sessions import session_routes
 from .web._internal_errors import InternalErrors
 from .web._metrics import MetricsMiddleware
 from .web._problems import register_handlers
@@ -43,10 +46,20 @@ DEFAULT_ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     redemption_routes,
     admin_routes,
     ledger_routes,
+    outbox_routes,
+    session_routes,
     frontend_routes,
 )
 #: front-end facing paths: CORS applies here (and only here)
 CORS_PATHS: tuple[str, ...] = ("/v1/redemptions", "/v1/alerts", "/.well-known/jwks.json")
+#: the session-authenticated paths: CORS with Authorization (the session token) allowed
+SESSION_CORS_PATHS: tuple[str, ...] = ("/v1/me/",)
+SESSION_CORS_HEADERS: tuple[str, ...] = (
+    "Content-Type",
+    IDEMPOTENCY_KEY_HEADER,
+    "Accept-Language",
+    "Authorization",
+)
 #: how often expired idempotency records are deleted
 PURGE_INTERVAL_SECONDS = 600.0
 
@@ -90,13 +103,17 @@ def create_app(
         except StoreError:
             log.error("cannot open the database", exc_info=True)
             raise
-        purge = asyncio.create_task(_purge_forever(state))
+        tasks = [asyncio.create_task(_purge_forever(state))]
+        if settings.dispatch:
+            tasks.append(asyncio.create_task(state.dispatcher.run_forever()))
         try:
             yield
         finally:
-            purge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purge
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await state.dispatcher.close()
             await state.stop()
 
     app = Starlette(
@@ -106,6 +123,12 @@ def create_app(
             Middleware(MetricsMiddleware, metrics=state.metrics),
             Middleware(SecurityHeaders),
             Middleware(CorsPolicy, origins=settings.cors_origins, path_prefixes=tuple(cors_paths)),
+            Middleware(
+                CorsPolicy,
+                origins=settings.cors_origins,
+                path_prefixes=SESSION_CORS_PATHS,
+                request_headers=SESSION_CORS_HEADERS,
+            ),
             # Innermost: its 500 still gets the security and CORS headers.
             Middleware(InternalErrors),
         ],

@@ -98,5 +98,8 @@ async def mint_voucher(
         token=token,
         message=message or {},
         suggestion=suggestion or {},
+        error_code=error_code,
+        incident=incident,
+        alert_url=url,
     )
     return IssuedVoucher(token, claims, record, alert_id, url)

@@ -132,8 +132,12 @@ class OutboxMixin:
         return self._write(lambda tx: _outbox.sink_failed(tx, sink, now=now))
 
     def sinks_ok(self, sinks: Sequence[str]) -> None:
+        def work(tx: Tx) -> None:
+            for sink in sinks:
+                _outbox.sink_ok(tx, sink)
+
         if sinks:
-            self._write(lambda tx: [_outbox.sink_ok(tx, sink) for sink in sinks])
+            self._write(work)
 
     def disable_sink(self, sink: str, reason: str) -> None:
         check_text("sink", sink, MAX_ID)

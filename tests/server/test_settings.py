@@ -111,6 +111,14 @@ def every_setting_changed() -> Settings:
         access_log=False,
         workers=3,
         log_format="json",
+        webhook_urls=("https://crm.example/hooks", "https://crm.example/hooks"),
+        webhook_secrets=("whsec_" + "A" * 32, "whsec_" + "B" * 32),
+        amqp_url="amqp://guest:guest@mq.internal:5672/",
+        amqp_exchange="compensations",
+        webhook_retry_schedule=(1.5, 60.0),
+        allow_private_webhooks=True,
+        dispatch=False,
+        outbox_lease=12.5,
     )
 
 
