@@ -9,8 +9,8 @@ import pytest
 
 from errdiscount_sdk import generate_signing_key
 from server_stub.domain._sessions import SessionInvalid, SessionSigner
-from tests.support.server_support import APP_KEY, ORIGIN, admin, running
 from tests.server.test_outbox_delivery import issue
+from tests.support.server_support import APP_KEY, ORIGIN, admin, running
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -43,9 +43,7 @@ def test_a_session_lists_only_its_own_pending_compensations_and_marks_them_seen(
         assert item["error_code"] == "PAY_001"
         assert "token" not in item
         # Bob's compensation is not alice's to mark.
-        other = httpx.post(
-            f"{url}/v1/me/compensations/{theirs['jti']}/seen", headers=bearer(alice)
-        )
+        other = httpx.post(f"{url}/v1/me/compensations/{theirs['jti']}/seen", headers=bearer(alice))
         assert other.status_code == 404
         seen = httpx.post(f"{url}/v1/me/compensations/{mine['jti']}/seen", headers=bearer(alice))
         assert seen.status_code == 204

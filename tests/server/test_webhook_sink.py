@@ -40,9 +40,7 @@ def _at(seconds: int):  # type: ignore[no-untyped-def]
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
 
 
-@pytest.mark.parametrize(
-    "secret", ["nope", "whsec_!!!", "whsec_" + "QUFB", "whsec_" + "A" * 200]
-)
+@pytest.mark.parametrize("secret", ["nope", "whsec_!!!", "whsec_" + "QUFB", "whsec_" + "A" * 200])
 def test_bad_secrets_are_refused(secret: str) -> None:
     with pytest.raises(ValueError, match="secret"):
         decode_secret(secret)

@@ -47,9 +47,7 @@ def types(store: Store) -> list[str]:
     return [event.type for event in store.outbox_events()]
 
 
-def test_issued_redeemed_and_reversed_write_one_event_each(
-    store: Store, clock: FakeClock
-) -> None:
+def test_issued_redeemed_and_reversed_write_one_event_each(store: Store, clock: FakeClock) -> None:
     store.record_issued(issued("j1"))
     clock.now += timedelta(microseconds=1)  # ids are time-ordered to the microsecond
     outcome = store.redeem(request("j1", kind="coupon", amount=500, unit="USD_cent"))
