@@ -42,6 +42,13 @@ def test_demo_tells_the_whole_story_and_stops_everything() -> None:
     assert "TOKEN_ALREADY_REDEEMED" in text
     assert re.search(r"#1\s+issued", text)
     assert re.search(r"#2\s+redeemed", text)
+    # the CRM stand-in got both events, signed, with the outbox id as webhook-id
+    assert re.search(
+        r"compensation\.issued\s+webhook-id=evt_\w+ subject=user-42 signature verified", text
+    )
+    assert re.search(
+        r"compensation\.redeemed\s+webhook-id=evt_\w+ subject=user-42 signature verified", text
+    )
     # nothing left running or on disk
     server_url = re.search(r"server\s+(http://127\.0\.0\.1:\d+)", text)
     assert server_url is not None
