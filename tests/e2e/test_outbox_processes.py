@@ -96,7 +96,7 @@ def test_kill_9_with_deliveries_pending_three_times_loses_no_event(
         # One last start drains the outbox.
         server = ServerProcess(store_url, key, *webhook_flags(crm))
         try:
-            assert crm.wait_for(15, timeout=60)
+            assert crm.wait_for(15, timeout=120)
         finally:
             server.stop()
     delivered = {p["data"]["jti"] for p in crm.verified}
