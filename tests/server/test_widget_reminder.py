@@ -16,7 +16,7 @@ from tests.support.browser import LiveServer
 
 pytestmark = pytest.mark.browser
 
-IMAGES = Path(__file__).parents[2] / "docs" / "images"
+ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"  # copied to docs/images by hand
 DIALOG = "[role=dialog]"
 SHOW = """async ([token, lang]) => {
   const result = await ErrDiscount.showPending({
@@ -55,8 +55,8 @@ def test_the_reminder_shows_once_redeems_in_one_click_and_is_marked_seen(
     problem = "Payment failed" if lang == "en" else "支付失败"
     assert problem in body
     assert body.startswith(text(lang, "widget.reminder_body", problem=problem, summary="")[:8])
-    IMAGES.mkdir(exist_ok=True)
-    page.screenshot(path=str(IMAGES / f"reminder-{lang}.png"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"reminder-{lang}.png"))
     page.click(".errdiscount-redeem")
     status = page.locator(".errdiscount-status[data-outcome=success]")
     status.wait_for()
