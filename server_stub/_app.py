@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from errdiscount_sdk import SigningKey
+from errdiscount_sdk.wire import IDEMPOTENCY_KEY_HEADER
 from server_stub.store import StoreError
 
 from ._settings import Settings
@@ -26,7 +27,9 @@ from .routes._admin import admin_routes
 from .routes._events import events_routes
 from .routes._ledger import ledger_routes
 from .routes._meta import meta_routes
+from .routes._outbox import outbox_routes
 from .routes._redeem import redemption_routes
+from .routes._sessions import session_routes
 from .routes._traces import traces_routes
 from .web._internal_errors import InternalErrors
 from .web._metrics import MetricsMiddleware
@@ -48,10 +51,20 @@ DEFAULT_ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     ledger_routes,
     events_routes,
     traces_routes,
+    outbox_routes,
+    session_routes,
     frontend_routes,
 )
 #: front-end facing paths: CORS applies here (and only here)
 CORS_PATHS: tuple[str, ...] = ("/v1/redemptions", "/v1/alerts", "/.well-known/jwks.json")
+#: the session-authenticated paths: CORS with Authorization (the session token) allowed
+SESSION_CORS_PATHS: tuple[str, ...] = ("/v1/me/",)
+SESSION_CORS_HEADERS: tuple[str, ...] = (
+    "Content-Type",
+    IDEMPOTENCY_KEY_HEADER,
+    "Accept-Language",
+    "Authorization",
+)
 #: how often expired idempotency records are deleted
 PURGE_INTERVAL_SECONDS = 600.0
 
@@ -95,21 +108,26 @@ def create_app(
         except StoreError:
             log.error("cannot open the database", exc_info=True)
             raise
-        purge = asyncio.create_task(_purge_forever(state))
-        retention = asyncio.create_task(
-            prune_forever(
-                state.store,
-                event_retention_days=settings.event_retention_days,
-                rollup_retention_days=settings.rollup_retention_days,
-            )
-        )
+        tasks = [
+            asyncio.create_task(_purge_forever(state)),
+            asyncio.create_task(
+                prune_forever(
+                    state.store,
+                    event_retention_days=settings.event_retention_days,
+                    rollup_retention_days=settings.rollup_retention_days,
+                )
+            ),
+        ]
+        if settings.dispatch:
+            tasks.append(asyncio.create_task(state.dispatcher.run_forever()))
         try:
             yield
         finally:
-            for task in (purge, retention):
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await state.dispatcher.close()
             await state.stop()
 
     app = Starlette(
@@ -119,6 +137,12 @@ def create_app(
             Middleware(MetricsMiddleware, metrics=state.metrics),
             Middleware(SecurityHeaders),
             Middleware(CorsPolicy, origins=settings.cors_origins, path_prefixes=tuple(cors_paths)),
+            Middleware(
+                CorsPolicy,
+                origins=settings.cors_origins,
+                path_prefixes=SESSION_CORS_PATHS,
+                request_headers=SESSION_CORS_HEADERS,
+            ),
             # Innermost: its 500 still gets the security and CORS headers.
             Middleware(InternalErrors),
         ],

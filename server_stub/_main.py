@@ -11,6 +11,8 @@ settings (including an unknown database URL scheme). Errors are one line on stde
 (exit 0) or, with ``--check``, changes nothing and exits 0 when the schema is current,
 1 when migrations are pending; 2 for bad flags, 3 when the database cannot be read or
 its schema is newer than this code. No server is started.
+
+``errdiscount-server dispatch`` and ``errdiscount-server outbox requeue``: see `_commands`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from errdiscount_sdk import ConfigurationError
 from server_stub.store import StoreError, open_store
 
 from ._app import create_app
+from ._commands import dispatch_main, outbox_main
 from ._settings import DEFAULT_DATABASE, Settings, settings_from_args, worker_environment
 from .domain._trust import load_or_create_signing_key
 from .web._logging import log_config
@@ -181,9 +184,10 @@ def migrate_main(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["migrate"]:
+    commands = {"migrate": migrate_main, "dispatch": dispatch_main, "outbox": outbox_main}
+    if arguments[:1] and arguments[0] in commands:
         try:
-            return migrate_main(arguments[1:])
+            return commands[arguments[0]](arguments[1:])
         except SystemExit as exit_:  # argparse: --help (0) or usage errors (2)
             return int(exit_.code or 0)
     logging.config.dictConfig(log_config("text"))

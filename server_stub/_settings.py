@@ -21,6 +21,8 @@ from errdiscount_sdk import ConfigurationError
 
 from .web._logging import LOG_FORMATS
 from .web._named_keys import NamedKey, parse_named_keys
+from .workers._dispatcher import SVIX_SCHEDULE, parse_schedule
+from .workers._sinks import WebhookUrlRefused, check_webhook_url, decode_secret
 
 __all__ = ["Settings", "build_arg_parser", "settings_from_args", "worker_environment"]
 
@@ -32,6 +34,8 @@ ADMIN_BODY_LIMIT = 1024 * 1024
 #: rates and bursts above this are typos (a million per minute per client)
 MAX_RATE = 1e9
 MAX_WORKERS = 256
+#: webhook endpoints given on the command line, at most
+MAX_WEBHOOKS = 64
 # A CSP source expression without separators that could smuggle another directive.
 _FRAME_SOURCE = re.compile(r"'self'|https?://[A-Za-z0-9.\-*]+(:[0-9]{1,5})?")
 
@@ -81,6 +85,20 @@ def _database(instance: object, attribute: attrs.Attribute[Any], value: str) -> 
         raise ConfigurationError("sqlite URL needs a file path (sqlite:///path.db)")
 
 
+def _schedule(value: Sequence[float] | str) -> tuple[float, ...]:
+    if isinstance(value, str):
+        try:
+            return parse_schedule(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"--webhook-retry-schedule: {exc}") from None
+    return tuple(float(step) for step in value)
+
+
+def _lease(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if type(value) not in (int, float) or not math.isfinite(value) or not 1 <= value <= 3600:
+        raise ConfigurationError("--outbox-lease must be 1 to 3600 seconds")
+
+
 def _tuple(value: Sequence[str] | str | None) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -121,6 +139,13 @@ class Settings:
         access_log: log every request (uvicorn's access log).
         workers: server processes (uvicorn workers) sharing the port.
         log_format: ``text`` (default) or ``json`` (one object per line, with request ids).
+        webhook_urls, webhook_secrets: webhook endpoints, in pairs (the same URL twice
+            with two secrets: both sign, for a rotation).
+        amqp_url, amqp_exchange: the RabbitMQ sink (durable topic exchange).
+        webhook_retry_schedule: seconds between delivery attempts (default: Svix's).
+        allow_private_webhooks: allow http and private/loopback webhook addresses.
+        dispatch: run the outbox dispatcher inside the server.
+        outbox_lease: seconds a claimed event is leased to one dispatcher.
     """
 
     host: str = "127.0.0.1"
@@ -145,6 +170,16 @@ class Settings:
     log_format: str = attrs.field(default="text")
     event_retention_days: int = attrs.field(default=30, validator=_days)
     rollup_retention_days: int = attrs.field(default=400, validator=_days)
+    webhook_urls: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    webhook_secrets: tuple[str, ...] = attrs.field(default=(), converter=_tuple, repr=False)
+    amqp_url: str | None = attrs.field(default=None, repr=False)
+    amqp_exchange: str = "errdiscount"
+    webhook_retry_schedule: tuple[float, ...] = attrs.field(
+        default=SVIX_SCHEDULE, converter=_schedule
+    )
+    allow_private_webhooks: bool = False
+    dispatch: bool = True
+    outbox_lease: float = attrs.field(default=30.0, validator=_lease)
 
     @log_format.validator
     def _check_log_format(self, attribute: attrs.Attribute[str], value: str) -> None:
@@ -175,6 +210,29 @@ class Settings:
         for source in self.frame_ancestors:
             if not _FRAME_SOURCE.fullmatch(source):
                 raise ConfigurationError("frame ancestors look like https://shop.example or 'self'")
+        self._check_sinks()
+
+    def _check_sinks(self) -> None:
+        if len(self.webhook_urls) != len(self.webhook_secrets):
+            raise ConfigurationError("give one --webhook-secret per --webhook-url, in order")
+        if len(self.webhook_urls) > MAX_WEBHOOKS:
+            raise ConfigurationError("at most 64 --webhook-url")
+        for url in self.webhook_urls:
+            try:
+                check_webhook_url(url, allow_private=self.allow_private_webhooks)
+            except WebhookUrlRefused as exc:
+                raise ConfigurationError(f"--webhook-url: {exc}") from None
+        for secret in self.webhook_secrets:
+            try:
+                decode_secret(secret)
+            except ValueError as exc:
+                raise ConfigurationError(f"--webhook-secret: {exc}") from None
+        if self.amqp_url is not None and not self.amqp_url.startswith(("amqp://", "amqps://")):
+            raise ConfigurationError("--amqp-url must start with amqp:// or amqps://")
+        if not 0 < len(self.amqp_exchange) <= 255 or any(
+            not ("!" <= c <= "~") for c in self.amqp_exchange
+        ):
+            raise ConfigurationError("--amqp-exchange is 1 to 255 printable ASCII characters")
 
     def admin_keys(self) -> tuple[NamedKey, ...]:
         """``--admin-key`` entries, named (a bare key is ``admin``)."""
@@ -249,6 +307,24 @@ _FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
         "int",
         "days per-minute event rollups are kept (default 400)",
     ),
+    ("--webhook-url", "WEBHOOK_URL", "webhook_urls", "list", "webhook endpoint (repeatable)"),
+    (
+        "--webhook-secret",
+        "WEBHOOK_SECRET",
+        "webhook_secrets",
+        "list",
+        "whsec_ secret of the --webhook-url at the same position (repeatable)",
+    ),
+    ("--amqp-url", "AMQP_URL", "amqp_url", "str", "RabbitMQ URL (amqp://...) of the event sink"),
+    ("--amqp-exchange", "AMQP_EXCHANGE", "amqp_exchange", "str", "topic exchange (errdiscount)"),
+    (
+        "--webhook-retry-schedule",
+        "WEBHOOK_RETRY_SCHEDULE",
+        "webhook_retry_schedule",
+        "csv",
+        "seconds between delivery attempts (default 5,300,1800,7200,18000,36000,36000)",
+    ),
+    ("--outbox-lease", "OUTBOX_LEASE", "outbox_lease", "float", "lease of a claimed event (30 s)"),
 )
 
 
@@ -256,6 +332,8 @@ _FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
 _SWITCHES: tuple[tuple[str, str, str, str, str], ...] = (
     ("", "ACCESS_LOG", "access_log", "bool", ""),
     ("", "DEMO", "demo", "bool", ""),
+    ("", "ALLOW_PRIVATE_WEBHOOKS", "allow_private_webhooks", "bool", ""),
+    ("", "DISPATCH", "dispatch", "bool", ""),
 )
 
 
@@ -283,6 +361,22 @@ def build_arg_parser() -> argparse.ArgumentParser:
         action="store_const",
         const="1",
         help="serve the demo shop at /demo; it mints real tokens [env ERRDISCOUNT_DEMO=1]",
+    )
+    parser.add_argument(
+        "--allow-private-webhooks",
+        dest="allow_private_webhooks",
+        action="store_const",
+        const="1",
+        help="allow http and private, loopback and link-local webhook addresses (tests, "
+        "private networks) [env ERRDISCOUNT_ALLOW_PRIVATE_WEBHOOKS=1]",
+    )
+    parser.add_argument(
+        "--no-dispatch",
+        dest="dispatch",
+        action="store_const",
+        const="0",
+        help="do not deliver the outbox from this server (run errdiscount-server dispatch) "
+        "[env ERRDISCOUNT_DISPATCH=0]",
     )
     return parser
 
@@ -353,6 +447,8 @@ def worker_environment(settings: Settings) -> dict[str, str]:
             env[name] = " ".join(value)
         elif kind == "bool":
             env[name] = "1" if value else "0"
+        elif kind == "csv":
+            env[name] = ",".join(repr(float(step)) for step in value)
         else:
             env[name] = repr(value) if kind == "float" else str(value)
     return env

@@ -12,10 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from errdiscount_sdk import CompensationPolicy, SigningKey, TokenIssuer
+from errdiscount_sdk.wire import GRANT_DELIVERED, GRANT_PENDING
 from server_stub.store import (
     IdempotencyKeyLost,
     KeyedOutcome,
     KeyedRedemption,
+    Redemption,
     Store,
     StoreError,
     StoreInputError,
@@ -26,11 +28,14 @@ from server_stub.store import (
 from ._settings import Settings
 from .domain._batch import RedeemBatcher
 from .domain._render import redemption_response
+from .domain._sessions import SessionSigner
 from .domain._trust import TokenGate, load_or_create_signing_key
 from .web._auth import KeyChecker
 from .web._metrics import ServerMetrics
 from .web._problems import HttpProblem
 from .web._ratelimit import RateLimiter
+from .workers._dispatcher import Dispatcher
+from .workers._setup import build_dispatcher
 
 __all__ = ["ServerState", "state_of", "store_errors", "store_unavailable"]
 
@@ -76,6 +81,28 @@ class ServerState:
         self.metrics = ServerMetrics()
         self._store: Store | None = None
         self._batcher = RedeemBatcher(on_batch=self.metrics.batch_size.observe)
+        self.sessions = SessionSigner(self.signing_key)
+        self.dispatcher: Dispatcher = build_dispatcher(settings, lambda: self.store)
+
+    def notify_events(self) -> None:
+        """An outbox event was written by this process: the dispatcher looks now."""
+        self.dispatcher.wake()
+
+    async def grant_delivery(self, redemption: Redemption) -> str:
+        """``delivered`` or ``pending``: may the user be told the grant reached them?
+
+        Delivered when a sink acknowledged the ``compensation.redeemed`` event; with
+        no sink at all, only when the grant is the server's own (a coupon code, shown
+        on screen); otherwise pending ("will be credited shortly").
+        """
+        if await self.db(self.store.grant_acknowledged, redemption.jti):
+            return GRANT_DELIVERED
+        has_sinks = bool(self.dispatcher.configured_sinks) or bool(
+            await self.db(self.store.webhook_endpoints)
+        )
+        if not has_sinks and redemption.grant.coupon_code is not None:
+            return GRANT_DELIVERED
+        return GRANT_PENDING
 
     @property
     def jwks_body(self) -> bytes:

@@ -41,6 +41,7 @@ from .._report.reporter import ErrorReporter
 from .._tokens.spec import DiscountToken
 from .._tokens.verifier import TokenVerifier
 from .demo_api import PAY_MESSAGE, PAY_SUGGESTION, run_payment_api
+from .demo_receiver import DemoReceiver, demo_receiver
 
 __all__ = ["run_demo"]
 
@@ -76,14 +77,27 @@ class _Tour:
 
 
 @contextlib.contextmanager
-def _redemption_server(workdir: Path, admin_key: str, app_key: str) -> Iterator[str]:
-    """Run ``python -m server_stub`` on a free loopback port; yields its base URL."""
+def _redemption_server(
+    workdir: Path, admin_key: str, app_key: str, receiver: DemoReceiver | None = None
+) -> Iterator[str]:
+    """Run ``python -m server_stub`` on a free loopback port; yields its base URL.
+
+    With a ``receiver``, the server delivers its outbox to it (a loopback webhook:
+    ``--allow-private-webhooks``, retried after 0.5 s and 2 s).
+    """
     log_path = workdir / "server.log"
     env = {  # the keys are not on the command line (``--admin-key``, ``--app-key``)
         **os.environ,
         "ERRDISCOUNT_ADMIN_KEY": admin_key,
         "ERRDISCOUNT_APP_KEY": f"{DEMO_APP}={app_key}",
     }
+    if receiver is not None:
+        env.update(
+            ERRDISCOUNT_WEBHOOK_URL=receiver.url,
+            ERRDISCOUNT_WEBHOOK_SECRET=receiver.secret,
+            ERRDISCOUNT_ALLOW_PRIVATE_WEBHOOKS="1",
+            ERRDISCOUNT_WEBHOOK_RETRY_SCHEDULE="0.5,2",
+        )
     command = [
         sys.executable,
         "-m",
@@ -192,7 +206,10 @@ def _importable(name: str) -> bool:
 
 def _tour(tour: _Tour, workdir: Path, admin_key: str, app_key: str) -> int:
     tour.say("errdiscount demo — API error discounts, end to end, on this machine only")
-    with _redemption_server(workdir, admin_key, app_key) as server:
+    with (
+        demo_receiver() as crm,
+        _redemption_server(workdir, admin_key, app_key, crm) as server,
+    ):
         tour.heading(
             "Started the redemption server",
             "A temporary SQLite database and a fresh Ed25519 signing key; its public key "
@@ -237,6 +254,8 @@ def _tour(tour: _Tour, workdir: Path, admin_key: str, app_key: str) -> int:
                 if token is None:
                     return 1
                 status = _redeem_twice(tour, server, admin_key, token)
+                if status == 0:
+                    status = _crm_heard(tour, crm)
                 if status == 0:
                     status = _collected(tour, server, admin_key, reporter)
             finally:
@@ -359,6 +378,26 @@ def _redeem_twice(tour: _Tour, server: str, admin_key: str, token: str) -> int:
             f"{entry['unit'] or ''}".rstrip()
         )
     return 0
+
+
+def _crm_heard(tour: _Tour, crm: DemoReceiver) -> int:
+    tour.heading(
+        "The CRM heard about it (transactional outbox → Standard Webhooks)",
+        "Each issuance and redemption wrote an outbox event in its own transaction; the "
+        "server's dispatcher delivered them, signed (webhook-signature v1, HMAC-SHA256), "
+        "with the outbox id as webhook-id so a redelivery is recognised. This receiver "
+        "checked every signature.",
+    )
+    if not crm.wait_for(2, timeout=15):
+        tour.say(f"     only {len(crm.events)} of 2 deliveries arrived")
+        return 1
+    for event_id, payload in sorted(crm.events.items()):
+        data = payload.get("data", {})
+        tour.say(
+            f"     {payload.get('type', '?'):<22} webhook-id={event_id} "
+            f"subject={data.get('subject')} signature verified"
+        )
+    return 0 if crm.refused == 0 else 1
 
 
 def _collected(tour: _Tour, server: str, admin_key: str, reporter: ErrorReporter) -> int:

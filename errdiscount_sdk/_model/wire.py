@@ -19,11 +19,15 @@ __all__ = [
     "DISCOUNT_TOKEN",
     "ERROR_CODE",
     "EVENTS_PATH",
+    "EVENT_TYPES",
+    "GRANT_DELIVERED",
+    "GRANT_PENDING",
     "IDEMPOTENCY_KEY_HEADER",
     "IDEMPOTENT_REPLAYED_HEADER",
     "INTERNAL_ERROR",
     "MAX_BATCH_BYTES",
     "MAX_EVENTS_PER_BATCH",
+    "MAX_EVENT_PAYLOAD_BYTES",
     "MAX_JWKS_BYTES",
     "MAX_KID_CHARS",
     "MAX_TOKEN_BYTES",
@@ -33,9 +37,15 @@ __all__ = [
     "REDEMPTION_ERROR_CODES",
     "REQUEST_ID_HEADER",
     "RETRY_AFTER_HEADER",
+    "SESSION_TOKEN_PREFIX",
     "STATED_CATEGORIES",
     "SUGGESTION",
     "TRACES_PATH",
+    "WEBHOOK_ID_HEADER",
+    "WEBHOOK_SECRET_PREFIX",
+    "WEBHOOK_SIGNATURE_HEADER",
+    "WEBHOOK_TIMESTAMP_HEADER",
+    "EventType",
     "RedemptionCode",
 ]
 
@@ -63,6 +73,32 @@ IDEMPOTENT_REPLAYED_HEADER: Final = "Idempotent-Replayed"
 RETRY_AFTER_HEADER: Final = "Retry-After"
 REQUEST_ID_HEADER: Final = "X-Request-Id"
 APP_KEY_SCHEME: Final = "Bearer"
+
+
+# -- events: the outbox, webhooks (Standard Webhooks) and the message queue ----------------
+class EventType:
+    """The ``type`` of an outbox event (webhook payload ``type``, AMQP routing key)."""
+
+    COMPENSATION_ISSUED: Final = "compensation.issued"
+    COMPENSATION_REDEEMED: Final = "compensation.redeemed"
+    COMPENSATION_REVERSED: Final = "compensation.reversed"
+    INCIDENT_OPENED: Final = "incident.opened"
+    INCIDENT_CLOSED: Final = "incident.closed"
+
+
+EVENT_TYPES: Final = frozenset(value for name, value in vars(EventType).items() if name.isupper())
+WEBHOOK_ID_HEADER: Final = "webhook-id"
+WEBHOOK_TIMESTAMP_HEADER: Final = "webhook-timestamp"
+WEBHOOK_SIGNATURE_HEADER: Final = "webhook-signature"
+WEBHOOK_SECRET_PREFIX: Final = "whsec_"
+MAX_EVENT_PAYLOAD_BYTES: Final = 20 * 1024
+"""An event's JSON payload is at most this many bytes (Standard Webhooks: under 20 KB)."""
+SESSION_TOKEN_PREFIX: Final = "ses1."
+"""Browser session tokens (``POST /v1/sessions``) start with this; never a JWS, never a voucher."""
+GRANT_DELIVERED: Final = "delivered"
+"""``grant_delivery``: a sink acknowledged the redemption, or the grant is the server's own."""
+GRANT_PENDING: Final = "pending"
+"""``grant_delivery`` value: the redemption is not acknowledged yet ("will be credited shortly")."""
 
 # -- size caps -----------------------------------------------------------------------------
 MAX_TOKEN_BYTES: Final = 8 * 1024

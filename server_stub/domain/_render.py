@@ -29,6 +29,8 @@ from server_stub.store import (
     Redemption,
     StoredResponse,
     UserCapReached,
+    compensation_json,
+    grant_json,
     rfc3339,
 )
 
@@ -62,39 +64,6 @@ def store_amount(compensation: Compensation) -> tuple[int, str]:
     if isinstance(amount, float) and not amount.is_integer():
         raise InvalidClaims(f"claim 'comp.amount' must be whole {compensation.unit}")
     return int(amount), compensation.unit
-
-
-def _wire_amount(amount: int, unit: str) -> tuple[int | float, str]:
-    if unit.endswith(_CENT):
-        value = amount / 100
-        return (int(value) if value.is_integer() else value), unit[: -len(_CENT)]
-    return amount, unit
-
-
-def compensation_json(kind: str, amount: int, unit: str) -> dict[str, Any]:
-    """``{"kind", "amount", "unit"}`` as the token states it."""
-    value, wire_unit = _wire_amount(amount, unit)
-    return {"kind": kind, "amount": value, "unit": wire_unit}
-
-
-def grant_json(redemption: Redemption) -> dict[str, Any]:
-    """What was granted, shaped per kind (docs/openapi.yaml, ``Grant``)."""
-    kind = redemption.kind
-    value, unit = _wire_amount(redemption.grant.amount, redemption.grant.unit)
-    if kind == "coupon":
-        return {
-            "kind": kind,
-            "coupon_code": redemption.grant.coupon_code,
-            "amount": value,
-            "unit": unit,
-        }
-    if kind == "points":
-        return {"kind": kind, "points": value}
-    if kind in ("membership_extension", "trial_extension"):
-        return {"kind": kind, "days": value}
-    if kind == "retry_chance":
-        return {"kind": kind, "count": 1, "days": value}
-    return {"kind": kind, "amount": value, "unit": unit}
 
 
 def redemption_json(redemption: Redemption) -> dict[str, Any]:

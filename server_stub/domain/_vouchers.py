@@ -105,5 +105,8 @@ async def mint_voucher(
         suggestion=suggestion or {},
         priority=claims.priority,
         support_flag=claims.support_flag,
+        error_code=error_code,
+        incident=incident,
+        alert_url=url,
     )
     return IssuedVoucher(token, claims, record, alert_id, url)

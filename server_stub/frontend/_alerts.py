@@ -14,7 +14,7 @@ import binascii
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
@@ -66,6 +66,10 @@ class IssuedAlert(Protocol):
     def priority(self) -> bool: ...
     @property
     def support_flag(self) -> bool: ...
+
+
+GrantDelivery = Callable[[Any], Awaitable[str]]
+"""``redemption → "delivered" | "pending"`` (`ServerState.grant_delivery`)."""
 
 
 class AlertStore(Protocol):
@@ -233,6 +237,7 @@ def alert_routes(
     frame_ancestors: Iterable[str] = (),
     public_url: str | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    grant_delivery: GrantDelivery | None = None,
 ) -> list[Route]:
     """The ``GET /v1/alerts/{alert_id}`` route.
 
@@ -241,6 +246,8 @@ def alert_routes(
         frame_ancestors: CSP ``frame-ancestors`` sources of the HTML page (empty: none).
         public_url: base of the redemption URL handed out; None: the request's base URL.
         clock: "now", to decide whether an alert has expired.
+        grant_delivery: for a redeemed alert, whether the grant reached the user
+            (``delivered``) or not yet (``pending``): the ``grant_delivery`` member.
     """
     ancestors = tuple(frame_ancestors)
 
@@ -255,11 +262,17 @@ def alert_routes(
         record = await run_in_threadpool(store.alert, alert_id)
         if record is None:
             return _not_found(request, lang, ancestors)
-        redeemed = await run_in_threadpool(store.redemption_by_jti, record.jti) is not None
+        redemption = await run_in_threadpool(store.redemption_by_jti, record.jti)
         base = (public_url or str(request.base_url)).rstrip("/")
         content = alert_content(
-            record, lang=lang, redeemed=redeemed, now=clock(), redeem_url=f"{base}/v1/redemptions"
+            record,
+            lang=lang,
+            redeemed=redemption is not None,
+            now=clock(),
+            redeem_url=f"{base}/v1/redemptions",
         )
+        if redemption is not None and grant_delivery is not None:
+            content["grant_delivery"] = await grant_delivery(redemption)
         if prefers_html(request.headers.get("accept")):
             return html_response(_page(content, catalogues()), frame_ancestors=ancestors)
         return JSONResponse(content, headers={**_JSON_HEADERS, "Content-Language": lang})

@@ -42,6 +42,7 @@ def _demo_mint(state: ServerState) -> Mint:
             suggestion=DEMO_SUGGESTION,
         )
         await state.db(state.store.record_issued, voucher.record)
+        state.notify_events()
         return voucher.token, voucher.alert_url
 
     return mint
@@ -55,6 +56,7 @@ def frontend_routes(state: ServerState) -> list[BaseRoute]:
             lambda: state.store,
             frame_ancestors=settings.frame_ancestors,
             public_url=settings.public_url,
+            grant_delivery=state.grant_delivery,
         ),
         *static_routes(),
     ]

@@ -152,6 +152,7 @@ async def issue_token(request: Request) -> Response:
     except (ConfigurationError, TokenError) as exc:
         raise invalid_body(str(exc)) from None
     await state.db(state.store.record_issued, voucher.record, actor=actor)
+    state.notify_events()
     issued = voucher.record
     return json_response(
         {
@@ -173,6 +174,8 @@ async def reverse(request: Request) -> Response:
     redemption_id = _path(request, "redemption_id")
     body = await read_json(request, ADMIN_BODY_LIMIT, _REVERSAL)
     outcome = await state.db(state.store.reverse, redemption_id, body["reason"], actor=actor)
+    if isinstance(outcome, Reversed):
+        state.notify_events()
     if isinstance(outcome, RedemptionNotFound):
         raise HttpProblem(
             404, "REDEMPTION_NOT_FOUND", "No redemption has this id.", "Check the id."

@@ -162,7 +162,9 @@ async def redeem(request: Request) -> Response:
         raise rate_limited(wait, "account")
     redemption = _request_for(token)
     if key is None:
-        return _respond(redemption_response(await state.db_write(state.store.redeem, redemption)))
+        outcome = await state.db_write(state.store.redeem, redemption)
+        state.notify_events()
+        return _respond(redemption_response(outcome))
     item = KeyedRedemption(redemption, "redeem:" + token.sub, key, _fingerprint(body["token"]))
     try:
         result = await state.redeem_keyed(item)
@@ -181,6 +183,7 @@ async def redeem(request: Request) -> Response:
         return _respond(StoredResponse(result.status, result.body), replayed=True)
     # The store kept redemption_response(result) under the key; it is pure, so this
     # is byte for byte what a retry will replay.
+    state.notify_events()
     return _respond(redemption_response(result))
 
 

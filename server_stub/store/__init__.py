@@ -10,6 +10,7 @@ with open_store("sqlite:///errdiscount.db") as store:
 See docs/redemption.md for the data model and the exactly-once argument.
 """
 
+from ._base import Tx
 from ._errors import IdempotencyKeyLost, StoreError, StoreInputError, WouldBlock
 from ._event_models import (
     EventRecord,
@@ -54,6 +55,19 @@ from ._models import (
     UserCap,
     UserCapReached,
 )
+from ._outbox_events import append_outbox, compensation_json, grant_json, wire_amount
+from ._outbox_models import (
+    ClaimedEvent,
+    DeliveryResult,
+    EventNotFound,
+    NotFailed,
+    OutboxEvent,
+    OutboxStatus,
+    Requeued,
+    RequeueOutcome,
+    SinkHealth,
+    WebhookEndpoint,
+)
 from ._store import Clock, Store, open_store
 
 __all__ = [
@@ -62,10 +76,13 @@ __all__ = [
     "AlreadyReversed",
     "Budget",
     "BudgetExhausted",
+    "ClaimedEvent",
     "Clock",
     "CodeLoad",
     "CodePool",
     "Compensations",
+    "DeliveryResult",
+    "EventNotFound",
     "EventRecord",
     "Grant",
     "IdempotencyKeyLost",
@@ -81,6 +98,9 @@ __all__ = [
     "LedgerPage",
     "Mismatch",
     "New",
+    "NotFailed",
+    "OutboxEvent",
+    "OutboxStatus",
     "PruneResult",
     "RedeemOutcome",
     "Redeemed",
@@ -88,22 +108,31 @@ __all__ = [
     "RedemptionNotFound",
     "RedemptionRequest",
     "Replay",
+    "RequeueOutcome",
+    "Requeued",
     "ResponseRenderer",
     "ReverseOutcome",
     "Reversed",
     "RollupRow",
+    "SinkHealth",
     "Store",
     "StoreError",
     "StoreInputError",
     "StoredEvent",
     "StoredResponse",
+    "Tx",
     "UserCap",
     "UserCapReached",
     "UserMinute",
+    "WebhookEndpoint",
     "WouldBlock",
+    "append_outbox",
+    "compensation_json",
     "entry_to_json",
+    "grant_json",
     "ledger_csv",
     "ledger_json",
     "open_store",
     "rfc3339",
+    "wire_amount",
 ]

@@ -20,6 +20,7 @@ from ._models import (
     LedgerPage,
     UserCap,
 )
+from ._outbox_events import issued_event
 from ._rows import ISSUED_COLUMNS, REDEMPTION_COLUMNS, issued, redemption, texts_json
 
 _BUDGET_COLUMNS = "kind, campaign, unit, total, remaining"
@@ -183,7 +184,7 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int, actor: str | None = N
     added = tx.one(
         f"INSERT INTO issued_tokens ({ISSUED_COLUMNS}) VALUES (:jti, :subject, :issuer,"  # noqa: S608
         " :kind, :amount, :unit, :campaign, :expires_at, :alert_id, :token, :now, :message,"
-        " :suggestion, :priority, :support_flag)"
+        " :suggestion, :priority, :support_flag, :error_code, :incident, :alert_url)"
         " ON CONFLICT DO NOTHING RETURNING jti",
         {
             "jti": token.jti,
@@ -201,6 +202,9 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int, actor: str | None = N
             "suggestion": texts_json("suggestion", token.suggestion),
             "priority": int(token.priority),
             "support_flag": int(token.support_flag),
+            "error_code": token.error_code,
+            "incident": token.incident,
+            "alert_url": token.alert_url,
         },
     )
     if added is None:
@@ -222,6 +226,7 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int, actor: str | None = N
         },
         actor=actor,
     )
+    issued_event(tx, token, now=now)
     return True
 
 

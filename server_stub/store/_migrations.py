@@ -276,6 +276,65 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE issued_tokens ADD COLUMN support_flag INTEGER NOT NULL DEFAULT 0",
         ),
     ),
+    Migration(
+        version=7,
+        description="outbox, deliveries, webhook endpoints, sink health, reminders seen;"
+        " issued_tokens: error code, incident, alert URL",
+        statements=(
+            # One row per event, written in the transaction of its ledger row. The
+            # dispatcher claims due rows (next_attempt_at <= now, while pending or
+            # delivering: a claim moves next_attempt_at to the lease's end, so an
+            # expired lease is simply due again).
+            """CREATE TABLE outbox (
+                id TEXT PRIMARY KEY,
+                type TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                subject TEXT,
+                jti TEXT,
+                created_at BIGINT NOT NULL,
+                status TEXT NOT NULL
+                    CHECK (status IN ('pending', 'delivering', 'delivered', 'failed')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at BIGINT NOT NULL,
+                lease_until BIGINT,
+                leased_by TEXT,
+                last_error TEXT,
+                delivered_at BIGINT
+            ){without_rowid}""",
+            "CREATE INDEX outbox_due ON outbox (next_attempt_at, id)"
+            " WHERE status IN ('pending', 'delivering')",
+            "CREATE INDEX outbox_by_status ON outbox (status, id)",
+            "CREATE INDEX outbox_by_jti ON outbox (jti, type)",
+            # Per-sink acknowledgements: a retry goes only to the sinks not listed here.
+            """CREATE TABLE outbox_deliveries (
+                outbox_id TEXT NOT NULL REFERENCES outbox (id),
+                sink TEXT NOT NULL,
+                delivered_at BIGINT NOT NULL,
+                PRIMARY KEY (outbox_id, sink)
+            ){without_rowid}""",
+            """CREATE TABLE webhook_endpoints (
+                id TEXT PRIMARY KEY,
+                url TEXT NOT NULL,
+                secrets TEXT NOT NULL,
+                event_types TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )""",
+            """CREATE TABLE sink_health (
+                sink TEXT PRIMARY KEY,
+                failing_since BIGINT,
+                disabled_at BIGINT,
+                disabled_reason TEXT
+            )""",
+            """CREATE TABLE reminders_seen (
+                jti TEXT PRIMARY KEY,
+                subject TEXT NOT NULL,
+                seen_at BIGINT NOT NULL
+            )""",
+            "ALTER TABLE issued_tokens ADD COLUMN error_code TEXT",
+            "ALTER TABLE issued_tokens ADD COLUMN incident TEXT",
+            "ALTER TABLE issued_tokens ADD COLUMN alert_url TEXT",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -337,6 +337,10 @@ class IssuedToken:
     #: the policy's care flags for this user (high-value users): handle first, follow up
     priority: bool = False
     support_flag: bool = False
+    #: what the events (outbox) report: the error, the incident, the popup URL
+    error_code: str | None = None
+    incident: str | None = None
+    alert_url: str | None = None
 
 
 @attrs.frozen

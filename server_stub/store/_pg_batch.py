@@ -37,6 +37,7 @@ from ._models import (
     ResponseRenderer,
     UserCapReached,
 )
+from ._outbox_events import REDEEMED_BATCH_SQL, redeemed_batch_params
 from ._redeem import new_redemption_id
 from ._rows import redemption
 
@@ -95,7 +96,7 @@ def redeem_batch(
     ]
     done: list[KeyedOutcome] = []
 
-    def follow(answer: Any) -> tuple[str, dict[str, Any]] | None:
+    def follow(answer: Any) -> list[tuple[str, dict[str, Any]]]:
         if not isinstance(answer, list) or len(answer) != len(items):
             raise StoreError("postgresql: the redemption batch answered out of shape")
         done.clear()
@@ -130,9 +131,13 @@ def redeem_batch(
             else:
                 outcome = InFlight(locked_until=from_us(int(result["locked_until"])))
             done.append(outcome)
-        if not complete["keys"]:
-            return None
-        return _COMPLETE, {**complete, "now": now}
+        statements: list[tuple[str, dict[str, Any]]] = []
+        if complete["keys"]:
+            statements.append((_COMPLETE, {**complete, "now": now}))
+        granted_now = [o.redemption for o in done if isinstance(o, Redeemed)]
+        if granted_now:
+            statements.append((REDEEMED_BATCH_SQL, redeemed_batch_params(granted_now, now=now)))
+        return statements
 
     dialect.run_pipelined(
         _CALL, {"items": Jsonb(payload), "now": now, "ttl": ttl, "lock": lock_timeout}, follow

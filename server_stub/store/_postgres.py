@@ -92,12 +92,12 @@ class PostgresDialect(Dialect):
         self,
         sql: str,
         params: Mapping[str, Any],
-        follow: Callable[[Any], tuple[str, Mapping[str, Any]] | None],
+        follow: Callable[[Any], Sequence[tuple[str, Mapping[str, Any]]]],
     ) -> Any:
         """One transaction in two round trips; returns the first statement's one value.
 
-        ``BEGIN`` and ``sql`` go in one round trip; ``follow(value)`` gives the second
-        statement (or None), sent with ``COMMIT`` in another. ``follow`` runs again if
+        ``BEGIN`` and ``sql`` go in one round trip; ``follow(value)`` gives the next
+        statements (maybe none), sent with ``COMMIT`` in another. ``follow`` runs again if
         the transaction is retried. A database error raised by the second statement
         rolls everything back, as any error does.
         """
@@ -149,7 +149,7 @@ class PostgresDialect(Dialect):
         self,
         sql: str,
         params: Mapping[str, Any],
-        follow: Callable[[Any], tuple[str, Mapping[str, Any]] | None],
+        follow: Callable[[Any], Sequence[tuple[str, Mapping[str, Any]]]],
     ) -> Any:
         with self._pool.connection() as connection:
             committing = False
@@ -159,9 +159,8 @@ class PostgresDialect(Dialect):
                     cursor.execute(translate(sql), params)
                     row = cursor.fetchone()  # the first round trip
                     value = None if row is None else row[0]
-                    second = follow(value)
-                    if second is not None:
-                        cursor.execute(translate(second[0]), second[1])
+                    for statement, values in follow(value):
+                        cursor.execute(translate(statement), values)
                     committing = True
                     connection.execute("COMMIT")
                     pipeline.sync()  # the second round trip

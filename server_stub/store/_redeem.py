@@ -52,6 +52,7 @@ from ._models import (
     ReverseOutcome,
     UserCapReached,
 )
+from ._outbox_events import redeemed_event, reversed_event
 from ._rows import REDEMPTION_COLUMNS, redemption
 
 #: the kind whose redemptions take a code from a pool, when a pool exists
@@ -162,7 +163,7 @@ def _grant(
             "support_flag": request.support_flag,
         },
     )
-    return Redeemed(
+    redeemed = Redeemed(
         Redemption(
             id=redemption_id,
             jti=request.jti,
@@ -178,6 +179,8 @@ def _grant(
             idempotency_key=claim.key if claim is not None else None,
         )
     )
+    redeemed_event(tx, redeemed.redemption, now=now)
+    return redeemed
 
 
 def _by(tx: Tx, column: str, value: str) -> Row | None:
@@ -356,4 +359,6 @@ def reverse(
         },
         actor=actor,
     )
-    return Reversed(redemption(row))
+    reversed_ = Reversed(redemption(row))
+    reversed_event(tx, reversed_.redemption, reason, now=now)
+    return reversed_

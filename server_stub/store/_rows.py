@@ -25,7 +25,7 @@ REDEMPTION_COLUMNS = (
 )
 ISSUED_COLUMNS = (
     "jti, subject, issuer, kind, amount, unit, campaign, expires_at, alert_id, token, created_at,"
-    " message, suggestion, priority, support_flag"
+    " message, suggestion, priority, support_flag, error_code, incident, alert_url"
 )
 MAX_TEXT_LANGUAGES = 8
 MAX_LANGUAGE_TAG = 35
@@ -80,6 +80,9 @@ def issued(row: Row) -> IssuedToken:
         suggestion=_texts_from_json(row["suggestion"]),
         priority=bool(row["priority"]),
         support_flag=bool(row["support_flag"]),
+        error_code=row["error_code"],
+        incident=row["incident"],
+        alert_url=row["alert_url"],
     )
 
 

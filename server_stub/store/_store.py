@@ -57,6 +57,7 @@ from ._models import (
     UserCap,
 )
 from ._rows import REDEMPTION_COLUMNS, check_request, redemption
+from ._store_outbox import OutboxMixin
 
 Clock = Callable[[], datetime]
 
@@ -65,7 +66,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Store:
+class Store(OutboxMixin):
     """Exactly-once redemption, budgets, inventory, caps, idempotency and the ledger.
 
     Thread-safe: share one instance between the server's worker threads. Every method
@@ -511,6 +512,13 @@ class Store:
             ("token", token.token, MAX_TOKEN),
         ):
             check_text(name, value, limit)
+        for name, optional, limit in (
+            ("error code", token.error_code, MAX_SHORT),
+            ("incident", token.incident, MAX_ID),
+            ("alert URL", token.alert_url, 2048),
+        ):
+            if optional is not None:
+                check_text(name, optional, limit)
         check_amount("amount", token.amount)
         to_us(token.expires_at)
         now = self._now()

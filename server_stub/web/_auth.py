@@ -21,13 +21,18 @@ from starlette.requests import Request
 from ._named_keys import NamedKey
 from ._problems import HttpProblem
 
-__all__ = ["KeyChecker"]
+__all__ = ["KeyChecker", "bearer_token"]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="errdiscount"'}
 
 
 def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+def bearer_token(request: Request) -> str | None:
+    """The credential of ``Authorization: Bearer <credential>`` (at most 1 KB), or None."""
+    return _bearer(request)
 
 
 def _bearer(request: Request) -> str | None:

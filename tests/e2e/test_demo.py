@@ -50,6 +50,13 @@ def test_demo_tells_the_whole_story_and_stops_everything() -> None:
     )
     assert '"card_number": "[Filtered]"' in text and '"amount": "<str:5>"' in text
     assert "6222020000001234" not in text  # the card number never left the app
+    # the CRM stand-in got both events, signed, with the outbox id as webhook-id
+    assert re.search(
+        r"compensation\.issued\s+webhook-id=evt_\w+ subject=user-42 signature verified", text
+    )
+    assert re.search(
+        r"compensation\.redeemed\s+webhook-id=evt_\w+ subject=user-42 signature verified", text
+    )
     # nothing left running or on disk
     server_url = re.search(r"server\s+(http://127\.0\.0\.1:\d+)", text)
     assert server_url is not None

@@ -30,7 +30,7 @@ CHECKS = "all"
 #: Provider texts are an allow-list by Unicode category (letters, marks, numbers,
 #: punctuation, symbols, spaces: ProviderText), which no JSON Schema pattern can state
 #: exactly (unassigned code points), so 422 is a right answer for issueToken too.
-#: The demo's payment endpoint fails with 402 by design.
+#: The demo's payment endpoint fails with 402 by design. The reach endpoints: see below.
 CONFIG = """
 [[operations]]
 include-operation-id = "redeem"
@@ -47,6 +47,21 @@ checks.positive_data_acceptance.expected-statuses = [
 [[operations]]
 include-operation-id = "demoPay"
 checks.positive_data_acceptance.expected-statuses = ["402"]
+
+# The reach endpoints validate what no JSON Schema states: a webhook URL must be https
+# and resolve to a public address, a secret must decode to 24-64 bytes, an outbox cursor
+# must name an event, a subject must be printable text. 422 is a right answer there.
+[[operations]]
+include-operation-id = "listOutbox"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "404", "422", "5xx"]
+
+[[operations]]
+include-operation-id = "addWebhookEndpoint"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "409", "422", "5xx"]
+
+[[operations]]
+include-operation-id = "createSession"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "422", "5xx"]
 """
 
 

@@ -113,6 +113,14 @@ def every_setting_changed() -> Settings:
         log_format="json",
         event_retention_days=7,
         rollup_retention_days=90,
+        webhook_urls=("https://crm.example/hooks", "https://crm.example/hooks"),
+        webhook_secrets=("whsec_" + "A" * 32, "whsec_" + "B" * 32),
+        amqp_url="amqp://guest:guest@mq.internal:5672/",
+        amqp_exchange="compensations",
+        webhook_retry_schedule=(1.5, 60.0),
+        allow_private_webhooks=True,
+        dispatch=False,
+        outbox_lease=12.5,
     )
 
 

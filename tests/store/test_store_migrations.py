@@ -91,6 +91,15 @@ def test_an_unreachable_postgresql_is_a_store_error_without_the_password() -> No
     assert caught.value.retryable is False
 
 
+def _undo_outbox_migration(store_url: str) -> None:
+    """Undo the outbox migration (7) by hand; the caller deletes its schema_version row."""
+    for table in ("outbox_deliveries", "outbox", "webhook_endpoints", "sink_health"):
+        raw_execute(store_url, f"DROP TABLE {table}")
+    raw_execute(store_url, "DROP TABLE reminders_seen")
+    for column in ("error_code", "incident", "alert_url"):
+        raw_execute(store_url, f"ALTER TABLE issued_tokens DROP COLUMN {column}")
+
+
 def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str) -> None:
     # Roll a fresh database back to version 1 by hand, with one issued token in it.
     open_store(store_url).close()
@@ -99,6 +108,7 @@ def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str)
     for table in ("event_user_minutes", "event_rollups", "events"):  # migration 3
         raw_execute(store_url, f"DROP TABLE {table}")
     raw_execute(store_url, "ALTER TABLE ledger DROP COLUMN actor")  # migration 4 undone
+    _undo_outbox_migration(store_url)  # migration 7
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 2")
     raw_execute(
         store_url,
@@ -160,6 +170,7 @@ def test_migration_4_keeps_the_ledger_and_adds_actors_and_cap_events(store_url: 
     raw_execute(store_url, "ALTER TABLE ledger DROP COLUMN actor")
     for column in ("priority", "support_flag"):  # migration 6, re-applied after 4
         raw_execute(store_url, f"ALTER TABLE issued_tokens DROP COLUMN {column}")
+    _undo_outbox_migration(store_url)  # migration 7, re-applied after 4
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 4")
     with open_store(store_url) as store:
         assert store.schema_version() == LATEST_VERSION

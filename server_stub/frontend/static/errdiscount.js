@@ -252,8 +252,13 @@
   }
 
   /** Show a successful redemption's grant in `box` (all text via textContent). */
-  function renderGrant(box, texts, redemption) {
-    box.appendChild(el("p", "errdiscount-success", texts.success));
+  function renderGrant(box, texts, redemption, delivery) {
+    // Say "added to your account" only when the server knows the grant arrived
+    // (grant_delivery of the alert state); otherwise "will be credited shortly".
+    var said = delivery === "delivered" || !str(texts.success_pending)
+      ? texts.success : texts.success_pending;
+    box.appendChild(el("p", "errdiscount-success", said));
+    box.setAttribute("data-grant-delivery", delivery === "delivered" ? "delivered" : "pending");
     var grant = isObject(redemption) && isObject(redemption.grant) ? redemption.grant : {};
     var line = null;
     if (grant.kind === "coupon" && str(grant.coupon_code, 256)) {
@@ -284,6 +289,7 @@
     this.button = options.button;
     this.status = options.status;
     this.onFinal = options.onFinal || function () {};
+    this.alertUrl = options.alertUrl || null;
     this.key = idempotencyKey();
     this.inFlight = false;
     this.final = false;
@@ -315,6 +321,7 @@
     button.removeAttribute("aria-busy");
     var code = isObject(body) && typeof body.error_code === "string" ? body.error_code : null;
     if (response && response.status === 201 && isObject(body)) {
+      this.delivery = await this.grantDelivery();
       this.finish("success", body);
     } else if (code && Object.prototype.hasOwnProperty.call(FINAL_FAILURES, code)) {
       this.finish(FINAL_FAILURES[code], body);
@@ -331,12 +338,30 @@
     }
   };
 
+  /** The alert state's grant_delivery, asked a few times (the dispatcher is quick). */
+  Redeemer.prototype.grantDelivery = async function () {
+    if (!this.alertUrl) return "pending";
+    for (var attempt = 0; attempt < 4; attempt++) {
+      try {
+        var response = await safeFetch(this.alertUrl, {
+          method: "GET", headers: {"Accept": "application/json"}
+        });
+        var state = response.ok ? await readJsonCapped(response) : null;
+        if (isObject(state) && state.grant_delivery === "delivered") return "delivered";
+      } catch (e) {
+        return "pending";
+      }
+      await new Promise(function (resolve) { setTimeout(resolve, 400); });
+    }
+    return "pending";
+  };
+
   Redeemer.prototype.finish = function (outcome, body) {
     this.final = true;
     this.button.hidden = true;
     this.status.textContent = "";
     this.status.setAttribute("data-outcome", outcome);
-    if (outcome === "success") renderGrant(this.status, this.texts, body);
+    if (outcome === "success") renderGrant(this.status, this.texts, body, this.delivery);
     else this.status.appendChild(el("p", "errdiscount-failure", this.texts[outcome]));
     this.onFinal(outcome, body);
   };
@@ -383,12 +408,19 @@
     closeButton.setAttribute("aria-label", texts.close);
     closeButton.addEventListener("click", function () { self.close(); });
 
-    var title = el("h2", "errdiscount-title", alert.title);
+    var reminder = options.reminder === true && str(texts.reminder_title) && str(texts.reminder_body);
+    var title = el("h2", "errdiscount-title", reminder ? texts.reminder_title : alert.title);
     title.id = titleId;
     var desc = el("div", "errdiscount-description");
     desc.id = descId;
-    desc.appendChild(el("p", "errdiscount-body", alert.body));
-    var error = isObject(alert.error) ? alert.error : {};
+    var problem = isObject(alert.error) && str(alert.error.explanation)
+      ? alert.error.explanation : (isObject(alert.error) ? str(alert.error.code) : "") || "";
+    var summary = isObject(alert.compensation) ? str(alert.compensation.summary) || "" : "";
+    desc.appendChild(el("p", "errdiscount-body", reminder
+      ? fill(texts.reminder_body, {problem: problem.replace(/[。.]$/, ""), summary: summary})
+      : alert.body));
+    if (reminder) dialog.setAttribute("data-errdiscount-reminder", "true");
+    var error = isObject(alert.error) && !reminder ? alert.error : {};
     if (str(error.explanation)) desc.appendChild(el("p", "errdiscount-explanation", error.explanation));
     if (str(error.suggestion)) desc.appendChild(el("p", "errdiscount-suggestion", error.suggestion));
 
@@ -426,7 +458,7 @@
 
     this.redeemer = new Redeemer({
       url: alert.redeem.url, token: alert.redeem.token, texts: texts,
-      button: redeemButton, status: status,
+      button: redeemButton, status: status, alertUrl: options.alertUrl,
       onFinal: function (outcome, body) {
         dismissButton.textContent = texts.close;
         dismissButton.focus();
@@ -557,8 +589,59 @@
       var alert = await readJsonCapped(response);
       if (!validAlert(alert, policy)) return outcome(false, "alert_invalid", payload);
       if (openPopup) return outcome(false, "already_open", payload);
-      openPopup = new Popup(alert, options);
+      openPopup = new Popup(alert, Object.assign({}, options, {alertUrl: url.href}));
       return outcome(true, null, payload);
+    } catch (e) {
+      return outcome(false, "error");
+    }
+  }
+
+  /**
+   * The next-login reminder: read the signed-in user's pending compensations
+   * (GET /v1/me/compensations with the session token from POST /v1/sessions),
+   * show the first one not yet seen ("the problem you met last time is fixed"),
+   * with the same one-click, idempotent redemption, and mark it seen.
+   *
+   * options: {serverUrl, sessionToken, lang, onRedeemed, onDismiss}
+   * Resolves to {shown, reason, payload}; never rejects.
+   */
+  async function showPending(options) {
+    options = options || {};
+    try {
+      if (openPopup) return outcome(false, "already_open");
+      if (typeof options.serverUrl !== "string" || !str(options.sessionToken, 1024)) {
+        return outcome(false, "bad_options");
+      }
+      var base = new URL(options.serverUrl);
+      var auth = {"Accept": "application/json", "Authorization": "Bearer " + options.sessionToken};
+      var listUrl = new URL("/v1/me/compensations", base);
+      if (options.lang) listUrl.searchParams.set("lang", String(options.lang));
+      var response = await safeFetch(listUrl.href, {method: "GET", headers: auth});
+      if (!response.ok || !isJsonType(response)) return outcome(false, "session_refused");
+      var mine = await readJsonCapped(response);
+      var pending = isObject(mine) && Array.isArray(mine.pending) ? mine.pending : [];
+      var next = pending.filter(function (p) { return isObject(p) && p.seen === false; })[0];
+      if (!next || !str(next.alert_url, 2048) || !str(next.jti, 128)) {
+        return outcome(false, "nothing_pending");
+      }
+      var policy = policyFor({serverUrl: options.serverUrl,
+        httpAllowedHosts: base.protocol === "http:" ? [base.hostname] : []});
+      if (!policy.isAllowed(next.alert_url)) return outcome(false, "unsafe_alert_url", next);
+      var alertUrl = new URL(next.alert_url);
+      if (options.lang) alertUrl.searchParams.set("lang", String(options.lang));
+      var alertResponse = await safeFetch(alertUrl.href, {
+        method: "GET", headers: {"Accept": "application/json"}
+      });
+      if (!alertResponse.ok || !isJsonType(alertResponse)) return outcome(false, "alert_unavailable");
+      var alert = await readJsonCapped(alertResponse);
+      if (!validAlert(alert, policy)) return outcome(false, "alert_invalid");
+      if (openPopup) return outcome(false, "already_open");
+      openPopup = new Popup(alert, Object.assign({}, options, {
+        reminder: true, alertUrl: alertUrl.href
+      }));
+      var seenUrl = new URL("/v1/me/compensations/" + encodeURIComponent(next.jti) + "/seen", base);
+      await safeFetch(seenUrl.href, {method: "POST", headers: auth});
+      return outcome(true, null, next);
     } catch (e) {
       return outcome(false, "error");
     }
@@ -581,7 +664,7 @@
     if (!policy.isAllowed(url)) return;
     var redeemer = new Redeemer({
       url: url, token: container.getAttribute("data-token"), texts: texts,
-      button: button, status: status
+      button: button, status: status, alertUrl: root.location.href
     });
     redeemer.focusWhileBusy = status;
     button.addEventListener("click", function () { redeemer.redeem(); });
@@ -596,6 +679,7 @@
   var ErrDiscount = Object.freeze({
     version: "1",
     handleError: handleError,
+    showPending: showPending,
     recognise: recognise,
     AlertUrlPolicy: AlertUrlPolicy,
     mountPage: mountPage,

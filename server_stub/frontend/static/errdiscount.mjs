@@ -5,5 +5,6 @@ import "./errdiscount.js";
 
 export const ErrDiscount = globalThis.ErrDiscount;
 export const handleError = ErrDiscount.handleError;
+export const showPending = ErrDiscount.showPending;
 export const AlertUrlPolicy = ErrDiscount.AlertUrlPolicy;
 export default ErrDiscount;
