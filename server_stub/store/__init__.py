@@ -10,6 +10,18 @@ with open_store("sqlite:///errdiscount.db") as store:
 See docs/redemption.md for the data model and the exactly-once argument.
 """
 
+from ._detection_models import (
+    AUTO_STATUSES,
+    AutoCompensation,
+    AutoDuplicate,
+    AutoOutcome,
+    AutoRecorded,
+    CallObservation,
+    EpisodeRecord,
+    IncidentRecord,
+    UserCompensation,
+    UserProfile,
+)
 from ._errors import IdempotencyKeyLost, StoreError, StoreInputError, WouldBlock
 from ._event_models import (
     EventRecord,
@@ -57,20 +69,28 @@ from ._models import (
 from ._store import Clock, Store, open_store
 
 __all__ = [
+    "AUTO_STATUSES",
     "LATEST_VERSION",
     "AlreadyRedeemed",
     "AlreadyReversed",
+    "AutoCompensation",
+    "AutoDuplicate",
+    "AutoOutcome",
+    "AutoRecorded",
     "Budget",
     "BudgetExhausted",
+    "CallObservation",
     "Clock",
     "CodeLoad",
     "CodePool",
     "Compensations",
+    "EpisodeRecord",
     "EventRecord",
     "Grant",
     "IdempotencyKeyLost",
     "IdempotencyOutcome",
     "InFlight",
+    "IncidentRecord",
     "IngestResult",
     "InventoryExhausted",
     "IssuedToken",
@@ -99,7 +119,9 @@ __all__ = [
     "StoredResponse",
     "UserCap",
     "UserCapReached",
+    "UserCompensation",
     "UserMinute",
+    "UserProfile",
     "WouldBlock",
     "entry_to_json",
     "ledger_csv",

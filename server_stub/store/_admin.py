@@ -170,8 +170,14 @@ def ledger(
     return LedgerPage(entries=entries, next_cursor=entries[-1].seq if more else None)
 
 
-def record_issued(tx: Tx, token: IssuedToken, *, now: int) -> bool:
-    """Remember an issued token; False (and nothing written) if jti or alert id is known."""
+def record_issued(
+    tx: Tx, token: IssuedToken, *, now: int, detail: dict[str, Any] | None = None
+) -> bool:
+    """Remember an issued token; False (and nothing written) if jti or alert id is known.
+
+    ``detail`` adds members to the ledger row's detail (automatic compensations: their
+    reason and ref).
+    """
     added = tx.one(
         f"INSERT INTO issued_tokens ({ISSUED_COLUMNS}) VALUES (:jti, :subject, :issuer,"  # noqa: S608
         " :kind, :amount, :unit, :campaign, :expires_at, :alert_id, :token, :now, :message,"
@@ -204,7 +210,7 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int) -> bool:
         kind=token.kind,
         amount=token.amount,
         unit=token.unit,
-        detail={"campaign": token.campaign, "alert_id": token.alert_id},
+        detail={**(detail or {}), "campaign": token.campaign, "alert_id": token.alert_id},
     )
     return True
 

@@ -28,6 +28,8 @@ class LedgerEvent(enum.StrEnum):
     BUDGET_SET = "budget_set"
     CODES_LOADED = "codes_loaded"
     ISSUED = "issued"
+    INCIDENT_OPENED = "incident_opened"
+    INCIDENT_CLOSED = "incident_closed"
 
 
 @attrs.frozen
