@@ -160,7 +160,9 @@ def test_scripted_timelines(
             (user, at(m).isoformat().replace("+00:00", "Z")) for user, m in episodes
         )
         for e in found:
-            assert e["id"] == episode_id(e["user_id"], e["endpoint"], datetime.fromisoformat(e["start"]))
+            assert e["id"] == episode_id(
+                e["user_id"], e["endpoint"], datetime.fromisoformat(e["start"])
+            )
         assert compensations(s) == sorted(expected)
         issued = [c for c in expected if c[2] == "issued"]
         assert report.issued == len(issued)
