@@ -13,6 +13,7 @@ exactly as an operator would run it.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import importlib.util
 import os
 import queue
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -70,10 +72,14 @@ class _Tour:
 
 
 @contextlib.contextmanager
-def _redemption_server(workdir: Path, admin_key: str) -> Iterator[str]:
-    """Run ``python -m server_stub`` on a free loopback port; yields its base URL."""
+def _redemption_server(workdir: Path, admin_key: str, app_key: str) -> Iterator[str]:
+    """Run ``python -m server_stub`` on a free loopback port; yields its base URL.
+
+    The detector runs every second and compensates automatically (the last step).
+    """
     log_path = workdir / "server.log"
-    env = {**os.environ, "ERRDISCOUNT_ADMIN_KEY": admin_key}  # not on the command line
+    # Keys in the environment, not on the command line (other users can read argv).
+    env = {**os.environ, "ERRDISCOUNT_ADMIN_KEY": admin_key, "ERRDISCOUNT_APP_KEY": app_key}
     command = [
         sys.executable,
         "-m",
@@ -91,6 +97,10 @@ def _redemption_server(workdir: Path, admin_key: str) -> Iterator[str]:
         "--audience",
         AUDIENCE,
         "--no-access-log",
+        "--auto-compensate",
+        "on",
+        "--detector-interval",
+        "1",
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -182,7 +192,8 @@ def _importable(name: str) -> bool:
 
 def _tour(tour: _Tour, workdir: Path, admin_key: str) -> int:
     tour.say("errdiscount demo — API error discounts, end to end, on this machine only")
-    with _redemption_server(workdir, admin_key) as server:
+    app_key = secrets.token_urlsafe(24)
+    with _redemption_server(workdir, admin_key, app_key) as server:
         tour.heading(
             "Started the redemption server",
             "A temporary SQLite database and a fresh Ed25519 signing key; its public key "
@@ -220,7 +231,15 @@ def _tour(tour: _Tour, workdir: Path, admin_key: str) -> int:
                 token = _pay(tour, client, alerts, api.pay_idempotency_keys)
         if token is None:
             return 1
-        return _redeem_twice(tour, server, admin_key, token)
+        if _redeem_twice(tour, server, admin_key, token) != 0:
+            return 1
+        if _auto_compensation(tour, server, admin_key, app_key) != 0:
+            return 1
+    tour.say(
+        "\nDone. Everything the demo started has been stopped. To see the popup widget in a "
+        "browser, run:  errdiscount-server --demo --admin-key <16+ chars>  and open /demo."
+    )
+    return 0
 
 
 def _show_retry(tour: _Tour, details: RetryDetails) -> None:
@@ -331,8 +350,69 @@ def _redeem_twice(tour: _Tour, server: str, admin_key: str, token: str) -> int:
             f"{entry['kind'] or ''} {entry['amount'] if entry['amount'] is not None else ''} "
             f"{entry['unit'] or ''}".rstrip()
         )
-    tour.say(
-        "\nDone. Everything the demo started has been stopped. To see the popup widget in a "
-        "browser, run:  errdiscount-server --demo --admin-key <16+ chars>  and open /demo."
+    return 0
+
+
+#: the user whose payments keep failing in the automatic-compensation step
+AUTO_USER = "user-7"
+
+
+def _auto_compensation(tour: _Tour, server: str, admin_key: str, app_key: str) -> int:
+    tour.heading(
+        "A persistent failure, compensated automatically",
+        "The app's reporter sends each call's final outcome to POST /v1/events. Three "
+        "failures of one user on POST /api/pay spanning 6 minutes are persistent, not a "
+        "blip: the server's detector (every second here; --auto-compensate on) opens an "
+        "episode and issues one voucher, exactly once.",
     )
+    now = dt.datetime.now(dt.UTC)
+    events = [
+        {
+            "event_id": secrets.token_hex(16),
+            "ts": (now - dt.timedelta(minutes=minutes)).isoformat(),
+            "kind": "call",
+            "outcome": "error",
+            "user_id": AUTO_USER,
+            "endpoint": "POST /api/pay",
+            "status": 503,
+            "category": "protocol",
+            "error_code": "PAY_UNAVAILABLE",
+            "attempts": 3,
+            "source": "client",
+        }
+        for minutes in (9, 6, 3)
+    ]
+    posted = httpx.post(
+        f"{server}/v1/events",
+        json={"events": events},
+        headers={"Authorization": f"Bearer {app_key}"},
+        timeout=10,
+    )
+    if posted.status_code != 202:
+        tour.say(f"     unexpected: POST /v1/events answered {posted.status_code}: {posted.text}")
+        return 1
+    tour.item("events posted", f"{posted.json()['accepted']} failures of {AUTO_USER}")
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    deadline = time.monotonic() + 30
+    issued: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        found = httpx.get(
+            f"{server}/v1/users/{AUTO_USER}/compensations", headers=headers, timeout=10
+        ).json()
+        issued = [c for c in found.get("issued", []) if c.get("reason") == "episode"]
+        if issued:
+            break
+        time.sleep(0.2)
+    if not issued:
+        tour.say("     unexpected: no automatic compensation")
+        return 1
+    (episode,) = httpx.get(
+        f"{server}/v1/episodes", params={"user_id": AUTO_USER}, headers=headers, timeout=10
+    ).json()["episodes"]
+    voucher = issued[0]
+    tour.item("episode", f"{episode['id']} ({episode['failures']} failures, {episode['rule']})")
+    tour.item("voucher", f"{voucher['jti']} for {AUTO_USER}")
+    tour.item("compensation", voucher["compensation"])
+    tour.item("reason / ref", f"{voucher['reason']} / {voucher['ref']}")
+    tour.item("popup", f"{server}/v1/alerts/{voucher['alert_id']}")
     return 0
