@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from errdiscount_sdk import ConfigurationError
-from server_stub.store import LATEST_VERSION, StoreError, _admin, open_store
+from server_stub.store import LATEST_VERSION, IncidentRecord, StoreError, _admin, open_store
 from server_stub.store._base import Tx
 from server_stub.store._migrations import MIGRATIONS, Migration, migrate
 from tests.support.store_support import raw_execute, request
@@ -95,8 +96,8 @@ def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str)
     open_store(store_url).close()
     raw_execute(store_url, "ALTER TABLE issued_tokens DROP COLUMN message")
     raw_execute(store_url, "ALTER TABLE issued_tokens DROP COLUMN suggestion")
-    for table in ("event_user_minutes", "event_rollups", "events"):  # migration 3
-        raw_execute(store_url, f"DROP TABLE {table}")
+    for table in (*MIGRATION_4_TABLES, "event_user_minutes", "event_rollups", "events"):
+        raw_execute(store_url, f"DROP TABLE {table}")  # migrations 4 and 3
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 2")
     raw_execute(
         store_url,
@@ -109,6 +110,44 @@ def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str)
         old = store.alert("alert-old")
         assert old is not None
         assert (dict(old.message), dict(old.suggestion)) == ({}, {})
+
+
+MIGRATION_4_TABLES = (
+    "degraded_endpoints",
+    "user_profiles",
+    "auto_compensations",
+    "incidents",
+    "episodes",
+)
+
+
+def test_migration_4_keeps_the_ledger_append_only_and_accepts_incident_events(
+    store_url: str,
+) -> None:
+    # A version 3 database with ledger rows; migration 4 rebuilds the event CHECK.
+    with open_store(store_url) as store:
+        store.set_budget("coupon", "*", 100, unit="USD_cent")
+    for table in MIGRATION_4_TABLES:
+        raw_execute(store_url, f"DROP TABLE {table}")
+    raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 4")
+    with open_store(store_url) as store:
+        assert store.schema_version() == LATEST_VERSION
+        before = store.ledger().entries
+        assert [e.event.value for e in before] == ["budget_set"]
+        created, _ = store.declare_incident(
+            IncidentRecord(
+                id="inc_x", scope=("*",), start=datetime(2026, 3, 1, tzinfo=UTC), end=None,
+                severity=None, manual=True, state="open", affected_users=None,
+                declared_at=datetime(2026, 3, 1, tzinfo=UTC),
+            )
+        )  # fmt: skip
+        assert created
+        assert [e.event.value for e in store.ledger().entries] == ["budget_set", "incident_opened"]
+        assert store.ledger().entries[0].seq == before[0].seq
+    with pytest.raises((sqlite3.DatabaseError, psycopg.Error)):
+        raw_execute(store_url, "DELETE FROM ledger")
+    with pytest.raises((sqlite3.DatabaseError, psycopg.Error)):
+        raw_execute(store_url, "INSERT INTO ledger (at, event, detail) VALUES (0, 'nope', '{}')")
 
 
 def test_sqlite_writes_few_b_trees_and_every_lookup_has_an_index(tmp_path: Path) -> None:
