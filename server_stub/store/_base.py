@@ -48,6 +48,9 @@ _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+_EXCLUSIVE_GUARD = threading.Lock()
+
+
 class Tx:
     """One open transaction: run statements, read rows as dicts."""
 
@@ -157,11 +160,13 @@ class Dialect(ABC):
 
     @property
     def _exclusive_locks(self) -> dict[int, threading.Lock]:
-        found: dict[int, threading.Lock] | None = getattr(self, "_exclusive_lock_table", None)
-        if found is None:
-            found = {}
-            self._exclusive_lock_table = found
-        return found
+        # Created lazily (the back ends' __init__ do not chain up), under one guard.
+        with _EXCLUSIVE_GUARD:
+            found: dict[int, threading.Lock] | None = getattr(self, "_exclusive_lock_table", None)
+            if found is None:
+                found = {}
+                self._exclusive_lock_table = found
+            return found
 
     @abstractmethod
     def lock_for_migration(self, tx: Tx) -> None:
