@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -352,3 +353,12 @@ def test_the_admin_api_needs_the_admin_key_and_checks_input(tmp_path: Path) -> N
         run = httpx.post(f"{s.url}/v1/detector/run", headers=admin())
         assert run.status_code == 200 and run.json()["ran"] is True
         assert run.json()["mode"] == "on"
+
+
+def test_dry_run_is_announced_in_the_log_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="server_stub"), server(tmp_path, mode="dry-run"):
+        pass
+    (line,) = [r.getMessage() for r in caplog.records if "DRY-RUN" in r.getMessage()]
+    assert "nothing is issued" in line
