@@ -5,6 +5,6 @@ apply one definition of a valid compensation, alert URL and base64url text.
 """
 
 from ._tokens.keys import b64url_decode, check_kid
-from ._tokens.spec import check_compensation, check_https_url
+from ._tokens.spec import SEGMENTS, check_compensation, check_https_url
 
-__all__ = ["b64url_decode", "check_compensation", "check_https_url", "check_kid"]
+__all__ = ["SEGMENTS", "b64url_decode", "check_compensation", "check_https_url", "check_kid"]

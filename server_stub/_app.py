@@ -24,6 +24,7 @@ from ._settings import Settings
 from ._state import ServerState
 from .frontend._routes import frontend_routes
 from .routes._admin import admin_routes
+from .routes._detection import detection_routes
 from .routes._events import events_routes
 from .routes._ledger import ledger_routes
 from .routes._meta import meta_routes
@@ -36,6 +37,7 @@ from .web._metrics import MetricsMiddleware
 from .web._problems import register_handlers
 from .web._request_id import RequestIdMiddleware
 from .web._security import CorsPolicy, SecurityHeaders
+from .workers._detector import AutoCompensate, DetectorWorker
 from .workers._retention import prune_forever
 
 __all__ = ["CORS_PATHS", "DEFAULT_ROUTE_GROUPS", "RouteGroup", "create_app"]
@@ -53,6 +55,7 @@ DEFAULT_ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     traces_routes,
     outbox_routes,
     session_routes,
+    detection_routes,
     frontend_routes,
 )
 #: front-end facing paths: CORS applies here (and only here)
@@ -76,6 +79,21 @@ async def _purge_forever(state: ServerState) -> None:
             await state.db(state.store.purge_idempotency)
         except Exception:  # a failed purge is retried next round; never kill the app
             log.warning("purging expired idempotency keys failed", exc_info=True)
+
+
+def _log_detector_mode(mode: AutoCompensate, interval: float) -> None:
+    every = f"every {interval:g} s" if interval > 0 else "only on POST /v1/detector/run"
+    if mode is AutoCompensate.DRY_RUN:
+        log.warning(
+            "automatic compensation is in DRY-RUN: the detector runs %s and records its"
+            " decisions (GET /v1/auto-compensations?status=dry_run); nothing is issued."
+            " Start with --auto-compensate on to issue vouchers.",
+            every,
+        )
+    elif mode is AutoCompensate.ON:
+        log.info("automatic compensation is ON: the detector runs %s and issues vouchers", every)
+    else:
+        log.info("automatic compensation is OFF: the detector runs %s, detection only", every)
 
 
 def create_app(
@@ -120,6 +138,18 @@ def create_app(
         ]
         if settings.dispatch:
             tasks.append(asyncio.create_task(state.dispatcher.run_forever()))
+        detector = DetectorWorker(
+            state.store,
+            state.policy,
+            state.issuer,
+            state.gate,
+            mode=AutoCompensate(settings.auto_compensate),
+            public_base=settings.public_url or "http://localhost",
+        )
+        app.state.detector = detector
+        _log_detector_mode(detector.mode, settings.detector_interval)
+        if settings.detector_interval > 0:
+            tasks.append(asyncio.create_task(detector.run_forever(settings.detector_interval)))
         try:
             yield
         finally:

@@ -68,6 +68,20 @@ def _days(instance: object, attribute: attrs.Attribute[Any], value: int) -> None
         raise ConfigurationError(f"{_named(attribute)} must be 1 to 36500 days")
 
 
+def _interval(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not 0 <= value <= 86_400:
+        raise ConfigurationError("detector interval must be 0 (no loop) to 86400 seconds")
+
+
+#: ``--auto-compensate``: off (detect only), dry-run (record decisions), on (issue)
+AUTO_COMPENSATE_MODES = ("off", "dry-run", "on")
+
+
+def _auto_compensate(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in AUTO_COMPENSATE_MODES:
+        raise ConfigurationError("auto-compensate must be off, dry-run or on")
+
+
 def _workers(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
     if type(value) is not int or not 1 <= value <= MAX_WORKERS:
         raise ConfigurationError(f"--workers must be a whole number from 1 to {MAX_WORKERS}")
@@ -128,6 +142,10 @@ class Settings:
         event_retention_days: raw events older than this are pruned (default 30).
         rollup_retention_days: per-minute rollups older than this are pruned (default
             400; at least ``event_retention_days``).
+        detector_interval: seconds between detector runs (default 30; 0: no loop,
+            runs only on ``POST /v1/detector/run``).
+        auto_compensate: ``off`` (detect only), ``dry-run`` (default: record the
+            decisions, issue nothing) or ``on`` (issue vouchers).
         cors_origins: browser origins allowed to call the public endpoints.
         public_url: base URL for ``alert_url`` values; None: the request's own base URL.
         frame_ancestors: CSP ``frame-ancestors`` sources of the alert and demo pages
@@ -180,6 +198,8 @@ class Settings:
     allow_private_webhooks: bool = False
     dispatch: bool = True
     outbox_lease: float = attrs.field(default=30.0, validator=_lease)
+    detector_interval: float = attrs.field(default=30.0, validator=_interval)
+    auto_compensate: str = attrs.field(default="dry-run", validator=_auto_compensate)
 
     @log_format.validator
     def _check_log_format(self, attribute: attrs.Attribute[str], value: str) -> None:
@@ -325,6 +345,20 @@ _FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
         "seconds between delivery attempts (default 5,300,1800,7200,18000,36000,36000)",
     ),
     ("--outbox-lease", "OUTBOX_LEASE", "outbox_lease", "float", "lease of a claimed event (30 s)"),
+    (
+        "--detector-interval",
+        "DETECTOR_INTERVAL",
+        "detector_interval",
+        "float",
+        "seconds between detector runs (default 30; 0: only POST /v1/detector/run)",
+    ),
+    (
+        "--auto-compensate",
+        "AUTO_COMPENSATE",
+        "auto_compensate",
+        "str",
+        "off, dry-run (default: record decisions, issue nothing) or on",
+    ),
 )
 
 

@@ -15,6 +15,7 @@ exactly as an operator would run it.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import importlib.util
 import json
 import os
@@ -25,6 +26,8 @@ import sys
 import tempfile
 import textwrap
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -82,6 +85,8 @@ def _redemption_server(
 ) -> Iterator[str]:
     """Run ``python -m server_stub`` on a free loopback port; yields its base URL.
 
+    The detector runs every second and compensates automatically (a later step).
+
     With a ``receiver``, the server delivers its outbox to it (a loopback webhook:
     ``--allow-private-webhooks``, retried after 0.5 s and 2 s).
     """
@@ -115,6 +120,10 @@ def _redemption_server(
         "--audience",
         AUDIENCE,
         "--no-access-log",
+        "--auto-compensate",
+        "on",
+        "--detector-interval",
+        "1",
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -258,6 +267,8 @@ def _tour(tour: _Tour, workdir: Path, admin_key: str, app_key: str) -> int:
                     status = _crm_heard(tour, crm)
                 if status == 0:
                     status = _collected(tour, server, admin_key, reporter)
+                if status == 0:
+                    status = _auto_compensation(tour, server, admin_key, app_key)
             finally:
                 reporter.close(timeout=2.0)
         if status == 0:
@@ -436,3 +447,69 @@ def _done(tour: _Tour) -> None:
         "\nDone. Everything the demo started has been stopped. To see the popup widget in a "
         "browser, run:  errdiscount-server --demo --admin-key <16+ chars>  and open /demo."
     )
+
+
+#: the user whose payments keep failing in the automatic-compensation step
+AUTO_USER = "user-7"
+
+
+def _auto_compensation(tour: _Tour, server: str, admin_key: str, app_key: str) -> int:
+    tour.heading(
+        "A persistent failure, compensated automatically",
+        "The app's reporter sends each call's final outcome to POST /v1/events. Three "
+        "failures of one user on POST /api/pay spanning 6 minutes are persistent, not a "
+        "blip: the server's detector (every second here; --auto-compensate on) opens an "
+        "episode and issues one voucher, exactly once.",
+    )
+    now = dt.datetime.now(dt.UTC)
+    events = [
+        {
+            "event_id": str(uuid.uuid4()),
+            "ts": (now - dt.timedelta(minutes=minutes)).isoformat(),
+            "kind": "call",
+            "method": "POST",
+            "outcome": "error",
+            "user_id": AUTO_USER,
+            "endpoint": "POST /api/pay",
+            "status": 503,
+            "category": "protocol",
+            "error_code": "PAY_UNAVAILABLE",
+            "attempts": 3,
+            "source": "client",
+        }
+        for minutes in (9, 6, 3)
+    ]
+    posted = httpx.post(
+        f"{server}/v1/events",
+        json={"events": events},
+        headers={"Authorization": f"Bearer {app_key}"},
+        timeout=10,
+    )
+    if posted.status_code != 202:
+        tour.say(f"     unexpected: POST /v1/events answered {posted.status_code}: {posted.text}")
+        return 1
+    tour.item("events posted", f"{posted.json()['accepted']} failures of {AUTO_USER}")
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    deadline = time.monotonic() + 30
+    issued: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        found = httpx.get(
+            f"{server}/v1/users/{AUTO_USER}/compensations", headers=headers, timeout=10
+        ).json()
+        issued = [c for c in found.get("issued", []) if c.get("reason") == "episode"]
+        if issued:
+            break
+        time.sleep(0.2)
+    if not issued:
+        tour.say("     unexpected: no automatic compensation")
+        return 1
+    (episode,) = httpx.get(
+        f"{server}/v1/episodes", params={"user_id": AUTO_USER}, headers=headers, timeout=10
+    ).json()["episodes"]
+    voucher = issued[0]
+    tour.item("episode", f"{episode['id']} ({episode['failures']} failures, {episode['rule']})")
+    tour.item("voucher", f"{voucher['jti']} for {AUTO_USER}")
+    tour.item("compensation", voucher["compensation"])
+    tour.item("reason / ref", f"{voucher['reason']} / {voucher['ref']}")
+    tour.item("popup", f"{server}/v1/alerts/{voucher['alert_id']}")
+    return 0

@@ -41,6 +41,7 @@ from server_stub.store import (
 
 from .._settings import PUBLIC_BODY_LIMIT
 from .._state import ServerState, state_of
+from ..domain._detection_render import auto_json, user_compensation_json
 from ..domain._render import (
     campaign_of,
     pending_json,
@@ -262,6 +263,8 @@ async def compensations(request: Request) -> Response:
             "Use the token's sub as the subject.",
         )
     found = await state.db(state.store.compensations, subject)
+    issued_all = await state.db(state.store.user_compensations, subject)
+    decisions = await state.db(state.store.auto_compensations, user_id=subject, limit=1000)
     pending: list[dict[str, Any]] = []
     for issued in found.pending:
         item = pending_json(issued)
@@ -272,6 +275,10 @@ async def compensations(request: Request) -> Response:
             "subject": subject,
             "redeemed": [redemption_json(r) for r in found.redeemed],
             "pending": pending,
+            # Every token issued (automatic: reason episode/incident and ref; else
+            # manual) and the detector's decisions for the subject (docs/detection.md).
+            "issued": [user_compensation_json(row) for row in issued_all],
+            "automatic": [auto_json(row) for row in decisions],
         }
     )
 

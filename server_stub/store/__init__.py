@@ -11,6 +11,18 @@ See docs/redemption.md for the data model and the exactly-once argument.
 """
 
 from ._base import Tx
+from ._detection_models import (
+    AUTO_STATUSES,
+    AutoCompensation,
+    AutoDuplicate,
+    AutoOutcome,
+    AutoRecorded,
+    CallObservation,
+    EpisodeRecord,
+    IncidentRecord,
+    UserCompensation,
+    UserProfile,
+)
 from ._errors import IdempotencyKeyLost, StoreError, StoreInputError, WouldBlock
 from ._event_models import (
     EventRecord,
@@ -71,23 +83,31 @@ from ._outbox_models import (
 from ._store import Clock, Store, open_store
 
 __all__ = [
+    "AUTO_STATUSES",
     "LATEST_VERSION",
     "AlreadyRedeemed",
     "AlreadyReversed",
+    "AutoCompensation",
+    "AutoDuplicate",
+    "AutoOutcome",
+    "AutoRecorded",
     "Budget",
     "BudgetExhausted",
+    "CallObservation",
     "ClaimedEvent",
     "Clock",
     "CodeLoad",
     "CodePool",
     "Compensations",
     "DeliveryResult",
+    "EpisodeRecord",
     "EventNotFound",
     "EventRecord",
     "Grant",
     "IdempotencyKeyLost",
     "IdempotencyOutcome",
     "InFlight",
+    "IncidentRecord",
     "IngestResult",
     "InventoryExhausted",
     "IssuedToken",
@@ -123,7 +143,9 @@ __all__ = [
     "Tx",
     "UserCap",
     "UserCapReached",
+    "UserCompensation",
     "UserMinute",
+    "UserProfile",
     "WebhookEndpoint",
     "WouldBlock",
     "append_outbox",

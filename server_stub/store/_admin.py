@@ -179,8 +179,19 @@ def ledger(
     return LedgerPage(entries=entries, next_cursor=entries[-1].seq if more else None)
 
 
-def record_issued(tx: Tx, token: IssuedToken, *, now: int, actor: str | None = None) -> bool:
-    """Remember an issued token; False (and nothing written) if jti or alert id is known."""
+def record_issued(
+    tx: Tx,
+    token: IssuedToken,
+    *,
+    now: int,
+    actor: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> bool:
+    """Remember an issued token; False (and nothing written) if jti or alert id is known.
+
+    ``detail`` adds members to the ledger row's detail (automatic compensations: their
+    reason and ref); ``actor`` is the admin key's name, when an admin issued it.
+    """
     added = tx.one(
         f"INSERT INTO issued_tokens ({ISSUED_COLUMNS}) VALUES (:jti, :subject, :issuer,"  # noqa: S608
         " :kind, :amount, :unit, :campaign, :expires_at, :alert_id, :token, :now, :message,"
@@ -219,6 +230,7 @@ def record_issued(tx: Tx, token: IssuedToken, *, now: int, actor: str | None = N
         amount=token.amount,
         unit=token.unit,
         detail={
+            **(detail or {}),
             "campaign": token.campaign,
             "alert_id": token.alert_id,
             "priority": token.priority,

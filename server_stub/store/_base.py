@@ -12,10 +12,12 @@ is used: ``INSERT ... ON CONFLICT``, ``RETURNING``, partial indexes, savepoints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -44,6 +46,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 # Lone surrogates: valid in a Python str, unencodable by sqlite3 and psycopg alike.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+_EXCLUSIVE_GUARD = threading.Lock()
 
 
 class Tx:
@@ -136,6 +141,32 @@ class Dialect(ABC):
             StoreError: as `run`.
         """
         raise WouldBlock()
+
+    @contextlib.contextmanager
+    def try_exclusive(self, key: int) -> Iterator[bool]:
+        """Hold the lock ``key`` for the block if it is free: yields True, else False.
+
+        Never waits. This default is process-local (a thread lock per dialect);
+        back ends shared between processes override it (PostgreSQL: a session-level
+        advisory lock; SQLite: a file lock next to the database).
+        """
+        lock = self._exclusive_locks.setdefault(key, threading.Lock())
+        got = lock.acquire(blocking=False)
+        try:
+            yield got
+        finally:
+            if got:
+                lock.release()
+
+    @property
+    def _exclusive_locks(self) -> dict[int, threading.Lock]:
+        # Created lazily (the back ends' __init__ do not chain up), under one guard.
+        with _EXCLUSIVE_GUARD:
+            found: dict[int, threading.Lock] | None = getattr(self, "_exclusive_lock_table", None)
+            if found is None:
+                found = {}
+                self._exclusive_lock_table = found
+            return found
 
     @abstractmethod
     def lock_for_migration(self, tx: Tx) -> None:

@@ -34,6 +34,7 @@ class Migration:
 
 _LEDGER_EVENTS = "'redeemed', 'reversed', 'budget_set', 'codes_loaded', 'issued'"
 _LEDGER_EVENTS_V3 = _LEDGER_EVENTS + ", 'cap_set', 'cap_removed'"
+_LEDGER_EVENTS_V8 = _LEDGER_EVENTS_V3 + ", 'incident_opened', 'incident_closed'"
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -333,6 +334,110 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE issued_tokens ADD COLUMN error_code TEXT",
             "ALTER TABLE issued_tokens ADD COLUMN incident TEXT",
             "ALTER TABLE issued_tokens ADD COLUMN alert_url TEXT",
+        ),
+    ),
+    Migration(
+        version=8,
+        description="detection: episodes, incidents, automatic compensations, user profiles",
+        statements=(
+            # Ids are the detector's deterministic ids (ep_..., inc_...): replaying the
+            # same history finds the same rows, so recording is an idempotent upsert.
+            """CREATE TABLE episodes (
+                id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                endpoint TEXT NOT NULL,
+                start_at BIGINT NOT NULL,
+                end_at BIGINT,
+                failures BIGINT NOT NULL CHECK (failures > 0),
+                rule TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+                detected_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX episodes_by_user ON episodes (user_id, start_at)",
+            "CREATE INDEX episodes_by_start ON episodes (start_at)",
+            # scope: canonical JSON list of endpoints, ["*"] for all.
+            """CREATE TABLE incidents (
+                id TEXT PRIMARY KEY,
+                scope TEXT NOT NULL,
+                start_at BIGINT NOT NULL,
+                end_at BIGINT,
+                severity TEXT,
+                manual INTEGER NOT NULL CHECK (manual IN (0, 1)),
+                state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+                affected_users BIGINT,
+                declared_at BIGINT NOT NULL,
+                close_requested_at BIGINT,
+                closed_at BIGINT,
+                updated_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX incidents_by_start ON incidents (start_at)",
+            # One row per (user, reason, ref): the key that makes issuance exactly-once.
+            """CREATE TABLE auto_compensations (
+                user_id TEXT NOT NULL,
+                reason TEXT NOT NULL CHECK (reason IN ('episode', 'incident')),
+                ref TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('issued', 'dry_run', 'refused', 'withheld')),
+                why TEXT,
+                severity TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                amount BIGINT NOT NULL,
+                unit TEXT NOT NULL,
+                jti TEXT,
+                extra_jti TEXT,
+                detail TEXT NOT NULL,
+                decided_at BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (user_id, reason, ref)
+            )""",
+            "CREATE INDEX auto_compensations_by_time ON auto_compensations (decided_at)",
+            "CREATE INDEX auto_compensations_by_status ON auto_compensations (status, created_at)",
+            """CREATE TABLE user_profiles (
+                user_id TEXT PRIMARY KEY,
+                segment TEXT,
+                value_tier TEXT,
+                updated_at BIGINT NOT NULL
+            )""",
+            # The last detector run's degraded endpoints, for every replica to show.
+            """CREATE TABLE degraded_endpoints (
+                endpoint TEXT PRIMARY KEY,
+                since BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )""",
+        ),
+        # The ledger learns two events; its CHECK constraint is rebuilt per back end.
+        sqlite=(
+            "DROP TRIGGER ledger_no_update",
+            "DROP TRIGGER ledger_no_delete",
+            f"""CREATE TABLE ledger_v8 (
+                seq INTEGER PRIMARY KEY,
+                at BIGINT NOT NULL,
+                event TEXT NOT NULL CHECK (event IN ({_LEDGER_EVENTS_V8})),
+                subject TEXT,
+                jti TEXT,
+                redemption_id TEXT,
+                kind TEXT,
+                amount BIGINT,
+                unit TEXT,
+                detail TEXT NOT NULL,
+                actor TEXT
+            )""",
+            "INSERT INTO ledger_v8 (seq, at, event, subject, jti, redemption_id, kind, amount,"
+            " unit, detail, actor) SELECT seq, at, event, subject, jti, redemption_id, kind,"
+            " amount, unit, detail, actor FROM ledger",
+            "DROP TABLE ledger",
+            "ALTER TABLE ledger_v8 RENAME TO ledger",
+            "CREATE INDEX ledger_by_subject ON ledger (subject, seq)",
+            "CREATE INDEX ledger_by_time ON ledger (at, seq)",
+            "CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger"
+            " BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END",
+            "CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger"
+            " BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END",
+        ),
+        postgresql=(
+            "ALTER TABLE ledger DROP CONSTRAINT ledger_event_check",
+            "ALTER TABLE ledger ADD CONSTRAINT ledger_event_check"
+            f" CHECK (event IN ({_LEDGER_EVENTS_V8}))",
         ),
     ),
 )

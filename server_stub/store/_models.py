@@ -30,6 +30,8 @@ class LedgerEvent(enum.StrEnum):
     ISSUED = "issued"
     CAP_SET = "cap_set"
     CAP_REMOVED = "cap_removed"
+    INCIDENT_OPENED = "incident_opened"
+    INCIDENT_CLOSED = "incident_closed"
 
 
 @attrs.frozen

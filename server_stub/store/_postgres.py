@@ -22,9 +22,10 @@ Policy:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -173,6 +174,27 @@ class PostgresDialect(Dialect):
                 if not connection.closed and connection.info.transaction_status != _IDLE:
                     connection.execute("ROLLBACK")
                 raise
+
+    @contextlib.contextmanager
+    def try_exclusive(self, key: int) -> Iterator[bool]:
+        """``pg_try_advisory_lock`` on a connection of its own, held for the block.
+
+        Session-level, so it spans the many transactions of the block; if the
+        process dies the session ends and PostgreSQL releases it.
+        """
+        try:
+            with self._pool.connection() as connection:
+                row = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                got = bool(row and row[0])
+                try:
+                    yield got
+                finally:
+                    if got:
+                        connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        except psycopg_pool.PoolTimeout as exc:
+            raise StoreError("postgresql: connection pool exhausted", retryable=True) from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"postgresql: {type(exc).__name__}") from exc
 
     def lock_for_migration(self, tx: Tx) -> None:
         tx.execute("SELECT pg_advisory_xact_lock(:key)", {"key": _MIGRATION_LOCK})

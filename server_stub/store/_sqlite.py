@@ -21,10 +21,12 @@ Policy:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TypeVar
 
@@ -54,6 +56,33 @@ class SqliteDialect(Dialect):
     blob = "BLOB"
     without_rowid = " WITHOUT ROWID"
     runs_now = True
+
+    @contextlib.contextmanager
+    def try_exclusive(self, key: int) -> Iterator[bool]:
+        """The process-local lock, then a non-blocking ``flock`` on ``<db>-lock-<key>``
+        (several server processes may share one SQLite file: ``--workers``)."""
+        with super().try_exclusive(key) as got:
+            if not got:
+                yield False
+                return
+            try:
+                import fcntl
+            except ImportError:  # pragma: no cover - not POSIX: one process only
+                yield True
+                return
+            fd = os.open(f"{self._path}-lock-{key:x}", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    yield False
+                    return
+                try:
+                    yield True
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
 
     def __init__(self, path: str, *, busy_timeout: timedelta = timedelta(seconds=10)) -> None:
         if sqlite3.sqlite_version_info < MIN_SQLITE:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from errdiscount_sdk import ConfigurationError
 
-from . import _admin, _events, _idempotency, _pg_batch, _redeem
+from . import _admin, _detection, _events, _idempotency, _pg_batch, _redeem
 from ._base import (
     MAX_CODE,
     MAX_CODES_PER_LOAD,
@@ -23,7 +24,18 @@ from ._base import (
     Tx,
     check_amount,
     check_text,
+    from_us,
     to_us,
+)
+from ._detection_models import (
+    AUTO_STATUSES,
+    AutoCompensation,
+    AutoOutcome,
+    CallObservation,
+    EpisodeRecord,
+    IncidentRecord,
+    UserCompensation,
+    UserProfile,
 )
 from ._errors import StoreInputError
 from ._event_models import (
@@ -637,6 +649,231 @@ class Store(OutboxMixin):
             lambda tx: _events.prune_rollups(tx, cutoff=rollup_cutoff), write=True
         )
         return PruneResult(events=events, rollups=rollups, user_minutes=users)
+
+    # -- detection --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def try_exclusive(self, key: int) -> Iterator[bool]:
+        """Hold the exclusive lock ``key`` for the block if it is free (never waits).
+
+        True: this process holds it until the block ends; False: another holder has it.
+        PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``), released
+        when the block ends or the process dies; SQLite: a process lock and a file
+        lock next to the database.
+        """
+        with self._dialect.try_exclusive(key) as got:
+            yield got
+
+    def call_observations(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 10_000,
+    ) -> list[CallObservation]:
+        """Stored ``call`` events in [since, until), in (ts, event_id) order, one page.
+
+        ``after``: the (ts, event_id) of the previous page's last row.
+        """
+        check_amount("limit", limit)
+        cursor = None if after is None else (to_us(after[0]), after[1])
+        low, high = to_us(since), to_us(until)
+        return self._dialect.run(
+            lambda tx: _detection.call_observations(
+                tx, since=low, until=high, after=cursor, limit=min(limit, 100_000)
+            ),
+            write=False,
+        )
+
+    def replay_anchor(self, start: datetime, *, floor: datetime) -> datetime:
+        """The replay start at or before ``start`` that cuts no recorded episode or
+        incident in two (never before ``floor``)."""
+        low, high = to_us(floor), to_us(start)
+        found = self._dialect.run(
+            lambda tx: _detection.replay_anchor(tx, start=high, floor=low), write=False
+        )
+        return from_us(found)
+
+    def detection_context(
+        self, *, issued_since: datetime, known_since: datetime, incidents_since: datetime
+    ) -> tuple[
+        list[tuple[str, datetime]], set[tuple[str, str, str]], dict[str, str], list[IncidentRecord]
+    ]:
+        """What a detector run starts from, in one read: the users' latest issued
+        automatic compensation (the cooldown), the decisions already recorded, the
+        profiles' segments and the incidents to re-apply."""
+        issued, known, since = to_us(issued_since), to_us(known_since), to_us(incidents_since)
+
+        def work(tx: Tx) -> Any:
+            return (
+                [(user, from_us(at)) for user, at in _detection.recent_issued(tx, since=issued)],
+                _detection.known_keys(tx, since=known),
+                _detection.profiles(tx),
+                _detection.replay_incidents(tx, since=since),
+            )
+
+        result: Any = self._dialect.run(work, write=False)
+        return result  # type: ignore[no-any-return]
+
+    def record_detection(
+        self,
+        *,
+        episodes: Sequence[EpisodeRecord] = (),
+        opened: Sequence[IncidentRecord] = (),
+        closed: Sequence[tuple[str, datetime, str, int, datetime]] = (),
+        degraded: Sequence[tuple[str, datetime]] | None = None,
+    ) -> tuple[int, int]:
+        """Record a run's episodes and incidents, in one transaction with their ledger
+        rows. ``closed``: (incident id, end, severity, affected users, closed at).
+        ``degraded``: replace the degraded endpoints (None: leave them).
+
+        Returns (incidents opened now, incidents closed now): those already recorded
+        (by an earlier run or another replica) change nothing and write no ledger row.
+        """
+        now = self._now()
+
+        def work(tx: Tx) -> tuple[int, int]:
+            _detection.upsert_episodes(tx, episodes, now=now)
+            new = sum(_detection.open_incident(tx, one, now=now) for one in opened)
+            done = sum(
+                _detection.close_incident(
+                    tx, ident, end=to_us(end), severity=severity, affected_users=affected,
+                    closed_at=to_us(at), now=now,
+                )
+                for ident, end, severity, affected, at in closed
+            )  # fmt: skip
+            if degraded is not None:
+                _detection.replace_degraded(
+                    tx, [(name, to_us(since)) for name, since in degraded], now=now
+                )
+            return new, done
+
+        return self._dialect.run(work, write=True)
+
+    def record_auto_compensation(
+        self, compensation: AutoCompensation, tokens: Sequence[IssuedToken] = ()
+    ) -> AutoOutcome:
+        """Record one automatic compensation exactly once, with its tokens.
+
+        In one transaction: the (user_id, reason, ref) row, and for status ``issued``
+        the issued-token records (pending compensation, alert) and their ``issued``
+        ledger rows (detail: reason, ref). A budget of the token's (kind, campaign),
+        else (kind, ``*``), that cannot cover it (its remaining amount less the tokens
+        issued against it and still redeemable) makes the row ``refused`` instead and
+        records no token. A key already recorded returns `AutoDuplicate`: nothing
+        changes.
+        """
+        c = compensation
+        if c.status not in AUTO_STATUSES or c.reason not in ("episode", "incident"):
+            raise StoreInputError("unknown status or reason")
+        check_text("user_id", c.user_id, MAX_NAME)
+        check_text("ref", c.ref, MAX_ID)
+        for token in tokens:
+            check_text("jti", token.jti, MAX_ID)
+            check_text("token", token.token, MAX_TOKEN)
+            check_amount("amount", token.amount)
+        now = self._now()
+        return self._dialect.run(
+            lambda tx: _detection.record_auto(tx, c, list(tokens), now=now), write=True
+        )
+
+    def declare_incident(self, incident: IncidentRecord) -> tuple[bool, IncidentRecord]:
+        """Record an operator's incident with its ``incident_opened`` ledger row.
+
+        Returns (created, the stored incident): False when its id was known.
+        """
+        check_text("incident id", incident.id, MAX_ID)
+        if not 1 <= len(incident.scope) <= 1000:
+            raise StoreInputError("scope has 1 to 1000 endpoints")
+        for name in incident.scope:
+            check_text("scope endpoint", name, MAX_NAME)
+        now = self._now()
+
+        def work(tx: Tx) -> tuple[bool, IncidentRecord]:
+            created = _detection.open_incident(tx, incident, now=now)
+            found = _detection.get_incident(tx, incident.id)
+            assert found is not None
+            return created, found
+
+        return self._dialect.run(work, write=True)
+
+    def request_incident_close(self, incident_id: str, at: datetime) -> IncidentRecord | None:
+        """Ask the detector to close an open incident at ``at``; None if unknown."""
+        check_text("incident id", incident_id, MAX_ID)
+        moment, now = to_us(at), self._now()
+        return self._dialect.run(
+            lambda tx: _detection.request_close(tx, incident_id, at=moment, now=now), write=True
+        )
+
+    def incident(self, incident_id: str) -> IncidentRecord | None:
+        check_text("incident id", incident_id, MAX_ID)
+        return self._dialect.run(lambda tx: _detection.get_incident(tx, incident_id), write=False)
+
+    def incidents(
+        self, *, state: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> list[IncidentRecord]:
+        """Incidents, latest start first."""
+        check_amount("limit", limit)
+        low = None if since is None else to_us(since)
+        return self._dialect.run(
+            lambda tx: _detection.list_incidents(tx, state=state, since=low, limit=limit),
+            write=False,
+        )
+
+    def episodes(
+        self,
+        *,
+        user_id: str | None = None,
+        endpoint: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[EpisodeRecord]:
+        """Episodes, latest start first; ``since`` filters on the start."""
+        if user_id is not None:
+            check_text("user_id", user_id, MAX_NAME)
+        if endpoint is not None:
+            check_text("endpoint", endpoint, MAX_NAME)
+        check_amount("limit", limit)
+        low = None if since is None else to_us(since)
+        return self._dialect.run(
+            lambda tx: _detection.list_episodes(
+                tx, user_id=user_id, endpoint=endpoint, since=low, limit=limit
+            ),
+            write=False,
+        )
+
+    def auto_compensations(
+        self, *, status: str | None = None, user_id: str | None = None, limit: int = 100
+    ) -> list[AutoCompensation]:
+        """Automatic compensation decisions, latest first."""
+        if user_id is not None:
+            check_text("user_id", user_id, MAX_NAME)
+        check_amount("limit", limit)
+        return self._dialect.run(
+            lambda tx: _detection.list_auto(tx, status=status, user_id=user_id, limit=limit),
+            write=False,
+        )
+
+    def degraded_endpoints(self) -> list[tuple[str, datetime, datetime]]:
+        """(endpoint, degraded since, as of) from the last detector run."""
+        rows = self._dialect.run(_detection.degraded, write=False)
+        return [(name, from_us(since), from_us(at)) for name, since, at in rows]
+
+    def set_user_profile(self, profile: UserProfile) -> None:
+        check_text("user_id", profile.user_id, MAX_NAME)
+        for name, value in (("segment", profile.segment), ("value_tier", profile.value_tier)):
+            if value is not None:
+                check_text(name, value, MAX_SHORT)
+        self._dialect.run(lambda tx: _detection.set_profile(tx, profile), write=True)
+
+    def user_profile_segments(self) -> dict[str, str]:
+        return self._dialect.run(_detection.profiles, write=False)
+
+    def user_compensations(self, user_id: str) -> list[UserCompensation]:
+        """Every token issued to ``user_id`` (newest first) with its reason and ref."""
+        check_text("user_id", user_id, MAX_NAME)
+        return self._dialect.run(lambda tx: _detection.user_compensations(tx, user_id), write=False)
 
 
 def _actor(actor: str | None) -> str | None:

@@ -57,6 +57,10 @@ def test_demo_tells_the_whole_story_and_stops_everything() -> None:
     assert re.search(
         r"compensation\.redeemed\s+webhook-id=evt_\w+ subject=user-42 signature verified", text
     )
+    # a persistent failure compensated automatically, once, with its reason and ref
+    assert "A persistent failure, compensated automatically" in text
+    assert re.search(r"episode\s+ep_[0-9a-f]+ \(3 failures, per_user\)", text)
+    assert re.search(r"reason / ref\s+episode / ep_[0-9a-f]+", text)
     # nothing left running or on disk
     server_url = re.search(r"server\s+(http://127\.0\.0\.1:\d+)", text)
     assert server_url is not None

@@ -121,6 +121,8 @@ def every_setting_changed() -> Settings:
         allow_private_webhooks=True,
         dispatch=False,
         outbox_lease=12.5,
+        detector_interval=2.5,
+        auto_compensate="on",
     )
 
 
@@ -146,6 +148,19 @@ def test_the_worker_environment_refuses_what_it_cannot_forward() -> None:
 
     with pytest.raises(ConfigurationError, match="whitespace"):
         worker_environment(Settings(trusted_jwks=["/keys/my keys.jwks"]))
+
+
+def test_detector_flags_and_their_defaults() -> None:
+    settings = settings_from_args(
+        ["--detector-interval", "0", "--auto-compensate", "off"], environ={}
+    )
+    assert (settings.detector_interval, settings.auto_compensate) == (0.0, "off")
+    defaults = settings_from_args([], environ={})
+    assert (defaults.detector_interval, defaults.auto_compensate) == (30.0, "dry-run")
+    with pytest.raises(ConfigurationError, match="auto-compensate"):
+        settings_from_args(["--auto-compensate", "yes"], environ={})
+    with pytest.raises(ConfigurationError, match="detector interval"):
+        settings_from_args(["--detector-interval", "-1"], environ={})
 
 
 def test_event_retention_and_named_app_keys() -> None:

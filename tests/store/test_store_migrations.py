@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from errdiscount_sdk import ConfigurationError
-from server_stub.store import LATEST_VERSION, StoreError, UserCap, _admin, open_store
+from server_stub.store import (
+    LATEST_VERSION,
+    IncidentRecord,
+    StoreError,
+    UserCap,
+    _admin,
+    open_store,
+)
 from server_stub.store._base import Tx
 from server_stub.store._migrations import MIGRATIONS, Migration, migrate
 from tests.support.store_support import raw_execute, request
@@ -109,6 +116,8 @@ def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str)
         raw_execute(store_url, f"DROP TABLE {table}")
     raw_execute(store_url, "ALTER TABLE ledger DROP COLUMN actor")  # migration 4 undone
     _undo_outbox_migration(store_url)  # migration 7
+    for table in MIGRATION_8_TABLES:  # migration 8
+        raw_execute(store_url, f"DROP TABLE {table}")
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 2")
     raw_execute(
         store_url,
@@ -123,6 +132,44 @@ def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str)
         assert (dict(old.message), dict(old.suggestion)) == ({}, {})
         # Migration 3: tokens issued before care flags existed have neither.
         assert (old.priority, old.support_flag) == (False, False)
+
+
+MIGRATION_8_TABLES = (
+    "degraded_endpoints",
+    "user_profiles",
+    "auto_compensations",
+    "incidents",
+    "episodes",
+)
+
+
+def test_migration_8_keeps_the_ledger_append_only_and_accepts_incident_events(
+    store_url: str,
+) -> None:
+    # A version 7 database with ledger rows; migration 8 rebuilds the event CHECK.
+    with open_store(store_url) as store:
+        store.set_budget("coupon", "*", 100, unit="USD_cent")
+    for table in MIGRATION_8_TABLES:
+        raw_execute(store_url, f"DROP TABLE {table}")
+    raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 8")
+    with open_store(store_url) as store:
+        assert store.schema_version() == LATEST_VERSION
+        before = store.ledger().entries
+        assert [e.event.value for e in before] == ["budget_set"]
+        created, _ = store.declare_incident(
+            IncidentRecord(
+                id="inc_x", scope=("*",), start=datetime(2026, 3, 1, tzinfo=UTC), end=None,
+                severity=None, manual=True, state="open", affected_users=None,
+                declared_at=datetime(2026, 3, 1, tzinfo=UTC),
+            )
+        )  # fmt: skip
+        assert created
+        assert [e.event.value for e in store.ledger().entries] == ["budget_set", "incident_opened"]
+        assert store.ledger().entries[0].seq == before[0].seq
+    with pytest.raises((sqlite3.DatabaseError, psycopg.Error)):
+        raw_execute(store_url, "DELETE FROM ledger")
+    with pytest.raises((sqlite3.DatabaseError, psycopg.Error)):
+        raw_execute(store_url, "INSERT INTO ledger (at, event, detail) VALUES (0, 'nope', '{}')")
 
 
 def test_sqlite_writes_few_b_trees_and_every_lookup_has_an_index(tmp_path: Path) -> None:
@@ -171,6 +218,8 @@ def test_migration_4_keeps_the_ledger_and_adds_actors_and_cap_events(store_url: 
     for column in ("priority", "support_flag"):  # migration 6, re-applied after 4
         raw_execute(store_url, f"ALTER TABLE issued_tokens DROP COLUMN {column}")
     _undo_outbox_migration(store_url)  # migration 7, re-applied after 4
+    for table in MIGRATION_8_TABLES:  # migration 8, likewise
+        raw_execute(store_url, f"DROP TABLE {table}")
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 4")
     with open_store(store_url) as store:
         assert store.schema_version() == LATEST_VERSION
