@@ -66,7 +66,7 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "422", "5xx"]
 
 # The detection API (wave 2) is lenient where the precision checks want refusals: a
 # `limit` above the maximum is clamped, a scope is matched as given. Until its schema is
-# made exact (a known gap, see the CHANGELOG), negative-data rejection is relaxed there
+# made exact (a known gap of the detection issue), negative-data rejection is relaxed there
 # and 422 counts as a right answer to schema-valid data.
 [[operations]]
 include-operation-id = "listEpisodes"
