@@ -142,6 +142,8 @@ class Settings:
         event_retention_days: raw events older than this are pruned (default 30).
         rollup_retention_days: per-minute rollups older than this are pruned (default
             400; at least ``event_retention_days``).
+        outbox_retention_days: outbox events delivered longer ago than this are pruned,
+            with their deliveries (default 30; dead letters are kept until requeued).
         detector_interval: seconds between detector runs (default 30; 0: no loop,
             runs only on ``POST /v1/detector/run``).
         auto_compensate: ``off`` (detect only), ``dry-run`` (default: record the
@@ -188,6 +190,7 @@ class Settings:
     log_format: str = attrs.field(default="text")
     event_retention_days: int = attrs.field(default=30, validator=_days)
     rollup_retention_days: int = attrs.field(default=400, validator=_days)
+    outbox_retention_days: int = attrs.field(default=30, validator=_days)
     webhook_urls: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     webhook_secrets: tuple[str, ...] = attrs.field(default=(), converter=_tuple, repr=False)
     amqp_url: str | None = attrs.field(default=None, repr=False)
@@ -326,6 +329,13 @@ _FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
         "rollup_retention_days",
         "int",
         "days per-minute event rollups are kept (default 400)",
+    ),
+    (
+        "--outbox-retention-days",
+        "OUTBOX_RETENTION_DAYS",
+        "outbox_retention_days",
+        "int",
+        "days delivered outbox events are kept (default 30; dead letters until requeued)",
     ),
     ("--webhook-url", "WEBHOOK_URL", "webhook_urls", "list", "webhook endpoint (repeatable)"),
     (

@@ -78,11 +78,16 @@ class IngestResult:
 
 @attrs.frozen
 class PruneResult:
-    """Rows deleted by one `Store.prune_events` call, per table."""
+    """Rows deleted by one round of pruning, per table.
+
+    `Store.prune_events` fills the first three; the retention worker adds the
+    delivered outbox events `Store.prune_outbox` deleted.
+    """
 
     events: int
     rollups: int
     user_minutes: int
+    outbox_events: int = 0
 
 
 @attrs.frozen

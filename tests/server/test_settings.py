@@ -113,6 +113,7 @@ def every_setting_changed() -> Settings:
         log_format="json",
         event_retention_days=7,
         rollup_retention_days=90,
+        outbox_retention_days=14,
         webhook_urls=("https://crm.example/hooks", "https://crm.example/hooks"),
         webhook_secrets=("whsec_" + "A" * 32, "whsec_" + "B" * 32),
         amqp_url="amqp://guest:guest@mq.internal:5672/",
