@@ -147,7 +147,9 @@ def alert_content(
         "alert_id": record.alert_id,
         "lang": lang,
         "status": status,
-        "title": cat.text(lang, "alert.title"),
+        # The apology while there is something to offer; a used or expired voucher is
+        # just "your compensation" (its body says what became of it).
+        "title": cat.text(lang, "alert.title" if status == "pending" else "page.title"),
         "body": cat.text(lang, body_key, summary=summary),
         "error": {
             "code": code,
@@ -193,13 +195,12 @@ def _page(content: dict[str, Any], cat: Catalogues) -> str:
             f'"{escape(content["expires_at"])}">{escape(format_datetime(expires, lang))}'
             "</time></dd>"
         )
-    title, story, action = cat.text(lang, "page.title"), "", ""
+    title, story, action = content["title"], "", ""
     if pending:
         # The apology, the error's story and a Redeem button the script enables (disabled
         # until then: no dead button without JS; the noscript line says why). Redeemed or
         # expired: the body says so once; nothing to do, so no button, no request for
         # JavaScript, no error advice and no token on the page.
-        title = content["title"]
         story = _paragraph("errdiscount-explanation", content["error"]["explanation"])
         story += _paragraph("errdiscount-suggestion", content["error"]["suggestion"])
         action = (

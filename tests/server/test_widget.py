@@ -145,8 +145,10 @@ def test_second_redemption_shows_already_redeemed(
     page.evaluate(HANDLE, [payload, None])
     body = page.locator(f"{DIALOG} .errdiscount-body").inner_text()
     assert body.startswith("This compensation (") and body.endswith("has already been redeemed.")
-    # Said once: the status line does not repeat the body.
+    # Said once: the status line does not repeat the body; no apology, no "try again".
     assert page.locator(".errdiscount-status").inner_text() == ""
+    assert page.locator(".errdiscount-title").inner_text() == text("en", "page.title")
+    assert page.locator(f"{DIALOG} .errdiscount-suggestion").count() == 0
     assert page.locator(REDEEM).is_hidden()
     assert live_server.redemptions() == 1
 

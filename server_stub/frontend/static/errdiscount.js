@@ -462,7 +462,8 @@
       ? fill(texts.reminder_body, {problem: problem.replace(/[。.]$/, ""), summary: summary})
       : alert.body));
     if (reminder) dialog.setAttribute("data-errdiscount-reminder", "true");
-    var error = isObject(alert.error) && !reminder ? alert.error : {};
+    // The error's story and advice ("try again") only while there is something to redeem.
+    var error = isObject(alert.error) && !reminder && alert.status === "pending" ? alert.error : {};
     if (str(error.explanation)) desc.appendChild(el("p", "errdiscount-explanation", error.explanation));
     if (str(error.suggestion)) desc.appendChild(el("p", "errdiscount-suggestion", error.suggestion));
 
