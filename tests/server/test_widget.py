@@ -516,9 +516,13 @@ def test_the_popup_writes_amounts_and_the_expiry_with_intl(
     ).split(" ")[-1]
     assert zone in expires  # the reader's time zone is named
     page.click(REDEEM)
-    grant = page.locator(".errdiscount-status[data-outcome=success] .errdiscount-grant")
-    grant.wait_for()
-    assert grant.inner_text() == text(lang, "widget.credit", amount=shown)
+    status = page.locator(".errdiscount-status[data-outcome=success]")
+    status.wait_for()
+    # No sink told anyone about this credit: neither "added" nor "a credit of ... has been
+    # added", only "will be credited shortly".
+    assert status.get_attribute("data-grant-delivery") == "pending"
+    assert status.inner_text() == text(lang, "widget.success_pending")
+    assert text(lang, "widget.credit", amount=shown) not in status.inner_text()
 
 
 def test_every_page_has_an_icon_and_loads_without_a_console_error(

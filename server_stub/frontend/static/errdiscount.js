@@ -326,7 +326,11 @@
     } else if (grant.kind === "retry_chance" && texts.retry_chance) {
       line = fill(texts.retry_chance, {count: grant.count});
     }
-    if (line !== null) box.appendChild(el("p", "errdiscount-grant", line));
+    // "100 points have been credited" is the same claim as "added to your account":
+    // only when it is true. Pending, the success line already says "shortly".
+    if (line !== null && delivery === "delivered") {
+      box.appendChild(el("p", "errdiscount-grant", line));
+    }
   }
 
   /**
@@ -342,6 +346,7 @@
     this.onFinal = options.onFinal || function () {};
     this.alertUrl = options.alertUrl || null;
     this.lang = options.lang || "en";
+    this.quiet = false; // true: a final outcome the text already states adds no status line
     this.key = idempotencyKey();
     this.inFlight = false;
     this.final = false;
