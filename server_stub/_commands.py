@@ -3,7 +3,8 @@
 ``dispatch`` takes the server's flags (``--database`` and the sink flags; the rest
 are ignored) and delivers the outbox until SIGINT/SIGTERM, without serving HTTP: run
 it beside servers started with ``--no-dispatch``, or as several replicas.
-``outbox requeue ID [ID ...] --database URL`` puts dead-lettered events back.
+``outbox requeue ID [ID ...] --database URL`` puts dead-lettered events back
+(``--all-failed`` instead of ids: every one of them, e.g. after re-enabling a sink).
 ``outbox enable SINK [SINK ...] --database URL`` re-enables a sink the dispatcher
 disabled (410, or 5 days of failures) and resets its failure streak: a registered
 webhook endpoint (``we_...``, as ``POST /v1/webhook-endpoints/{id}/enable`` does) or a
@@ -91,7 +92,10 @@ def _outbox_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     requeue = commands.add_parser("requeue", help="put dead-lettered (failed) events back")
-    requeue.add_argument("ids", nargs="+", metavar="ID", help="outbox event id")
+    requeue.add_argument("ids", nargs="*", metavar="ID", help="outbox event id")
+    requeue.add_argument(
+        "--all-failed", action="store_true", help="every dead letter (after a receiver is fixed)"
+    )
     enable = commands.add_parser(
         "enable", help="re-enable a disabled sink and reset its failure streak"
     )
@@ -138,7 +142,10 @@ def _enable(store: Store, sink: str) -> bool:
 
 
 def outbox_main(argv: Sequence[str]) -> int:
-    args = _outbox_parser().parse_args(argv)
+    parser = _outbox_parser()
+    args = parser.parse_args(argv)
+    if args.command == "requeue" and bool(args.ids) == args.all_failed:
+        parser.error("requeue takes event ids or --all-failed (one of the two)")
     try:
         store = open_store(args.database, pool_size=1)
     except ConfigurationError as exc:
@@ -150,6 +157,8 @@ def outbox_main(argv: Sequence[str]) -> int:
     status = 0
     action = _requeue if args.command == "requeue" else _enable
     try:
+        if args.command == "requeue" and args.all_failed:
+            print(f"requeued {store.requeue_failed()} failed events")
         for item in args.ids:
             try:
                 done = action(store, item)

@@ -191,6 +191,15 @@ def prune_delivered_chunk(tx: Tx, *, cutoff: int, chunk: int) -> int:
     )
 
 
+def requeue_failed(tx: Tx, *, now: int) -> int:
+    """Put every dead letter back (attempts reset, due now); returns how many."""
+    return tx.execute(
+        "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = :now,"
+        " lease_until = NULL, leased_by = NULL WHERE status = 'failed'",
+        {"now": now},
+    )
+
+
 def grant_acknowledged(tx: Tx, jti: str) -> bool:
     """True once some sink acknowledged the ``compensation.redeemed`` event of ``jti``."""
     row = tx.one(

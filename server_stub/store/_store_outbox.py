@@ -116,6 +116,11 @@ class OutboxMixin:
             if done < size:
                 return deleted
 
+    def requeue_failed(self) -> int:
+        """Put every dead letter back at once (after a receiver is fixed); returns how many."""
+        now = self._now()
+        return self._write(lambda tx: _outbox.requeue_failed(tx, now=now))
+
     def grant_acknowledged(self, jti: str) -> bool:
         """True once a sink acknowledged the ``compensation.redeemed`` event of ``jti``."""
         check_text("jti", jti, MAX_ID)

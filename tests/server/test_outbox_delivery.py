@@ -244,14 +244,16 @@ def test_a_disabled_endpoint_is_enabled_again_by_a_named_admin_and_gets_its_even
         assert "secret" not in body
         assert f"webhook endpoint {added['id']} enabled by ops" in caplog.text
         assert listed()["enabled"] is True
-        # The dead letter of the disabled period goes out once requeued.
-        assert httpx.post(f"{url}/v1/outbox/{dead['id']}/requeue", headers=ops).status_code == 200
+        # The dead letters of the disabled period go out once requeued, all at once.
+        database = f"sqlite:///{tmp_path}/server.db"
+        assert outbox_main(["requeue", "--all-failed", "--database", database]) == 0
         assert crm.wait_for(1)
         assert crm.ids[-1] == dead["id"]
+        with pytest.raises(SystemExit):  # ids or --all-failed, not both
+            outbox_main(["requeue", dead["id"], "--all-failed", "--database", database])
         missing = httpx.post(f"{url}/v1/webhook-endpoints/we_missing/enable", headers=ops)
         assert missing.status_code == 404
         assert missing.json()["error_code"] == "ENDPOINT_NOT_FOUND"
-        database = f"sqlite:///{tmp_path}/server.db"
         assert outbox_main(["enable", added["id"], "--database", database]) == 0
         assert outbox_main(["enable", "we_missing", "--database", database]) == 1
         assert outbox_main(["enable", "x" * 300, "--database", database]) == 1

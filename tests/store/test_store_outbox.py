@@ -123,6 +123,26 @@ def test_retry_then_dead_letter_then_requeue(store: Store, clock: FakeClock) -> 
     assert back.attempts == 1
 
 
+def test_every_dead_letter_is_requeued_at_once(store: Store, clock: FakeClock) -> None:
+    for jti in ("a", "b", "c"):
+        store.record_issued(issued(jti))
+        clock.now += timedelta(microseconds=1)
+    first, second, third = store.claim_events("one")
+    store.finish_deliveries(
+        [
+            DeliveryResult(first.id, "one", error="HTTP 500"),
+            DeliveryResult(second.id, "one", error="HTTP 500"),
+            DeliveryResult(third.id, "one", ("sink-a",)),
+        ]
+    )
+    assert store.requeue_failed() == 2
+    assert store.requeue_failed() == 0
+    pending = store.outbox_events(status=OutboxStatus.PENDING)
+    assert [e.id for e in pending] == [first.id, second.id]
+    assert all(e.attempts == 0 for e in pending)
+    assert [e.id for e in store.outbox_events(status=OutboxStatus.DELIVERED)] == [third.id]
+
+
 def test_append_outbox_checks_type_and_size(store: Store) -> None:
     def write(event_type: str, data: dict[str, object]) -> None:
         store._dialect.run(  # the detector's way in: inside its own transaction
