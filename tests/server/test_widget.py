@@ -499,10 +499,39 @@ def test_amounts_and_dates_read_the_same_from_the_server_and_from_intl(
     assert dates == [format_datetime(m, lang) for m in moments for lang in ("en", "zh-CN")]
 
 
+@pytest.fixture
+def shanghai_page(browser: Any, console: ConsoleLog) -> Iterator[Any]:
+    """A page whose reader lives in UTC+8 (the browser's own time zone)."""
+    context = browser.new_context(timezone_id="Asia/Shanghai")
+    opened = context.new_page()
+    opened.on("console", lambda message: console.messages.append(message.text))
+    opened.on("pageerror", lambda error: console.messages.append(f"pageerror: {error}"))
+    try:
+        yield opened
+    finally:
+        context.close()
+    assert console.csp_violations() == []
+    assert [m for m in console.messages if m.startswith("pageerror")] == []
+
+
+def test_the_page_shows_the_expiry_in_the_reader_s_zone_once_scripted(
+    shanghai_page: Any, live_server: LiveServer
+) -> None:
+    issued = live_server.issue()
+    shanghai_page.goto(issued["alert_url"] + "?lang=zh-CN")
+    shown = shanghai_page.locator("main time")
+    local = shanghai_page.evaluate(
+        "(t) => ErrDiscount.formatDate(t, 'zh-CN')", issued["expires_at"]
+    )
+    assert shown.inner_text() == local and "GMT+8" in local
+    assert shown.get_attribute("datetime") == issued["expires_at"]  # the server's UTC value
+
+
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_the_popup_writes_amounts_and_the_expiry_with_intl(
-    page: Any, live_server: LiveServer, lang: str
+    shanghai_page: Any, live_server: LiveServer, lang: str
 ) -> None:
+    page = shanghai_page
     issued = live_server.issue(
         compensation={"kind": "service_credit", "amount": 1234.5, "unit": "USD"}
     )
@@ -510,11 +539,13 @@ def test_the_popup_writes_amounts_and_the_expiry_with_intl(
     shown = "$1,234.50" if lang == "en" else "US$1,234.50"
     assert shown in dialog.locator(".errdiscount-body").inner_text()
     assert "USD" not in dialog.inner_text()  # no "1234.5 USD"
+    # The reader's time zone (the browser's), named.
     expires = dialog.locator(".errdiscount-expires").inner_text()
-    zone = page.evaluate(
-        "() => new Intl.DateTimeFormat('en', {timeZoneName: 'short'}).format(new Date())"
-    ).split(" ")[-1]
-    assert zone in expires  # the reader's time zone is named
+    local = page.evaluate(
+        "(t) => ErrDiscount.formatDate(t, document.documentElement.lang)", issued["expires_at"]
+    )
+    assert expires == text(lang, "widget.expires") + " " + local
+    assert "GMT+8" in local
     page.click(REDEEM)
     status = page.locator(".errdiscount-status[data-outcome=success]")
     status.wait_for()

@@ -723,8 +723,18 @@
     button.disabled = false;
   }
 
+  /** The page's times (written in UTC by the server) in the reader's own time zone. */
+  function localiseTimes(container) {
+    var lang = document.documentElement.lang || "en";
+    Array.prototype.forEach.call(container.querySelectorAll("time[datetime]"), function (node) {
+      var local = formatDate(node.getAttribute("datetime"), lang);
+      if (local) node.textContent = local;
+    });
+  }
+
   function autoMount() {
     var pages = document.querySelectorAll("[data-errdiscount-page]");
+    Array.prototype.forEach.call(pages, localiseTimes);
     Array.prototype.forEach.call(pages, mountPage);
   }
 
