@@ -1,4 +1,4 @@
-"""Group commit of keyed redemptions on SQLite: one transaction, one fsync, many requests.
+"""Group commit of redemptions on SQLite: one transaction, one fsync, many requests.
 
 On SQLite with ``synchronous=FULL`` most of a redemption's cost is its commit (WAL
 write and fsync). Redemptions that reach the store in the same turn of the event
@@ -9,6 +9,9 @@ fails, every caller of the batch gets the error and nothing of any of them is ke
 
 The batch runs in place on the loop when the write lock is free (as a single
 redemption did), else on a worker thread; at most `MAX_BATCH` items per transaction.
+
+Keyed and unkeyed redemptions share the batches (an unkeyed item is a bare
+`RedemptionRequest`: `Store.redeem` instead of `Store.redeem_idempotent`).
 
 On PostgreSQL (a store that cannot run in place) every batch goes to a worker thread,
 and at most ``max_in_flight`` batches run at once: while they do, new arrivals wait
@@ -26,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from server_stub.store import (
     KeyedOutcome,
     KeyedRedemption,
+    RedemptionRequest,
     Store,
     StoreInputError,
     WouldBlock,
@@ -34,11 +38,12 @@ from server_stub.store import (
 #: items per transaction at most: bounds how long one batch holds the loop and lock
 MAX_BATCH = 64
 
-_Waiter = tuple[KeyedRedemption, "asyncio.Future[KeyedOutcome]"]
+_Item = KeyedRedemption | RedemptionRequest
+_Waiter = tuple[_Item, "asyncio.Future[KeyedOutcome]"]
 
 
 class RedeemBatcher:
-    """Collects keyed redemptions for one store and commits them in groups."""
+    """Collects redemptions for one store and commits them in groups."""
 
     def __init__(
         self,
@@ -53,8 +58,8 @@ class RedeemBatcher:
         self._max_in_flight = max(1, max_in_flight)
         self._on_batch = on_batch
 
-    async def redeem(self, store: Store, item: KeyedRedemption) -> KeyedOutcome:
-        """`Store.redeem_idempotent` for ``item``, committed with its neighbours.
+    async def redeem(self, store: Store, item: _Item) -> KeyedOutcome:
+        """`Store.redeem_idempotent` (or, unkeyed, `Store.redeem`), committed with its neighbours.
 
         Raises:
             StoreInputError: this item's values are out of range (others unaffected).

@@ -163,7 +163,7 @@ async def redeem(request: Request) -> Response:
         raise rate_limited(wait, "account")
     redemption = _request_for(token)
     if key is None:
-        outcome = await state.db_write(state.store.redeem, redemption)
+        outcome = await state.redeem_unkeyed(redemption)
         state.notify_events()
         return _respond(redemption_response(outcome))
     item = KeyedRedemption(redemption, "redeem:" + token.sub, key, _fingerprint(body["token"]))
