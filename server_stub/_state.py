@@ -145,7 +145,7 @@ class ServerState:
 
     async def db(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store call on a worker thread; store errors become problems (`store_errors`)."""
-        with store_errors():
+        with store_errors(self.metrics):
             return await run_in_threadpool(call, *args, **kwargs)
 
     async def redeem_keyed(self, item: KeyedRedemption) -> KeyedOutcome:
@@ -154,7 +154,7 @@ class ServerState:
         Store errors become problems (`store_errors`); IdempotencyKeyLost stays itself.
         """
         store = self.store
-        with store_errors():
+        with store_errors(self.metrics):
             return await self._batcher.redeem(store, item)
 
     async def redeem_unkeyed(self, request: RedemptionRequest) -> RedeemOutcome:
@@ -163,7 +163,7 @@ class ServerState:
         On PostgreSQL this is the one-call batch function rather than a transaction of
         a dozen round trips; store errors become problems (`store_errors`).
         """
-        with store_errors():
+        with store_errors(self.metrics):
             outcome = await self._batcher.redeem(self.store, request)
         if isinstance(outcome, Replay | InFlight | Mismatch):  # only a key can give these
             raise StoreError("an unkeyed redemption answered as a keyed one")
@@ -171,11 +171,12 @@ class ServerState:
 
 
 @contextlib.contextmanager
-def store_errors() -> Iterator[None]:
+def store_errors(metrics: ServerMetrics | None = None) -> Iterator[None]:
     """The one translation of store failures into what a route raises.
 
     `StoreInputError` (the store checks sizes and characters; its messages name the
-    field only) is 422 INVALID_BODY; `StoreError` is 503 (`store_unavailable`), logged;
+    field only) is 422 INVALID_BODY; `StoreError` is 503 (`store_unavailable`), logged
+    and counted in ``metrics`` (``errdiscount_store_errors_total{kind}``, the code);
     `IdempotencyKeyLost` and `WouldBlock` stay themselves for the caller to handle.
     """
     try:
@@ -188,7 +189,10 @@ def store_errors() -> Iterator[None]:
         ) from None
     except StoreError as exc:
         log.warning("store call failed", exc_info=exc)
-        raise store_unavailable(exc) from exc
+        problem = store_unavailable(exc)
+        if metrics is not None:
+            metrics.store_errors.labels(problem.code).inc()
+        raise problem from exc
 
 
 def store_unavailable(exc: StoreError) -> HttpProblem:
