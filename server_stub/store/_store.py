@@ -172,6 +172,9 @@ class Store(OutboxMixin):
     ) -> RedeemOutcome:
         """Redeem ``request.jti`` exactly once, in one transaction.
 
+        On PostgreSQL, without a claim and once the batch function takes unkeyed items
+        (its migration applied), this is one call of that function (a batch of one).
+
         Args:
             request: the verified token's claims.
             claim: the idempotency claim from `begin_idempotent`, if the request had a key;
