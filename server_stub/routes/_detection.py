@@ -228,7 +228,7 @@ async def run_detector(request: Request) -> Response:
             503, "NOT_READY", "The detector is not running.", "Retry in a moment.",
             {"Retry-After": "1"},
         )  # fmt: skip
-    with store_errors():
+    with store_errors(state_of(request).metrics):
         report = await worker.run_once()
     return json_response(
         {

@@ -20,7 +20,7 @@ import attrs
 
 from ._base import Dialect, Tx
 from ._errors import StoreError
-from ._pg_functions import COMPLETE_BATCH_FUNCTION, REDEEM_BATCH_FUNCTION
+from ._pg_functions import COMPLETE_BATCH_FUNCTION, REDEEM_BATCH_FUNCTION_V5
 
 
 @attrs.frozen
@@ -267,7 +267,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         version=5,
         description="postgresql: keyed redemption batches as server-side functions",
         statements=(),
-        postgresql=(REDEEM_BATCH_FUNCTION, COMPLETE_BATCH_FUNCTION),
+        postgresql=(REDEEM_BATCH_FUNCTION_V5, COMPLETE_BATCH_FUNCTION),
     ),
     Migration(
         version=6,
@@ -443,6 +443,16 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def installed_by(statement: str, migrations: tuple[Migration, ...] = MIGRATIONS) -> int | None:
+    """The version of the first migration that runs ``statement`` on PostgreSQL, if any.
+
+    What a store may call in the database follows from the schema it found: e.g. the
+    batch functions exist from the migration that creates them on.
+    """
+    found = (m.version for m in migrations if statement in (*m.statements, *m.postgresql))
+    return next(found, None)
 
 
 def migrate(dialect: Dialect, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:

@@ -46,7 +46,7 @@ from ._event_models import (
     StoredEvent,
     UserMinute,
 )
-from ._migrations import migrate, pending_migrations, schema_version
+from ._migrations import LATEST_VERSION, installed_by, migrate, pending_migrations, schema_version
 from ._models import (
     Budget,
     CodeLoad,
@@ -68,6 +68,7 @@ from ._models import (
     ReverseOutcome,
     UserCap,
 )
+from ._pg_functions import COMPLETE_BATCH_FUNCTION, REDEEM_BATCH_FUNCTION
 from ._rows import REDEMPTION_COLUMNS, check_request, redemption
 from ._store_outbox import OutboxMixin
 
@@ -107,11 +108,16 @@ class Store(OutboxMixin):
         self._ttl = int(idempotency_ttl / timedelta(microseconds=1))
         self._lock_timeout = int(idempotency_lock_timeout / timedelta(microseconds=1))
         self.schema = migrate(dialect) if apply_migrations else pending_migrations(dialect)[0]
-        # PostgreSQL runs keyed redemptions in its server-side function (migration 4).
+        # PostgreSQL runs keyed redemptions in its server-side functions (migration 5),
+        # and unkeyed ones too once the function that takes them is installed.
         self._pipelined = (
             dialect
-            if isinstance(dialect, _pg_batch.PipelinedDialect) and self.schema >= 4
+            if isinstance(dialect, _pg_batch.PipelinedDialect)
+            and self.schema >= (installed_by(COMPLETE_BATCH_FUNCTION) or LATEST_VERSION + 1)
             else None
+        )
+        self._unkeyed_in_database = self._pipelined is not None and self.schema >= (
+            installed_by(REDEEM_BATCH_FUNCTION) or LATEST_VERSION + 1
         )
 
     @property
@@ -166,6 +172,9 @@ class Store(OutboxMixin):
     ) -> RedeemOutcome:
         """Redeem ``request.jti`` exactly once, in one transaction.
 
+        On PostgreSQL, without a claim and once the batch function takes unkeyed items
+        (its migration applied), this is one call of that function (a batch of one).
+
         Args:
             request: the verified token's claims.
             claim: the idempotency claim from `begin_idempotent`, if the request had a key;
@@ -181,6 +190,10 @@ class Store(OutboxMixin):
             StoreError: the database failed; nothing was committed.
         """
         check_request(request)
+        if claim is None and wait and self._unkeyed_in_database:  # (never runs now)
+            outcome = self._redeem_in_database([request], self._now(), None)[0]
+            assert not isinstance(outcome, Replay | InFlight | Mismatch)  # unkeyed: never
+            return outcome
         render = self._renderer() if claim is not None else None
         now = self._now()
         redemption_id = _redeem.new_redemption_id(now)
@@ -230,11 +243,12 @@ class Store(OutboxMixin):
         return run(lambda tx: self._redeem_keyed(tx, item, now, render), write=True)
 
     def redeem_idempotent_batch(
-        self, items: Sequence[KeyedRedemption], *, wait: bool = True
+        self, items: Sequence[KeyedRedemption | RedemptionRequest], *, wait: bool = True
     ) -> list[KeyedOutcome | StoreInputError]:
         """Several `redeem_idempotent` calls, in order, in one transaction (group commit).
 
-        Each item is exactly what `redeem_idempotent` would do, run one after another
+        An item without a key (a bare `RedemptionRequest`) is a `redeem` call instead.
+        Each item is exactly what `redeem_idempotent` (or `redeem`) would do, run one after another
         under the same write lock, so a later item sees the earlier ones (a repeated
         jti is `AlreadyRedeemed`, a repeated key is replayed). Only the commit, and
         its fsync, is shared. The caller must not report any item done before this
@@ -247,19 +261,26 @@ class Store(OutboxMixin):
             WouldBlock: ``wait=False`` and the lock was taken; nothing was attempted.
             StoreError: the database failed; nothing of any item was committed.
         """
-        render = self._renderer()
+        keyed = any(isinstance(item, KeyedRedemption) for item in items)
+        render = self._renderer() if keyed else None
         refused: dict[int, StoreInputError] = {}
-        valid: list[KeyedRedemption] = []
+        valid: list[KeyedRedemption | RedemptionRequest] = []
         for index, item in enumerate(items):
             try:
-                check_request(item.request)
-                _idempotency.check_begin(item.scope, item.key, item.fingerprint)
+                if isinstance(item, KeyedRedemption):
+                    check_request(item.request)
+                    _idempotency.check_begin(item.scope, item.key, item.fingerprint)
+                else:
+                    check_request(item)
             except StoreInputError as exc:
                 refused[index] = exc
                 continue
             valid.append(item)
         outcomes: list[KeyedOutcome] = []
-        if valid and self._in_database:
+        in_database = self._in_database and (
+            self._unkeyed_in_database or all(isinstance(i, KeyedRedemption) for i in valid)
+        )
+        if valid and in_database:
             if len(valid) > _pg_batch.MAX_PG_BATCH:
                 raise StoreInputError(f"at most {_pg_batch.MAX_PG_BATCH} items per batch")
             outcomes = self._redeem_in_database(valid, self._now(), render)
@@ -267,7 +288,7 @@ class Store(OutboxMixin):
             now = self._now()
             run = self._dialect.run if wait else self._dialect.run_now
             outcomes = run(
-                lambda tx: [self._redeem_keyed(tx, item, now, render) for item in valid],
+                lambda tx: [self._redeem_one(tx, item, now, render) for item in valid],
                 write=True,
             )
         done = iter(outcomes)
@@ -278,7 +299,10 @@ class Store(OutboxMixin):
         return self._pipelined is not None
 
     def _redeem_in_database(
-        self, items: Sequence[KeyedRedemption], now: int, render: ResponseRenderer
+        self,
+        items: Sequence[KeyedRedemption | RedemptionRequest],
+        now: int,
+        render: ResponseRenderer | None,
     ) -> list[KeyedOutcome]:
         assert self._pipelined is not None
         return _pg_batch.redeem_batch(
@@ -288,6 +312,21 @@ class Store(OutboxMixin):
             ttl=self._ttl,
             lock_timeout=self._lock_timeout,
             render=render,
+        )
+
+    def _redeem_one(
+        self,
+        tx: Tx,
+        item: KeyedRedemption | RedemptionRequest,
+        now: int,
+        render: ResponseRenderer | None,
+    ) -> KeyedOutcome:
+        if isinstance(item, KeyedRedemption):
+            assert render is not None  # a batch with a keyed item has the renderer
+            return self._redeem_keyed(tx, item, now, render)
+        redemption_id = _redeem.new_redemption_id(now)
+        return _redeem.redeem(
+            tx, item, redemption_id=redemption_id, now=now, claim=None, render=None
         )
 
     def _redeem_keyed(
