@@ -22,6 +22,7 @@ from server_stub import create_app
 from server_stub.workers._detector import DetectorWorker, RunReport
 from tests.support.server import serve
 from tests.support.server_support import APP_KEY, admin, settings, shared_key
+from tests.support.webhook_receiver import receiving
 
 APP = {"Authorization": f"Bearer {APP_KEY}"}
 PAY = "POST /api/pay"
@@ -296,6 +297,31 @@ def test_an_outage_opens_an_incident_that_compensates_each_affected_user_once(
         mine = s.get("/v1/users/crowd3/compensations")["issued"]
         assert [(c["reason"], c["ref"]) for c in mine] == [("incident", incident["id"])]
         assert s.run(26).issued == 0
+
+
+def test_a_crm_receives_incident_opened_then_closed(tmp_path: Path) -> None:
+    with receiving() as crm, server(
+        tmp_path, mode="off", webhook_urls=(crm.url,), webhook_secrets=(crm.secret,),
+        allow_private_webhooks=True, webhook_retry_schedule=(0.05,),
+    ) as s:  # fmt: skip
+        s.post(outage(0, 8, 20) + [ok(f"crowd{u}", m + 0.5, endpoint=FEED)
+                                   for m in range(8, 20) for u in range(20)])  # fmt: skip
+        s.run(6)
+        assert crm.wait_for(1)
+        s.run(25)
+        s.run(26)  # a later run writes nothing again
+        assert crm.wait_for(2)
+        (incident,) = s.get("/v1/incidents")["incidents"]
+        assert crm.types() == ["incident.opened", "incident.closed"]
+        assert crm.refused == 0
+        opened, closed = (payload["data"] for payload in crm.verified)
+        assert opened["incident"] == closed["incident"] == incident["id"]
+        assert opened["scope"] == closed["scope"] == [FEED]
+        assert opened["start"] == closed["start"] == incident["start"]
+        assert (opened["end"], opened["severity"], opened["affected_users"]) == (None, None, None)
+        assert (closed["end"], closed["severity"], closed["affected_users"]) == (
+            incident["end"], "minor", 20
+        )  # fmt: skip
 
 
 def test_a_declared_incident_compensates_the_users_in_scope(tmp_path: Path) -> None:
