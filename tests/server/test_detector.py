@@ -382,6 +382,43 @@ def test_the_admin_api_needs_the_admin_key_and_checks_input(tmp_path: Path) -> N
         assert run.json()["mode"] == "on"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        # A limit above 1000 is capped (as GET /v1/events), not refused.
+        ("GET", "/v1/episodes", {"params": {"limit": "999999999"}}, 200),
+        ("GET", "/v1/incidents", {"params": {"limit": "5000"}}, 200),
+        ("GET", "/v1/auto-compensations", {"params": {"limit": "1001"}}, 200),
+        ("GET", "/v1/episodes", {"params": {"limit": "1000000000"}}, 400),
+        # Names are the events' names: any text without control characters.
+        ("GET", "/v1/episodes", {"params": {"user_id": "张三", "endpoint": "GET /é"}}, 200),
+        ("GET", "/v1/episodes", {"params": {"user_id": "u\x1b1"}}, 400),
+        ("GET", "/v1/auto-compensations", {"params": {"user_id": "u\x7f"}}, 400),
+        ("PUT", "/v1/users/%E5%BC%A0%E4%B8%89", {"json": {"value_tier": "gold"}}, 200),
+        ("PUT", "/v1/users/u1", {"json": {"value_tier": "g\x17"}}, 422),
+        ("PUT", "/v1/users/u1", {"content": b'{"value_tier": "\\ud800"}'}, 400),
+        ("POST", "/v1/incidents", {"json": {"scope": ["GET /a\x1a"], "start": "2026-03-01T00:00:00Z"}}, 422),
+        ("POST", "/v1/incidents", {"json": {"scope": ["GET /é"], "start": "2026-03-01t00:00:00z"}}, 201),
+        ("POST", "/v1/incidents", {"json": {"scope": "GET /a", "start": "2026-03-01T00:00:00Z"}}, 422),
+        # RFC 3339's leap second is read as the last microsecond of its minute.
+        ("POST", "/v1/incidents", {"json": {"scope": "all", "start": "2016-12-31T23:59:60Z"}}, 201),
+        ("POST", "/v1/incidents", {"json": {"scope": "all", "start": "2026-03-01T00:00:00Z",
+                                            "end": "2026-02-28T00:00:00Z"}}, 422),
+    ],
+)  # fmt: skip
+def test_the_admin_api_accepts_what_its_schema_states(
+    tmp_path: Path, method: str, path: str, kwargs: dict[str, Any], status: int
+) -> None:
+    with server(tmp_path, mode="off") as s:
+        headers = admin() | ({"Content-Type": "application/json"} if "content" in kwargs else {})
+        answer = httpx.request(method, f"{s.url}{path}", headers=headers, **kwargs)
+        assert answer.status_code == status, answer.text
+        if status >= 400:
+            assert answer.json()["error_code"] in ("INVALID_QUERY", "INVALID_BODY", "INVALID_JSON")
+        if path == "/v1/incidents" and status == 201 and "2016" in str(kwargs):
+            assert answer.json()["start"] == "2016-12-31T23:59:59.999999Z"
+
+
 def test_dry_run_is_announced_in_the_log_at_start(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
