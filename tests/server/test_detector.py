@@ -299,6 +299,40 @@ def test_an_outage_opens_an_incident_that_compensates_each_affected_user_once(
         assert s.run(26).issued == 0
 
 
+@pytest.mark.parametrize(
+    ("aggregated", "opened_by", "start"),
+    [
+        # Events one per call: the outage began at 10:50 inside minute 10, whose
+        # failures all came after its last success; the run counts from minute 10.
+        (False, 15, 10 + 50.5 / 60),
+        # Successes as a reporter sends them (one count a minute, stamped at :00): when
+        # they happened is unknown, so the run counts from minute 11.
+        (True, 16, 11 + 0.5 / 60),
+    ],
+)
+def test_the_server_detector_sees_an_outage_begin_inside_a_minute(
+    tmp_path: Path, aggregated: bool, opened_by: int, start: float
+) -> None:
+    events = []
+    for k in range(40 * 30):  # a call every 2 s, users crowd0-24 in turn
+        minutes = (0.5 + 2 * k) / 60
+        failing = minutes >= 10 + 50 / 60
+        if failing:
+            events.append(event(f"crowd{k % 25}", minutes, endpoint=FEED, category="protocol",
+                                status=503))  # fmt: skip
+        elif not aggregated:
+            events.append(ok(f"crowd{k % 25}", minutes, endpoint=FEED))
+        elif k % 30 == 0:
+            events.append(ok("counted", int(minutes), endpoint=FEED, count=30))
+    with server(tmp_path, mode="off") as s:
+        s.post(events)
+        s.run(opened_by - 0.01)
+        assert s.get("/v1/incidents")["incidents"] == []
+        s.run(opened_by)
+        (incident,) = s.get("/v1/incidents")["incidents"]
+        assert incident["start"] == at(start).isoformat().replace("+00:00", "Z")
+
+
 def test_a_crm_receives_incident_opened_then_closed(tmp_path: Path) -> None:
     with receiving() as crm, server(
         tmp_path, mode="off", webhook_urls=(crm.url,), webhook_secrets=(crm.secret,),
