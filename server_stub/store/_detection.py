@@ -422,43 +422,44 @@ def record_auto(
 # -- admin reads and writes ----------------------------------------------------------
 
 
+def _page(
+    tx: Tx,
+    columns: str,
+    table: str,
+    filters: Sequence[tuple[str, str, object]],
+    *,
+    order: str,
+    limit: int,
+) -> list[Row]:
+    """A page of ``table``: each (column, operator, value) filter whose value is not
+    None narrows it (``column operator :column``); the names are this module's own."""
+    where = ["1 = 1"]
+    params: dict[str, Any] = {"limit": min(limit, MAX_PAGE)}
+    for column, operator, value in filters:
+        if value is not None:
+            where.append(f"{column} {operator} :{column}")
+            params[column] = value
+    return tx.all(
+        f"SELECT {columns} FROM {table} WHERE {' AND '.join(where)}"  # noqa: S608
+        f" ORDER BY {order} LIMIT :limit",
+        params,
+    )
+
+
 def list_episodes(
     tx: Tx, *, user_id: str | None, endpoint: str | None, since: int | None, limit: int
 ) -> list[EpisodeRecord]:
-    where = ["1 = 1"]
-    params: dict[str, Any] = {"limit": min(limit, MAX_PAGE)}
-    if user_id is not None:
-        where.append("user_id = :user_id")
-        params["user_id"] = user_id
-    if endpoint is not None:
-        where.append("endpoint = :endpoint")
-        params["endpoint"] = endpoint
-    if since is not None:
-        where.append("start_at >= :since")
-        params["since"] = since
-    rows = tx.all(
-        f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE {' AND '.join(where)}"  # noqa: S608
-        " ORDER BY start_at DESC, id LIMIT :limit",
-        params,
-    )
+    filters = [("user_id", "=", user_id), ("endpoint", "=", endpoint), ("start_at", ">=", since)]
+    rows = _page(tx, _EPISODE_COLUMNS, "episodes", filters, order="start_at DESC, id", limit=limit)
     return [_episode(row) for row in rows]
 
 
 def list_incidents(
     tx: Tx, *, state: str | None, since: int | None, limit: int
 ) -> list[IncidentRecord]:
-    where = ["1 = 1"]
-    params: dict[str, Any] = {"limit": min(limit, MAX_PAGE)}
-    if state is not None:
-        where.append("state = :state")
-        params["state"] = state
-    if since is not None:
-        where.append("start_at >= :since")
-        params["since"] = since
-    rows = tx.all(
-        f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(where)}"  # noqa: S608
-        " ORDER BY start_at DESC, id LIMIT :limit",
-        params,
+    filters = [("state", "=", state), ("start_at", ">=", since)]
+    rows = _page(
+        tx, _INCIDENT_COLUMNS, "incidents", filters, order="start_at DESC, id", limit=limit
     )
     return [_incident(row) for row in rows]
 
@@ -486,19 +487,11 @@ def request_close(tx: Tx, incident_id: str, *, at: int, now: int) -> IncidentRec
 def list_auto(
     tx: Tx, *, status: str | None, user_id: str | None, limit: int
 ) -> list[AutoCompensation]:
-    where = ["1 = 1"]
-    params: dict[str, Any] = {"limit": min(limit, MAX_PAGE)}
-    if status is not None:
-        where.append("status = :status")
-        params["status"] = status
-    if user_id is not None:
-        where.append("user_id = :user_id")
-        params["user_id"] = user_id
-    rows = tx.all(
-        f"SELECT {_AUTO_COLUMNS} FROM auto_compensations WHERE {' AND '.join(where)}"  # noqa: S608
-        " ORDER BY decided_at DESC, user_id, ref LIMIT :limit",
-        params,
-    )
+    filters = [("status", "=", status), ("user_id", "=", user_id)]
+    rows = _page(
+        tx, _AUTO_COLUMNS, "auto_compensations", filters,
+        order="decided_at DESC, user_id, ref", limit=limit,
+    )  # fmt: skip
     return [_auto(row) for row in rows]
 
 

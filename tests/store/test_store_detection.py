@@ -47,6 +47,17 @@ def decision(user: str = "u1", ref: str = "ep_1", status: str = "issued") -> Aut
     )  # fmt: skip
 
 
+def feed_incident() -> tuple[IncidentRecord, list[tuple[str, datetime, str, int, datetime]]]:
+    """An automatic incident on GET /api/feed, and its close (end +7 min, 20 users)."""
+    incident = IncidentRecord(
+        id="inc_1", scope=("GET /api/feed",), start=NOW, end=None, severity=None,
+        manual=False, state="open", affected_users=None, declared_at=NOW,
+    )  # fmt: skip
+    return incident, [
+        ("inc_1", NOW + timedelta(minutes=7), "minor", 20, NOW + timedelta(minutes=17))
+    ]
+
+
 def test_the_exclusive_lock_is_held_by_one_store_at_a_time(store_url: str) -> None:
     with open_store(store_url) as one, open_store(store_url) as two:
         with one.try_exclusive(7) as first:
@@ -92,11 +103,7 @@ def test_a_budget_issues_up_to_its_remaining_amount_then_refuses(store_url: str)
 
 
 def test_incident_ledger_rows_are_written_once(store_url: str) -> None:
-    incident = IncidentRecord(
-        id="inc_1", scope=("GET /api/feed",), start=NOW, end=None, severity=None,
-        manual=False, state="open", affected_users=None, declared_at=NOW,
-    )  # fmt: skip
-    closed = [("inc_1", NOW + timedelta(minutes=7), "minor", 20, NOW + timedelta(minutes=17))]
+    incident, closed = feed_incident()
     with open_store(store_url) as store:
         assert store.record_detection(opened=[incident], closed=closed) == (1, 1)
         assert store.record_detection(opened=[incident], closed=closed) == (0, 0)
@@ -107,11 +114,7 @@ def test_incident_ledger_rows_are_written_once(store_url: str) -> None:
 
 
 def test_an_incident_writes_its_opened_and_closed_events_once(store_url: str) -> None:
-    incident = IncidentRecord(
-        id="inc_1", scope=("GET /api/feed",), start=NOW, end=None, severity=None,
-        manual=False, state="open", affected_users=None, declared_at=NOW,
-    )  # fmt: skip
-    closed = [("inc_1", NOW + timedelta(minutes=7), "minor", 20, NOW + timedelta(minutes=17))]
+    incident, closed = feed_incident()
     with open_store(store_url) as store:
         store.record_detection(opened=[incident])
         store.record_detection(opened=[incident], closed=closed)
