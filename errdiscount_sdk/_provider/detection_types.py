@@ -70,8 +70,8 @@ class Observation:
     An aggregate, or a success stamped at the start of its minute (a reporter's
     per-minute count), is taken to stand for calls anywhere in that minute (the
     incident onset rule, docs/detection.md). ``failed`` is already through
-    `counts_as_failure`. ``user_id`` None: an anonymous
-    call (it counts toward the endpoint's rates, never toward a compensation).
+    `counts_as_failure`. ``user_id`` None: an anonymous call (it counts toward the
+    endpoint's rates, never toward a compensation).
 
     Raises:
         ConfigurationError: a naive or non-UTC ``ts``, an empty endpoint, a count
