@@ -356,6 +356,18 @@ def test_a_crm_receives_incident_opened_then_closed(tmp_path: Path) -> None:
         assert (closed["end"], closed["severity"], closed["affected_users"]) == (
             incident["end"], "minor", 20
         )  # fmt: skip
+        # An operator's declaration writes its event at once; the next run closes it.
+        declared = httpx.post(f"{s.url}/v1/incidents", headers=admin(), json={
+            "scope": "all", "start": at(30).isoformat(), "end": at(40).isoformat(),
+        })  # fmt: skip
+        assert declared.status_code == 201
+        assert crm.wait_for(3)
+        s.run(45)
+        assert crm.wait_for(4)
+        manual = [p["data"] for p in crm.verified[2:]]
+        assert [p["type"] for p in crm.verified[2:]] == ["incident.opened", "incident.closed"]
+        assert {m["incident"] for m in manual} == {declared.json()["id"]}
+        assert [(m["manual"], m["scope"]) for m in manual] == [(True, ["*"])] * 2
 
 
 def test_a_declared_incident_compensates_the_users_in_scope(tmp_path: Path) -> None:
