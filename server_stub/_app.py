@@ -133,6 +133,7 @@ def create_app(
                     state.store,
                     event_retention_days=settings.event_retention_days,
                     rollup_retention_days=settings.rollup_retention_days,
+                    daily_rollup_retention_days=settings.daily_rollup_retention_days,
                 )
             ),
         ]

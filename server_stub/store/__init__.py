@@ -25,10 +25,13 @@ from ._detection_models import (
 )
 from ._errors import IdempotencyKeyLost, StoreError, StoreInputError, WouldBlock
 from ._event_models import (
+    DEFAULT_DAILY_ROLLUP_RETENTION,
     EventRecord,
     IngestResult,
     PruneResult,
+    RollupGroup,
     RollupRow,
+    SeriesBucket,
     StoredEvent,
     UserMinute,
 )
@@ -80,10 +83,13 @@ from ._outbox_models import (
     SinkHealth,
     WebhookEndpoint,
 )
+from ._reports import GROUP_COLUMNS
 from ._store import Clock, Store, open_store
 
 __all__ = [
     "AUTO_STATUSES",
+    "DEFAULT_DAILY_ROLLUP_RETENTION",
+    "GROUP_COLUMNS",
     "LATEST_VERSION",
     "AlreadyRedeemed",
     "AlreadyReversed",
@@ -133,7 +139,9 @@ __all__ = [
     "ResponseRenderer",
     "ReverseOutcome",
     "Reversed",
+    "RollupGroup",
     "RollupRow",
+    "SeriesBucket",
     "SinkHealth",
     "Store",
     "StoreError",

@@ -1,7 +1,8 @@
 """The retention worker: prune old call events and rollups, hourly, in the background.
 
 Raw events older than ``--event-retention-days`` (default 30) and per-minute rollups
-older than ``--rollup-retention-days`` (default 400) are deleted by `Store.prune_events`
+older than ``--rollup-retention-days`` (default 400) and per-day rollups older than
+``--daily-rollup-retention-days`` (default 1825) are deleted by `Store.prune_events`
 (events in chunks, so ingestion never waits long). The first prune runs right after the
 server starts, then every `PRUNE_INTERVAL_SECONDS`. A failed round is logged and tried
 again at the next; it never stops the server.
@@ -24,7 +25,11 @@ PRUNE_INTERVAL_SECONDS: Final = 3600.0
 
 
 async def prune_once(
-    store: Store, *, event_retention_days: int, rollup_retention_days: int
+    store: Store,
+    *,
+    event_retention_days: int,
+    rollup_retention_days: int,
+    daily_rollup_retention_days: int | None = None,
 ) -> PruneResult | None:
     """One prune on a worker thread; None (and a warning in the log) if the database failed."""
     try:
@@ -32,16 +37,22 @@ async def prune_once(
             store.prune_events,
             event_retention=timedelta(days=event_retention_days),
             rollup_retention=timedelta(days=rollup_retention_days),
+            daily_rollup_retention=(
+                None
+                if daily_rollup_retention_days is None
+                else timedelta(days=daily_rollup_retention_days)
+            ),
         )
     except StoreError:
         log.warning("pruning old events failed; retrying next round", exc_info=True)
         return None
-    if result.events or result.rollups or result.user_minutes:
+    if result.events or result.rollups or result.user_minutes or result.daily_rollups:
         log.info(
-            "pruned %d events, %d rollups, %d per-user minutes",
+            "pruned %d events, %d rollups, %d per-user minutes, %d daily rollups",
             result.events,
             result.rollups,
             result.user_minutes,
+            result.daily_rollups,
         )
     return result
 
@@ -51,6 +62,7 @@ async def prune_forever(
     *,
     event_retention_days: int,
     rollup_retention_days: int,
+    daily_rollup_retention_days: int | None = None,
     interval: float = PRUNE_INTERVAL_SECONDS,
 ) -> None:
     """Prune now, then every ``interval`` seconds, until cancelled."""
@@ -59,5 +71,6 @@ async def prune_forever(
             store,
             event_retention_days=event_retention_days,
             rollup_retention_days=rollup_retention_days,
+            daily_rollup_retention_days=daily_rollup_retention_days,
         )
         await asyncio.sleep(interval)
