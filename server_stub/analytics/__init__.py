@@ -5,8 +5,10 @@ value its route sends; the queries parse themselves (``from_params``) and raise
 `InvalidReportQuery`, which the routes answer with a 400.
 """
 
+from ._breakdown import breakdown
 from ._query import DIMENSIONS, STEPS, BreakdownQuery, SuspectRule, TimeseriesQuery
-from ._window import InvalidReportQuery, Window
+from ._timeseries import timeseries
+from ._window import InvalidReportQuery, Window, single_values
 
 __all__ = [
     "DIMENSIONS",
@@ -16,4 +18,7 @@ __all__ = [
     "SuspectRule",
     "TimeseriesQuery",
     "Window",
+    "breakdown",
+    "single_values",
+    "timeseries",
 ]

@@ -1,0 +1,167 @@
+"""Breakdowns: where failures concentrate, one dimension at a time or two crossed.
+
+For each value of a dimension: its failures and calls in the window, their shares of
+the totals, the lift (failure share ÷ call share) and whether it is a suspect
+(`SuspectRule`). A failure share alone misleads — the most used OS version always
+has the most failures — so the calls (successes and failures) are the denominator:
+a value with 80 % of the failures and 10 % of the calls has a lift of 8.
+Sums come from the rollups (`_spans`: whole days from the daily table), never from
+the raw events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from server_stub.store import RollupGroup, Store, rfc3339
+
+from ._query import DIMENSIONS, BreakdownQuery, SuspectRule
+from ._spans import MINUTE, spans
+from ._window import Window
+
+__all__ = ["breakdown"]
+
+Key = tuple[str | None, ...]
+
+
+def _sums(
+    store: Store, query: BreakdownQuery, window: Window, columns: tuple[str, ...]
+) -> dict[Key, RollupGroup]:
+    """Groups of ``columns`` over the window, the spans' sums merged."""
+    merged: dict[Key, RollupGroup] = {}
+    for span in spans(window):
+        for group in store.rollup_groups(
+            grain=span.grain,
+            since=span.window.since,
+            until=span.window.until,
+            columns=columns,
+            endpoint=query.endpoint,
+            error_code=query.error_code,
+        ):
+            found = merged.get(group.values)
+            merged[group.values] = (
+                group
+                if found is None
+                else RollupGroup(
+                    values=group.values,
+                    calls=found.calls + group.calls,
+                    failures=found.failures + group.failures,
+                    first_seen=min(found.first_seen, group.first_seen),
+                    last_seen=max(found.last_seen, group.last_seen),
+                )
+            )
+    return merged
+
+
+def _order(item: tuple[str | None, int, int]) -> tuple[int, int, bool, str]:
+    value, failures, calls = item
+    return (-failures, -calls, value is None, value or "")
+
+
+def _shares(
+    failures: int, calls: int, total_failures: int, total_calls: int, rule: SuspectRule
+) -> dict[str, Any]:
+    failure_share = failures / total_failures if total_failures else 0.0
+    call_share = calls / total_calls if total_calls else 0.0
+    lift = failure_share / call_share if call_share else None
+    return {
+        "failures": failures,
+        "failure_share": failure_share,
+        "calls": calls,
+        "call_share": call_share,
+        "lift": lift,
+        "suspect": rule.flags(failures, failure_share, lift),
+    }
+
+
+def _one(store: Store, query: BreakdownQuery, window: Window, dimension: str) -> dict[str, Any]:
+    groups = list(_sums(store, query, window, (dimension,)).values())
+    total_calls = sum(group.calls for group in groups)
+    total_failures = sum(group.failures for group in groups)
+    groups.sort(key=lambda group: _order((group.values[0], group.failures, group.calls)))
+    shown, rest = groups[: query.top], groups[query.top :]
+    values = []
+    for group in shown:
+        entry = _shares(group.failures, group.calls, total_failures, total_calls, query.rule)
+        suspect = entry.pop("suspect")
+        values.append(
+            {
+                "value": group.values[0],
+                **entry,
+                "first_seen": rfc3339(group.first_seen),
+                "last_seen": rfc3339(group.last_seen),
+                "suspect": suspect,
+            }
+        )
+    return {
+        "dimension": dimension,
+        "since": rfc3339(window.since),
+        "until": rfc3339(window.until),
+        "total_failures": total_failures,
+        "total_calls": total_calls,
+        "values": values,
+        "other": {
+            "failures": sum(group.failures for group in rest),
+            "calls": sum(group.calls for group in rest),
+            "values": len(rest),
+        },
+    }
+
+
+def _top(totals: Iterable[tuple[str | None, int, int]], top: int) -> list[str | None]:
+    return [value for value, _, _ in sorted(totals, key=_order)[:top]]
+
+
+def _totals(groups: Iterable[RollupGroup], index: int) -> dict[str | None, list[int]]:
+    totals: dict[str | None, list[int]] = {}
+    for group in groups:
+        counted = totals.setdefault(group.values[index], [0, 0])
+        counted[0] += group.failures
+        counted[1] += group.calls
+    return totals
+
+
+def _cross(
+    store: Store, query: BreakdownQuery, window: Window, dimension: str, by: str
+) -> dict[str, Any]:
+    cells = _sums(store, query, window, (dimension, by))
+    total_calls = sum(group.calls for group in cells.values())
+    total_failures = sum(group.failures for group in cells.values())
+    row_totals = _totals(cells.values(), 0)
+    column_totals = _totals(cells.values(), 1)
+    rows = _top(((v, f, c) for v, (f, c) in row_totals.items()), query.top)
+    columns = _top(((v, f, c) for v, (f, c) in column_totals.items()), query.top)
+    table = []
+    for row in rows:
+        failures, calls = row_totals[row]
+        cells_of_row = []
+        for column in columns:
+            cell = cells.get((row, column))
+            cell_failures, cell_calls = (0, 0) if cell is None else (cell.failures, cell.calls)
+            cells_of_row.append(
+                {
+                    "value": column,
+                    **_shares(cell_failures, cell_calls, total_failures, total_calls, query.rule),
+                }
+            )
+        table.append({"value": row, "failures": failures, "calls": calls, "columns": cells_of_row})
+    return {
+        "dimension": dimension,
+        "by": by,
+        "since": rfc3339(window.since),
+        "until": rfc3339(window.until),
+        "total_failures": total_failures,
+        "total_calls": total_calls,
+        "rows": table,
+    }
+
+
+def breakdown(store: Store, query: BreakdownQuery) -> dict[str, Any] | list[dict[str, Any]]:
+    """The breakdown report (docs/analytics.md): one object, or one per dimension."""
+    window = query.window.aligned(MINUTE)
+    if query.dimension is not None and query.by is not None:
+        return _cross(store, query, window, query.dimension, query.by)
+    if query.dimension is not None:
+        return _one(store, query, window, query.dimension)
+    return [_one(store, query, window, dimension) for dimension in DIMENSIONS]
