@@ -7,6 +7,11 @@ has the most failures — so the calls (successes and failures) are the denomina
 a value with 80 % of the failures and 10 % of the calls has a lift of 8.
 Sums come from the rollups (`_spans`: whole days from the daily table), never from
 the raw events.
+
+``error_code`` and ``category`` describe the failure itself: their values split the
+failures, while every success has none (``null``). A code's "call share" is then its
+own failures, and any code would look like a suspect; their lift is therefore
+``null`` and they are never suspects (their failures and shares are still given).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from ._window import Window
 __all__ = ["breakdown"]
 
 Key = tuple[str | None, ...]
+#: dimensions that only failures have: no lift, no suspects (see the module docstring)
+FAILURE_DIMENSIONS = frozenset({"error_code", "category"})
 
 
 def _sums(
@@ -60,11 +67,19 @@ def _order(item: tuple[str | None, int, int]) -> tuple[int, int, bool, str]:
 
 
 def _shares(
-    failures: int, calls: int, total_failures: int, total_calls: int, rule: SuspectRule
+    failures: int,
+    calls: int,
+    total_failures: int,
+    total_calls: int,
+    rule: SuspectRule,
+    *,
+    comparable: bool,
 ) -> dict[str, Any]:
+    """Shares, lift and the suspect flag; ``comparable``: failures and calls share the
+    dimension (not a `FAILURE_DIMENSIONS` one), so a lift means something."""
     failure_share = failures / total_failures if total_failures else 0.0
     call_share = calls / total_calls if total_calls else 0.0
-    lift = failure_share / call_share if call_share else None
+    lift = failure_share / call_share if call_share and comparable else None
     return {
         "failures": failures,
         "failure_share": failure_share,
@@ -83,7 +98,14 @@ def _one(store: Store, query: BreakdownQuery, window: Window, dimension: str) ->
     shown, rest = groups[: query.top], groups[query.top :]
     values = []
     for group in shown:
-        entry = _shares(group.failures, group.calls, total_failures, total_calls, query.rule)
+        entry = _shares(
+            group.failures,
+            group.calls,
+            total_failures,
+            total_calls,
+            query.rule,
+            comparable=dimension not in FAILURE_DIMENSIONS,
+        )
         suspect = entry.pop("suspect")
         values.append(
             {
@@ -132,6 +154,7 @@ def _cross(
     column_totals = _totals(cells.values(), 1)
     rows = _top(((v, f, c) for v, (f, c) in row_totals.items()), query.top)
     columns = _top(((v, f, c) for v, (f, c) in column_totals.items()), query.top)
+    comparable = not {dimension, by} & FAILURE_DIMENSIONS
     table = []
     for row in rows:
         failures, calls = row_totals[row]
@@ -142,7 +165,14 @@ def _cross(
             cells_of_row.append(
                 {
                     "value": column,
-                    **_shares(cell_failures, cell_calls, total_failures, total_calls, query.rule),
+                    **_shares(
+                        cell_failures,
+                        cell_calls,
+                        total_failures,
+                        total_calls,
+                        query.rule,
+                        comparable=comparable,
+                    ),
                 }
             )
         table.append({"value": row, "failures": failures, "calls": calls, "columns": cells_of_row})
