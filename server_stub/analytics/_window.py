@@ -37,6 +37,7 @@ MAX_WINDOW = timedelta(days=400)
 MAX_PARAM = 256
 #: a relative age: digits (at most 6) and a unit
 _RELATIVE = re.compile(r"([0-9]{1,6})([mhd])")
+_NUMBER = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?")
 _UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
 # RFC 3339 with a zone: "Z" or "±hh:mm" (fromisoformat alone would accept much more).
 _TIMESTAMP = re.compile(
@@ -106,10 +107,8 @@ def parse_float(
     value = params.get(name)
     if value is None:
         return default
-    try:
-        number = float(value[:32]) if len(value) <= 32 else math.nan
-    except ValueError:
-        number = math.nan
+    # Plain decimal notation only: float() would also take " 1", "1_0", "inf".
+    number = float(value) if _NUMBER.fullmatch(value) else math.nan
     if not math.isfinite(number) or not low <= number <= high:
         raise InvalidReportQuery(f"{name} must be a number from {low:g} to {high:g}.")
     return number
