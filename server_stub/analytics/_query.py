@@ -128,9 +128,8 @@ class TimeseriesQuery:
         window = Window.from_params(params, now)
         default = "hour" if window.until - window.since <= timedelta(days=7) else "day"
         step = parse_choice(params, "step", STEPS, default) or default
-        points = (window.aligned(STEPS[step]).until - window.aligned(STEPS[step]).since) // (
-            STEPS[step]
-        )
+        steps = window.aligned(STEPS[step])
+        points = (steps.until - steps.since) // STEPS[step]
         if points > MAX_POINTS:
             raise InvalidReportQuery(
                 f"At most {MAX_POINTS} points: {points} {step}s asked; choose a longer step."
