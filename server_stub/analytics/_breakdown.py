@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from server_stub.store import RollupGroup, Store, rfc3339
+from server_stub.store import RollupGroup, RollupSpan, Store, rfc3339
 
 from ._query import DIMENSIONS, BreakdownQuery, SuspectRule
 from ._spans import MINUTE, spans
@@ -33,32 +33,17 @@ FAILURE_DIMENSIONS = frozenset({"error_code", "category"})
 
 
 def _sums(
-    store: Store, query: BreakdownQuery, window: Window, columns: tuple[str, ...]
-) -> dict[Key, RollupGroup]:
-    """Groups of ``columns`` over the window, the spans' sums merged."""
-    merged: dict[Key, RollupGroup] = {}
-    for span in spans(window):
-        for group in store.rollup_groups(
-            grain=span.grain,
-            since=span.window.since,
-            until=span.window.until,
-            columns=columns,
-            endpoint=query.endpoint,
-            error_code=query.error_code,
-        ):
-            found = merged.get(group.values)
-            merged[group.values] = (
-                group
-                if found is None
-                else RollupGroup(
-                    values=group.values,
-                    calls=found.calls + group.calls,
-                    failures=found.failures + group.failures,
-                    first_seen=min(found.first_seen, group.first_seen),
-                    last_seen=max(found.last_seen, group.last_seen),
-                )
-            )
-    return merged
+    store: Store, query: BreakdownQuery, window: Window, column_sets: list[tuple[str, ...]]
+) -> list[list[RollupGroup]]:
+    """Per column set, its groups over the window (every span summed, one snapshot)."""
+    return store.rollup_groups(
+        spans=[
+            RollupSpan(span.grain, span.window.since, span.window.until) for span in spans(window)
+        ],
+        column_sets=column_sets,
+        endpoint=query.endpoint,
+        error_code=query.error_code,
+    )
 
 
 def _order(item: tuple[str | None, int, int]) -> tuple[int, int, bool, str]:
@@ -90,8 +75,9 @@ def _shares(
     }
 
 
-def _one(store: Store, query: BreakdownQuery, window: Window, dimension: str) -> dict[str, Any]:
-    groups = list(_sums(store, query, window, (dimension,)).values())
+def _one(
+    query: BreakdownQuery, window: Window, dimension: str, groups: list[RollupGroup]
+) -> dict[str, Any]:
     total_calls = sum(group.calls for group in groups)
     total_failures = sum(group.failures for group in groups)
     groups.sort(key=lambda group: _order((group.values[0], group.failures, group.calls)))
@@ -147,7 +133,8 @@ def _totals(groups: Iterable[RollupGroup], index: int) -> dict[str | None, list[
 def _cross(
     store: Store, query: BreakdownQuery, window: Window, dimension: str, by: str
 ) -> dict[str, Any]:
-    cells = _sums(store, query, window, (dimension, by))
+    (found,) = _sums(store, query, window, [(dimension, by)])
+    cells = {cell.values: cell for cell in found}
     total_calls = sum(group.calls for group in cells.values())
     total_failures = sum(group.failures for group in cells.values())
     row_totals = _totals(cells.values(), 0)
@@ -192,6 +179,10 @@ def breakdown(store: Store, query: BreakdownQuery) -> dict[str, Any] | list[dict
     window = query.window.aligned(MINUTE)
     if query.dimension is not None and query.by is not None:
         return _cross(store, query, window, query.dimension, query.by)
-    if query.dimension is not None:
-        return _one(store, query, window, query.dimension)
-    return [_one(store, query, window, dimension) for dimension in DIMENSIONS]
+    dimensions = DIMENSIONS if query.dimension is None else (query.dimension,)
+    found = _sums(store, query, window, [(dimension,) for dimension in dimensions])
+    reports = [
+        _one(query, window, dimension, groups)
+        for dimension, groups in zip(dimensions, found, strict=True)
+    ]
+    return reports if query.dimension is None else reports[0]

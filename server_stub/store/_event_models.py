@@ -121,6 +121,16 @@ DEFAULT_DAILY_ROLLUP_RETENTION = timedelta(days=1825)
 
 
 @attrs.frozen
+class RollupSpan:
+    """A half-open time span ``[since, until)`` of one rollup table: ``grain`` is
+    ``minute`` (rows whose minute is in it) or ``day`` (rows whose UTC day starts in it)."""
+
+    grain: str
+    since: datetime
+    until: datetime
+
+
+@attrs.frozen
 class RollupGroup:
     """Sums of the rollups of one combination of dimension values over a span.
 

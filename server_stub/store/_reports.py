@@ -1,19 +1,22 @@
 """Report reads over the rollups: grouped sums and time buckets (server_stub/analytics).
 
-Both read one rollup table, the per-minute one or the per-day one (migration 9), over
-a half-open span of its time column; the analytics package chooses the table per span
-so that whole days come from the small one. Column names are checked against
+They read the per-minute rollups and the per-day ones (migration 9) over half-open
+spans of their time columns; the analytics package chooses the table per span so that
+whole days come from the small one. A grouped read sums all its spans in one statement
+(``UNION ALL`` under one ``GROUP BY``), and all its column sets in one transaction: the
+totals of every dimension come from the same snapshot. Column names are checked against
 `GROUP_COLUMNS` (never input); values are bound parameters. The SQL is plain
 ``SUM``/``MIN``/``MAX`` with ``GROUP BY``, the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from ._base import Row, Tx, from_us
+from ._base import Row, Tx, from_us, to_us
 from ._errors import StoreInputError
-from ._event_models import RollupGroup, SeriesBucket
+from ._event_models import RollupGroup, RollupSpan, SeriesBucket
 
 #: the columns a report may group by
 GROUP_COLUMNS: tuple[str, ...] = (
@@ -63,40 +66,76 @@ def _value(text: object) -> str | None:
     return None if text == "" or text is None else str(text)
 
 
+def _span_rows(
+    spans: Sequence[RollupSpan], columns: tuple[str, ...], failures: str, endpoint: str | None
+) -> tuple[str, dict[str, Any]]:
+    """One SELECT per span, UNION ALL: the rows of every span (they never overlap)."""
+    parts = []
+    params: dict[str, Any] = {}
+    keys = "".join(f"{column} AS k{index}, " for index, column in enumerate(columns))
+    for number, span in enumerate(spans):
+        table, time_column = _source(span.grain)
+        where = f"{time_column} >= :since{number} AND {time_column} < :until{number}"
+        if endpoint is not None:
+            where += " AND endpoint = :endpoint"
+        params[f"since{number}"] = to_us(span.since)
+        params[f"until{number}"] = to_us(span.until)
+        parts.append(
+            f"SELECT {keys}calls, {failures} AS failures, first_seen, last_seen"  # noqa: S608
+            f" FROM {table} WHERE {where}"
+        )
+    return " UNION ALL ".join(parts), params
+
+
 def groups(
     tx: Tx,
     *,
-    grain: str,
-    since: int,
-    until: int,
-    columns: tuple[str, ...],
+    spans: Sequence[RollupSpan],
+    column_sets: Sequence[tuple[str, ...]],
     endpoint: str | None,
     error_code: str | None,
-) -> list[RollupGroup]:
-    """Sums per combination of ``columns`` over ``[since, until)`` (µs), no order."""
-    table, time_column = _source(grain)
-    if any(column not in GROUP_COLUMNS for column in columns) or len(set(columns)) != len(columns):
-        raise StoreInputError(f"group columns are distinct ones of {', '.join(GROUP_COLUMNS)}")
-    where, failures, params = _filters(time_column, since, until, endpoint, error_code)
-    keys = [f"{column} AS k{index}" for index, column in enumerate(columns)]
-    group_by = f" GROUP BY {', '.join(columns)}" if columns else ""
-    rows: list[Row] = tx.all(
-        f"SELECT {''.join(key + ', ' for key in keys)}SUM(calls) AS calls,"  # noqa: S608
-        f" SUM({failures}) AS failures, MIN(first_seen) AS first_seen,"
-        f" MAX(last_seen) AS last_seen FROM {table} WHERE {where}{group_by}",
-        params,
-    )
-    return [
-        RollupGroup(
-            values=tuple(_value(row[f"k{index}"]) for index in range(len(columns))),
-            calls=int(row["calls"]),
-            failures=int(row["failures"]),
-            first_seen=from_us(int(row["first_seen"])),
-            last_seen=from_us(int(row["last_seen"])),
+) -> list[list[RollupGroup]]:
+    """Per column set, the sums per combination of its columns over all the spans."""
+    if not spans:
+        return [[] for _ in column_sets]
+    found = []
+    for columns in column_sets:
+        if any(column not in GROUP_COLUMNS for column in columns) or len(set(columns)) != len(
+            columns
+        ):
+            raise StoreInputError(f"group columns are distinct ones of {', '.join(GROUP_COLUMNS)}")
+        failures = (
+            "failures"
+            if error_code is None
+            else ("CASE WHEN error_code = :error_code THEN failures ELSE 0 END")
         )
-        for row in rows
-        if row["calls"] is not None  # no GROUP BY over no rows: one row of NULLs
-    ]
+        union, params = _span_rows(spans, columns, failures, endpoint)
+        if endpoint is not None:
+            params["endpoint"] = endpoint
+        if error_code is not None:
+            params["error_code"] = error_code
+        keys = [f"k{index}" for index in range(len(columns))]
+        group_by = f" GROUP BY {', '.join(keys)}" if keys else ""
+        rows: list[Row] = tx.all(
+            f"SELECT {''.join(key + ', ' for key in keys)}SUM(calls) AS calls,"  # noqa: S608
+            " SUM(failures) AS failures, MIN(first_seen) AS first_seen,"
+            f" MAX(last_seen) AS last_seen FROM ({union}) AS spans{group_by}",
+            params,
+        )
+        found.append(
+            [
+                RollupGroup(
+                    values=tuple(_value(row[key]) for key in keys),
+                    calls=int(row["calls"]),
+                    failures=int(row["failures"]),
+                    first_seen=from_us(int(row["first_seen"])),
+                    last_seen=from_us(int(row["last_seen"])),
+                )
+                for row in rows
+                if row["calls"] is not None  # no GROUP BY over no rows: one row of NULLs
+            ]
+        )
+    return found
 
 
 def series(

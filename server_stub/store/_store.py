@@ -45,6 +45,7 @@ from ._event_models import (
     PruneResult,
     RollupGroup,
     RollupRow,
+    RollupSpan,
     SeriesBucket,
     StoredEvent,
     UserMinute,
@@ -667,29 +668,29 @@ class Store(OutboxMixin):
     def rollup_groups(
         self,
         *,
-        grain: str,
-        since: datetime,
-        until: datetime,
-        columns: tuple[str, ...],
+        spans: Sequence[RollupSpan],
+        column_sets: Sequence[tuple[str, ...]],
         endpoint: str | None = None,
         error_code: str | None = None,
-    ) -> list[RollupGroup]:
-        """Calls and failures per combination of ``columns`` over ``[since, until)``.
+    ) -> list[list[RollupGroup]]:
+        """Calls and failures per combination of columns, summed over ``spans``.
 
-        ``grain`` picks the table: ``minute`` (rows whose minute is in the span) or
-        ``day`` (rows whose UTC day starts in it). ``columns``: distinct names of
-        `GROUP_COLUMNS` (empty: one total, none if no rows). ``endpoint`` filters the
-        rows; ``error_code`` narrows the failures, not the calls. In no order.
+        One list per column set, in their order, each in no order; all read in one
+        transaction. A column set holds distinct names of `GROUP_COLUMNS` (empty: one
+        total, none if no rows). The spans must not overlap (each row counts once per
+        span holding it). ``endpoint`` filters the rows; ``error_code`` narrows the
+        failures, not the calls.
 
         Raises:
             StoreInputError: an unknown grain or column, or a filter out of range.
         """
         self._check_report_filters(endpoint, error_code)
-        low, high = to_us(since), to_us(until)
+        if len(spans) > 16 or len(column_sets) > 16:
+            raise StoreInputError("at most 16 spans and 16 column sets per read")
         return self._dialect.run(
             lambda tx: _reports.groups(
-                tx, grain=grain, since=low, until=high, columns=columns,
-                endpoint=endpoint, error_code=error_code,
+                tx, spans=spans, column_sets=column_sets, endpoint=endpoint,
+                error_code=error_code,
             ),
             write=False,
         )  # fmt: skip

@@ -25,6 +25,7 @@ from server_stub.store import (
     EventRecord,
     IncidentRecord,
     RollupGroup,
+    RollupSpan,
     Store,
     StoreInputError,
     rfc3339,
@@ -118,8 +119,8 @@ def test_ingest_keeps_the_daily_rollups_equal_to_the_minute_rollups(store: Store
     ingest(store, records[:300])  # duplicates change nothing, in either table
 
     def table(grain: str) -> list[RollupGroup]:
-        found = store.rollup_groups(
-            grain=grain, since=ALL_TIME[0], until=ALL_TIME[1], columns=GROUP_COLUMNS
+        (found,) = store.rollup_groups(
+            spans=[RollupSpan(grain, *ALL_TIME)], column_sets=[GROUP_COLUMNS]
         )
         return sorted(found, key=lambda g: tuple(v or "" for v in g.values))
 
@@ -226,7 +227,8 @@ def test_a_time_series_equals_the_raw_events(store: Store, clock: FakeClock) -> 
 
 def test_pruning_keeps_daily_rollups_longer(store: Store, clock: FakeClock) -> None:
     old = clock.now - timedelta(days=500)
-    store.ingest_events(generated(20, seed=5, span=timedelta(hours=1)))  # Dec 2029
+    recent = generated(20, seed=5, span=timedelta(hours=1))  # Dec 2029
+    store.ingest_events(recent)
     store.ingest_events(
         [EventRecord(event_id="old", ts=old, outcome="ok", endpoint="GET /x", source="client")]
     )
@@ -234,18 +236,22 @@ def test_pruning_keeps_daily_rollups_longer(store: Store, clock: FakeClock) -> N
         event_retention=timedelta(days=30), rollup_retention=timedelta(days=400)
     )
     assert (result.events, result.rollups, result.daily_rollups) == (1, 1, 0)
+
+    def daily(since: datetime, until: datetime) -> list[RollupGroup]:
+        (found,) = store.rollup_groups(spans=[RollupSpan("day", since, until)], column_sets=[()])
+        return found
+
     old_day = (old - DAY, old + DAY)
-    assert sum(g.calls for g in store.rollup_groups(
-        grain="day", since=old_day[0], until=old_day[1], columns=())) == 1  # fmt: skip
+    assert [g.calls for g in daily(*old_day)] == [1]
     result = store.prune_events(
         event_retention=timedelta(days=30),
         rollup_retention=timedelta(days=400),
         daily_rollup_retention=timedelta(days=450),
     )
     assert result.daily_rollups == 1
-    assert store.rollup_groups(grain="day", since=old_day[0], until=old_day[1], columns=()) == []
-    # The recent rows stay in both tables.
-    assert store.rollup_groups(grain="day", since=ALL_TIME[0], until=ALL_TIME[1], columns=())
+    assert daily(*old_day) == []
+    # The recent rows stay.
+    assert [g.calls for g in daily(*ALL_TIME)] == [sum(r.count for r in recent)]
     with pytest.raises(StoreInputError):
         store.prune_events(
             event_retention=timedelta(days=1),
@@ -257,15 +263,18 @@ def test_pruning_keeps_daily_rollups_longer(store: Store, clock: FakeClock) -> N
 @pytest.mark.parametrize(
     "arguments",
     [
-        {"grain": "week", "columns": ()},
-        {"grain": "day", "columns": ("user_id",)},
-        {"grain": "day", "columns": ("platform", "platform")},
-        {"grain": "day", "columns": (), "endpoint": "x" * 10_000},
+        {"spans": [RollupSpan("week", *ALL_TIME)], "column_sets": [()]},
+        {"spans": [RollupSpan("day", *ALL_TIME)], "column_sets": [("user_id",)]},
+        {"spans": [RollupSpan("day", *ALL_TIME)], "column_sets": [("platform", "platform")]},
+        {"spans": [RollupSpan("day", *ALL_TIME)], "column_sets": [()], "endpoint": "x" * 10_000},
+        {"spans": [RollupSpan("day", *ALL_TIME)] * 17, "column_sets": [()]},
     ],
 )
 def test_report_reads_refuse_unknown_names(store: Store, arguments: dict[str, Any]) -> None:
     with pytest.raises(StoreInputError):
-        store.rollup_groups(since=ALL_TIME[0], until=ALL_TIME[1], **arguments)
+        store.rollup_groups(**arguments)
+    with pytest.raises(StoreInputError):
+        store.rollup_series(grain="week", since=ALL_TIME[0], until=ALL_TIME[1], step=DAY)
 
 
 def test_incidents_overlapping_a_window(store: Store) -> None:
