@@ -37,6 +37,8 @@ MAX_WINDOW = timedelta(days=400)
 MAX_PARAM = 256
 #: a relative age: digits (at most 6) and a unit
 _RELATIVE = re.compile(r"([0-9]{1,6})([mhd])")
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 _NUMBER = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?")
 _UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
 # RFC 3339 with a zone: "Z" or "±hh:mm" (fromisoformat alone would accept much more).
@@ -74,7 +76,10 @@ def parse_moment(value: str, name: str, now: datetime) -> datetime:
     """An RFC 3339 timestamp with a zone, or a relative age before ``now``, in UTC."""
     relative = _RELATIVE.fullmatch(value)
     if relative is not None:
-        return now - int(relative.group(1)) * _UNITS[relative.group(2)]
+        try:
+            return now - int(relative.group(1)) * _UNITS[relative.group(2)]
+        except OverflowError:
+            raise InvalidReportQuery(f"{name} is too far in the past.") from None
     if _TIMESTAMP.fullmatch(value) is None:
         raise InvalidReportQuery(
             f"{name} must be an RFC 3339 timestamp with a zone or an age such as 7d, 12h, 30m."
@@ -144,6 +149,9 @@ class Window:
             if "since" in params
             else until - DEFAULT_WINDOW
         )
+        if since < _EARLIEST or until > _LATEST:
+            # Whole steps around the window must stay representable (and in the rollups).
+            raise InvalidReportQuery("since and until must lie in the years 1970 to 9998.")
         if since >= until:
             raise InvalidReportQuery("since must be before until.")
         if until - since > MAX_WINDOW:

@@ -234,6 +234,16 @@ def test_timeseries_has_every_step_and_the_incidents_of_the_window(server: str) 
         ("/v1/reports/breakdown", {"since": "2026-03-01T10:00:00"}),  # no zone
         ("/v1/reports/breakdown", {"since": "1d", "until": "2d"}),
         ("/v1/reports/breakdown", {"since": "401d"}),
+        ("/v1/reports/breakdown", {"since": "999999d"}),  # before year 1
+        (
+            "/v1/reports/breakdown",
+            {"since": "9999-12-30T00:00:00Z", "until": "9999-12-31T23:59:30Z"},
+        ),
+        (
+            "/v1/reports/timeseries",
+            {"since": "1969-12-30T00:00:00Z", "until": "1970-01-02T00:00:00Z"},
+        ),
+        ("/v1/reports/breakdown", {"since": "2026-02-30T00:00:00Z"}),
         ("/v1/reports/breakdown", {"top": "0"}),
         ("/v1/reports/breakdown", {"top": "101"}),
         ("/v1/reports/breakdown", {"dimension": "platform", "by": "os_version", "top": "11"}),
