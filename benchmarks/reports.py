@@ -14,7 +14,9 @@ alike), each report over a window with ragged edges (the whole data minus a few 
 at each end):
 
 - from the rollups (`server_stub.analytics`): breakdown of all 7 dimensions, of one
-  (os_version), the cross-tab os_version x app_version, the time series (daily steps);
+  (os_version), the cross-tab os_version x app_version, the time series (daily steps),
+  and the time series of the last 7 days of the window in hourly steps (the default
+  step of such a window, read from the minute rollups);
 - from the raw events: the same sums as ``GROUP BY`` over the ``events`` table (one
   query per dimension for "all").
 
@@ -136,6 +138,8 @@ def raw_variants(store: Store, since: datetime, until: datetime) -> dict[str, Ca
         )
 
     day = 86_400_000_000
+    hour = 3_600_000_000
+    week = {"since": params["until"] - 7 * day, "until": params["until"]}
     return {
         "all dimensions": lambda: [group(d) for d in DIMENSIONS],
         "one dimension": lambda: group("os_version"),
@@ -144,11 +148,20 @@ def raw_variants(store: Store, since: datetime, until: datetime) -> dict[str, Ca
             f"SELECT ts - ts % {day} AS bucket, SUM(count) AS calls, {failures} AS failures"
             f" FROM events {where} GROUP BY ts - ts % {day}"
         ),
+        "hourly, 7 days": lambda: store._dialect.run(
+            lambda tx: tx.all(
+                f"SELECT ts - ts % {hour} AS bucket, SUM(count) AS calls,"
+                f" {failures} AS failures FROM events {where} GROUP BY ts - ts % {hour}",
+                week,
+            ),
+            write=False,
+        ),
     }
 
 
 def rollup_variants(store: Store, window: dict[str, str]) -> dict[str, Callable[[], object]]:
     now = START + timedelta(days=400)
+    week = (datetime.fromisoformat(window["until"]) - timedelta(days=7)).isoformat()
     return {
         "all dimensions": lambda: report_breakdown(store, BreakdownQuery.from_params(window, now)),
         "one dimension": lambda: report_breakdown(
@@ -162,6 +175,9 @@ def rollup_variants(store: Store, window: dict[str, str]) -> dict[str, Callable[
         ),
         "time series": lambda: report_timeseries(
             store, TimeseriesQuery.from_params({**window, "step": "day"}, now)
+        ),
+        "hourly, 7 days": lambda: report_timeseries(
+            store, TimeseriesQuery.from_params({"since": week, "until": window["until"]}, now)
         ),
     }
 
@@ -203,7 +219,7 @@ def run(name: str, url: str, count: int, days: int, rounds: int) -> None:
         f" (rows: events {sizes[0]}, minute rollups {sizes[1]}, daily rollups {sizes[2]});"
         f" {rounds} rounds, seconds (median, min..max)"
     )
-    for report in ("all dimensions", "one dimension", "cross-tab", "time series"):
+    for report in ("all dimensions", "one dimension", "cross-tab", "time series", "hourly, 7 days"):
         mine, raw = timings[f"rollups: {report}"], timings[f"raw: {report}"]
         ratio = statistics.median(r / m for r, m in zip(raw, mine, strict=True))
         print(
