@@ -48,12 +48,21 @@ MAX_TOP = 100
 #: rows and columns of a cross-tab
 MAX_CROSS_TOP = 10
 MAX_POINTS = 2000
+#: characters of an error code (the events' own cap, store MAX_ID)
+MAX_ERROR_CODE = 128
 _FILTERS = ("endpoint", "error_code")
 _BREAKDOWN_PARAMS = frozenset(
     {"since", "until", "dimension", "by", "top", "min_share", "min_lift", "min_failures",
      *_FILTERS}
 )  # fmt: skip
 _TIMESERIES_PARAMS = frozenset({"since", "until", "step", *_FILTERS})
+
+
+def _error_code(params: Mapping[str, str]) -> str | None:
+    code = params.get("error_code")
+    if code is not None and len(code) > MAX_ERROR_CODE:
+        raise InvalidReportQuery(f"error_code is at most {MAX_ERROR_CODE} characters.")
+    return code
 
 
 @attrs.frozen
@@ -107,7 +116,7 @@ class BreakdownQuery:
             dimension=dimension,
             by=by,
             endpoint=params.get("endpoint"),
-            error_code=params.get("error_code"),
+            error_code=_error_code(params),
             top=parse_int(params, "top", low=1, high=high, default=10),
             rule=rule,
         )
@@ -138,5 +147,5 @@ class TimeseriesQuery:
             window=window,
             step=step,
             endpoint=params.get("endpoint"),
-            error_code=params.get("error_code"),
+            error_code=_error_code(params),
         )

@@ -254,6 +254,9 @@ def test_timeseries_has_every_step_and_the_incidents_of_the_window(server: str) 
         ("/v1/reports/breakdown", {"min_failures": "-1"}),
         ("/v1/reports/breakdown", {"endpoint": ""}),
         ("/v1/reports/breakdown", {"endpoint": "x" * 257}),
+        ("/v1/reports/breakdown", {"error_code": "x" * 129}),
+        ("/v1/reports/timeseries", {"error_code": "x" * 129}),
+        ("/v1/reports/timeseries", {"endpoint": "bad\u0000name"}),
         ("/v1/reports/timeseries", {"step": "week"}),
         ("/v1/reports/timeseries", {"since": "30d", "step": "minute"}),  # 43 200 points
         ("/v1/reports/timeseries", {"dimension": "platform"}),
