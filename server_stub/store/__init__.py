@@ -25,10 +25,14 @@ from ._detection_models import (
 )
 from ._errors import IdempotencyKeyLost, StoreError, StoreInputError, WouldBlock
 from ._event_models import (
+    DEFAULT_DAILY_ROLLUP_RETENTION,
     EventRecord,
     IngestResult,
     PruneResult,
+    RollupGroup,
     RollupRow,
+    RollupSpan,
+    SeriesBucket,
     StoredEvent,
     UserMinute,
 )
@@ -80,10 +84,13 @@ from ._outbox_models import (
     SinkHealth,
     WebhookEndpoint,
 )
+from ._reports import GROUP_COLUMNS
 from ._store import Clock, Store, open_store
 
 __all__ = [
     "AUTO_STATUSES",
+    "DEFAULT_DAILY_ROLLUP_RETENTION",
+    "GROUP_COLUMNS",
     "LATEST_VERSION",
     "AlreadyRedeemed",
     "AlreadyReversed",
@@ -133,7 +140,10 @@ __all__ = [
     "ResponseRenderer",
     "ReverseOutcome",
     "Reversed",
+    "RollupGroup",
     "RollupRow",
+    "RollupSpan",
+    "SeriesBucket",
     "SinkHealth",
     "Store",
     "StoreError",

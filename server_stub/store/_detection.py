@@ -464,6 +464,16 @@ def list_incidents(
     return [_incident(row) for row in rows]
 
 
+def overlapping_incidents(tx: Tx, *, since: int, until: int, limit: int) -> list[IncidentRecord]:
+    rows = tx.all(
+        f"SELECT {_INCIDENT_COLUMNS} FROM incidents"  # noqa: S608
+        " WHERE start_at < :until AND (end_at IS NULL OR end_at > :since)"
+        " ORDER BY start_at, id LIMIT :limit",
+        {"since": since, "until": until, "limit": min(limit, MAX_PAGE)},
+    )
+    return [_incident(row) for row in rows]
+
+
 def get_incident(tx: Tx, incident_id: str) -> IncidentRecord | None:
     row = tx.one(
         f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = :id",  # noqa: S608

@@ -10,7 +10,7 @@ give it back as None.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -88,6 +88,7 @@ class PruneResult:
     rollups: int
     user_minutes: int
     outbox_events: int = 0
+    daily_rollups: int = 0
 
 
 @attrs.frozen
@@ -116,5 +117,43 @@ class UserMinute:
     minute: datetime
     endpoint: str
     user_id: str
+    calls: int
+    failures: int
+
+
+#: how long daily rollups are kept when no retention is given (5 years)
+DEFAULT_DAILY_ROLLUP_RETENTION = timedelta(days=1825)
+
+
+@attrs.frozen
+class RollupSpan:
+    """A half-open time span ``[since, until)`` of one rollup table: ``grain`` is
+    ``minute`` (rows whose minute is in it) or ``day`` (rows whose UTC day starts in it)."""
+
+    grain: str
+    since: datetime
+    until: datetime
+
+
+@attrs.frozen
+class RollupGroup:
+    """Sums of the rollups of one combination of dimension values over a span.
+
+    ``values`` follow the columns asked for (None: the dimension was absent);
+    ``first_seen``/``last_seen`` are the first and last call of the group in the span.
+    """
+
+    values: tuple[str | None, ...]
+    calls: int
+    failures: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@attrs.frozen
+class SeriesBucket:
+    """Calls and failures of one time bucket (buckets without calls are not returned)."""
+
+    start: datetime
     calls: int
     failures: int

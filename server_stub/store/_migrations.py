@@ -440,6 +440,42 @@ MIGRATIONS: tuple[Migration, ...] = (
             f" CHECK (event IN ({_LEDGER_EVENTS_V8}))",
         ),
     ),
+    Migration(
+        version=9,
+        description="analytics: per-day event rollups, backfilled from the minute rollups",
+        statements=(
+            # The minute rollups summed per UTC day: a 30-day report reads a few
+            # thousand rows instead of ~40 000 minutes of them. Kept by the same ingest
+            # transaction as the minute rollups (store/_events.py).
+            """CREATE TABLE event_rollups_daily (
+                day BIGINT NOT NULL,
+                endpoint TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                error_code TEXT NOT NULL,
+                category TEXT NOT NULL,
+                platform TEXT NOT NULL,
+                os_version TEXT NOT NULL,
+                app_version TEXT NOT NULL,
+                sdk_version TEXT NOT NULL,
+                calls BIGINT NOT NULL CHECK (calls >= 0),
+                failures BIGINT NOT NULL CHECK (failures >= 0),
+                first_seen BIGINT NOT NULL,
+                last_seen BIGINT NOT NULL,
+                PRIMARY KEY (day, endpoint, outcome, error_code, category, platform,
+                    os_version, app_version, sdk_version)
+            ){without_rowid}""",
+            # 86400000000 µs = one day: days are UTC days from the epoch.
+            """INSERT INTO event_rollups_daily (day, endpoint, outcome, error_code, category,
+                platform, os_version, app_version, sdk_version, calls, failures, first_seen,
+                last_seen)
+            SELECT minute - minute % 86400000000, endpoint, outcome, error_code, category,
+                platform, os_version, app_version, sdk_version, SUM(calls), SUM(failures),
+                MIN(first_seen), MAX(last_seen)
+            FROM event_rollups
+            GROUP BY minute - minute % 86400000000, endpoint, outcome, error_code, category,
+                platform, os_version, app_version, sdk_version""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -10,7 +10,7 @@ from typing import Any, Self
 
 from errdiscount_sdk import ConfigurationError
 
-from . import _admin, _detection, _events, _idempotency, _pg_batch, _redeem
+from . import _admin, _detection, _events, _idempotency, _pg_batch, _redeem, _reports
 from ._base import (
     MAX_CODE,
     MAX_CODES_PER_LOAD,
@@ -39,10 +39,14 @@ from ._detection_models import (
 )
 from ._errors import StoreInputError
 from ._event_models import (
+    DEFAULT_DAILY_ROLLUP_RETENTION,
     EventRecord,
     IngestResult,
     PruneResult,
+    RollupGroup,
     RollupRow,
+    RollupSpan,
+    SeriesBucket,
     StoredEvent,
     UserMinute,
 )
@@ -658,23 +662,31 @@ class Store(OutboxMixin):
         *,
         event_retention: timedelta,
         rollup_retention: timedelta,
+        daily_rollup_retention: timedelta | None = None,
         chunk: int = 10_000,
     ) -> PruneResult:
         """Delete events older than ``event_retention`` and rollups older than ``rollup_retention``.
 
         Events are deleted ``chunk`` rows per transaction, so writers never wait long
         for a big first prune. Ages count from the event time ``ts`` (rollups: their
-        minute), against the store's clock.
+        minute; daily rollups: their day's start, kept ``daily_rollup_retention``,
+        by default `DEFAULT_DAILY_ROLLUP_RETENTION`), against the store's clock.
 
         Raises:
             StoreInputError: a retention is not positive, or ``chunk`` is out of range.
         """
-        if event_retention <= timedelta(0) or rollup_retention <= timedelta(0):
+        daily_retention = (
+            DEFAULT_DAILY_ROLLUP_RETENTION
+            if daily_rollup_retention is None
+            else daily_rollup_retention
+        )
+        if min(event_retention, rollup_retention, daily_retention) <= timedelta(0):
             raise StoreInputError("retention periods must be positive")
         check_amount("chunk", chunk)
         now = self._now()
         event_cutoff = now - int(event_retention / timedelta(microseconds=1))
         rollup_cutoff = now - int(rollup_retention / timedelta(microseconds=1))
+        daily_cutoff = now - int(daily_retention / timedelta(microseconds=1))
         events = 0
         while True:
             deleted = self._dialect.run(
@@ -684,10 +696,76 @@ class Store(OutboxMixin):
             events += deleted
             if deleted < chunk:
                 break
-        rollups, users = self._dialect.run(
-            lambda tx: _events.prune_rollups(tx, cutoff=rollup_cutoff), write=True
+        rollups, users, daily = self._dialect.run(
+            lambda tx: _events.prune_rollups(tx, cutoff=rollup_cutoff, daily_cutoff=daily_cutoff),
+            write=True,
         )
-        return PruneResult(events=events, rollups=rollups, user_minutes=users)
+        return PruneResult(events=events, rollups=rollups, user_minutes=users, daily_rollups=daily)
+
+    # -- reports ----------------------------------------------------------------------
+
+    def rollup_groups(
+        self,
+        *,
+        spans: Sequence[RollupSpan],
+        column_sets: Sequence[tuple[str, ...]],
+        endpoint: str | None = None,
+        error_code: str | None = None,
+    ) -> list[list[RollupGroup]]:
+        """Calls and failures per combination of columns, summed over ``spans``.
+
+        One list per column set, in their order, each in no order; all read in one
+        transaction. A column set holds distinct names of `GROUP_COLUMNS` (empty: one
+        total, none if no rows). The spans must not overlap (each row counts once per
+        span holding it). ``endpoint`` filters the rows; ``error_code`` narrows the
+        failures, not the calls.
+
+        Raises:
+            StoreInputError: an unknown grain or column, or a filter out of range.
+        """
+        self._check_report_filters(endpoint, error_code)
+        if len(spans) > 16 or len(column_sets) > 16:
+            raise StoreInputError("at most 16 spans and 16 column sets per read")
+        return self._dialect.run(
+            lambda tx: _reports.groups(
+                tx, spans=spans, column_sets=column_sets, endpoint=endpoint,
+                error_code=error_code,
+            ),
+            write=False,
+        )  # fmt: skip
+
+    def rollup_series(
+        self,
+        *,
+        grain: str,
+        since: datetime,
+        until: datetime,
+        step: timedelta,
+        endpoint: str | None = None,
+        error_code: str | None = None,
+    ) -> list[SeriesBucket]:
+        """Calls and failures per ``step`` (from the epoch, UTC) over ``[since, until)``.
+
+        Buckets without rows are left out; in time order. ``grain`` and the filters as
+        in `rollup_groups`.
+        """
+        self._check_report_filters(endpoint, error_code)
+        low, high = to_us(since), to_us(until)
+        step_us = step // timedelta(microseconds=1)
+        return self._dialect.run(
+            lambda tx: _reports.series(
+                tx, grain=grain, since=low, until=high, step=step_us,
+                endpoint=endpoint, error_code=error_code,
+            ),
+            write=False,
+        )  # fmt: skip
+
+    @staticmethod
+    def _check_report_filters(endpoint: str | None, error_code: str | None) -> None:
+        if endpoint is not None:
+            check_text("endpoint", endpoint, MAX_NAME)
+        if error_code is not None:
+            check_text("error_code", error_code, MAX_ID)
 
     # -- detection --------------------------------------------------------------------
 
@@ -857,6 +935,18 @@ class Store(OutboxMixin):
         low = None if since is None else to_us(since)
         return self._dialect.run(
             lambda tx: _detection.list_incidents(tx, state=state, since=low, limit=limit),
+            write=False,
+        )
+
+    def incidents_overlapping(
+        self, since: datetime, until: datetime, *, limit: int = 1000
+    ) -> list[IncidentRecord]:
+        """Incidents that started before ``until`` and had not ended by ``since`` (open
+        ones included), earliest start first; at most ``limit`` (capped at 1000)."""
+        check_amount("limit", limit)
+        low, high = to_us(since), to_us(until)
+        return self._dialect.run(
+            lambda tx: _detection.overlapping_incidents(tx, since=low, until=high, limit=limit),
             write=False,
         )
 

@@ -1,7 +1,8 @@
 """The retention worker: prune old call events, rollups and delivered outbox events, hourly.
 
 Raw events older than ``--event-retention-days`` (default 30) and per-minute rollups
-older than ``--rollup-retention-days`` (default 400) are deleted by `Store.prune_events`
+older than ``--rollup-retention-days`` (default 400) and per-day rollups older than
+``--daily-rollup-retention-days`` (default 1825) are deleted by `Store.prune_events`
 (events in chunks, so ingestion never waits long); outbox events delivered more than
 ``--outbox-retention-days`` (default 30) ago, with their per-sink deliveries, by
 `Store.prune_outbox` (dead letters stay until requeued; docs/reach.md). The first prune
@@ -29,11 +30,20 @@ DEFAULT_OUTBOX_RETENTION_DAYS: Final = 30
 
 
 def _prune(
-    store: Store, event_retention_days: int, rollup_retention_days: int, outbox_retention_days: int
+    store: Store,
+    event_retention_days: int,
+    rollup_retention_days: int,
+    daily_rollup_retention_days: int | None,
+    outbox_retention_days: int,
 ) -> PruneResult:
     result = store.prune_events(
         event_retention=timedelta(days=event_retention_days),
         rollup_retention=timedelta(days=rollup_retention_days),
+        daily_rollup_retention=(
+            None
+            if daily_rollup_retention_days is None
+            else timedelta(days=daily_rollup_retention_days)
+        ),
     )
     outbox = store.prune_outbox(retention=timedelta(days=outbox_retention_days))
     return attrs.evolve(result, outbox_events=outbox)
@@ -45,21 +55,35 @@ async def prune_once(
     event_retention_days: int,
     rollup_retention_days: int,
     outbox_retention_days: int = DEFAULT_OUTBOX_RETENTION_DAYS,
+    daily_rollup_retention_days: int | None = None,
 ) -> PruneResult | None:
     """One prune on a worker thread; None (and a warning in the log) if the database failed."""
     try:
         result = await asyncio.to_thread(
-            _prune, store, event_retention_days, rollup_retention_days, outbox_retention_days
+            _prune,
+            store,
+            event_retention_days,
+            rollup_retention_days,
+            daily_rollup_retention_days,
+            outbox_retention_days,
         )
     except StoreError:
         log.warning("pruning old events failed; retrying next round", exc_info=True)
         return None
-    if result.events or result.rollups or result.user_minutes or result.outbox_events:
+    if (
+        result.events
+        or result.rollups
+        or result.user_minutes
+        or result.daily_rollups
+        or result.outbox_events
+    ):
         log.info(
-            "pruned %d events, %d rollups, %d per-user minutes, %d delivered outbox events",
+            "pruned %d events, %d rollups, %d per-user minutes, %d daily rollups,"
+            " %d delivered outbox events",
             result.events,
             result.rollups,
             result.user_minutes,
+            result.daily_rollups,
             result.outbox_events,
         )
     return result
@@ -71,6 +95,7 @@ async def prune_forever(
     event_retention_days: int,
     rollup_retention_days: int,
     outbox_retention_days: int = DEFAULT_OUTBOX_RETENTION_DAYS,
+    daily_rollup_retention_days: int | None = None,
     interval: float = PRUNE_INTERVAL_SECONDS,
 ) -> None:
     """Prune now, then every ``interval`` seconds, until cancelled."""
@@ -80,5 +105,6 @@ async def prune_forever(
             event_retention_days=event_retention_days,
             rollup_retention_days=rollup_retention_days,
             outbox_retention_days=outbox_retention_days,
+            daily_rollup_retention_days=daily_rollup_retention_days,
         )
         await asyncio.sleep(interval)

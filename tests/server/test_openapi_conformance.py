@@ -63,6 +63,18 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "409", "422",
 include-operation-id = "createSession"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "422", "5xx"]
 
+# Reports: a window must be non-empty and at most 400 days, `by` needs a `dimension`
+# (and differs from it), a time series has at most 2000 points, filters are printable
+# text: relations JSON Schema cannot state, so 400 INVALID_QUERY answers schema-valid
+# data there. Schema-invalid data is still refused, as everywhere.
+[[operations]]
+include-operation-id = "reportBreakdown"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "5xx"]
+
+[[operations]]
+include-operation-id = "reportTimeseries"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "5xx"]
+
 # An incident's end must not come before its start: a rule between two members, which
 # no JSON Schema states. 422 is a right answer to such a declaration.
 [[operations]]

@@ -13,6 +13,7 @@ import pytest
 from errdiscount_sdk import ConfigurationError
 from server_stub.store import (
     LATEST_VERSION,
+    EventRecord,
     IncidentRecord,
     StoreError,
     UserCap,
@@ -21,7 +22,7 @@ from server_stub.store import (
 )
 from server_stub.store._base import Tx
 from server_stub.store._migrations import MIGRATIONS, Migration, migrate
-from tests.support.store_support import raw_execute, request
+from tests.support.store_support import raw_execute, raw_rows, request
 
 
 def test_opening_twice_migrates_once_and_keeps_the_data(store_url: str) -> None:
@@ -116,7 +117,7 @@ def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str)
         raw_execute(store_url, f"DROP TABLE {table}")
     raw_execute(store_url, "ALTER TABLE ledger DROP COLUMN actor")  # migration 4 undone
     _undo_outbox_migration(store_url)  # migration 7
-    for table in MIGRATION_8_TABLES:  # migration 8
+    for table in (*MIGRATION_9_TABLES, *MIGRATION_8_TABLES):  # migrations 9, 8
         raw_execute(store_url, f"DROP TABLE {table}")
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 2")
     raw_execute(
@@ -141,6 +142,7 @@ MIGRATION_8_TABLES = (
     "incidents",
     "episodes",
 )
+MIGRATION_9_TABLES = ("event_rollups_daily",)
 
 
 def test_migration_8_keeps_the_ledger_append_only_and_accepts_incident_events(
@@ -149,7 +151,7 @@ def test_migration_8_keeps_the_ledger_append_only_and_accepts_incident_events(
     # A version 7 database with ledger rows; migration 8 rebuilds the event CHECK.
     with open_store(store_url) as store:
         store.set_budget("coupon", "*", 100, unit="USD_cent")
-    for table in MIGRATION_8_TABLES:
+    for table in (*MIGRATION_9_TABLES, *MIGRATION_8_TABLES):
         raw_execute(store_url, f"DROP TABLE {table}")
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 8")
     with open_store(store_url) as store:
@@ -218,7 +220,7 @@ def test_migration_4_keeps_the_ledger_and_adds_actors_and_cap_events(store_url: 
     for column in ("priority", "support_flag"):  # migration 6, re-applied after 4
         raw_execute(store_url, f"ALTER TABLE issued_tokens DROP COLUMN {column}")
     _undo_outbox_migration(store_url)  # migration 7, re-applied after 4
-    for table in MIGRATION_8_TABLES:  # migration 8, likewise
+    for table in (*MIGRATION_9_TABLES, *MIGRATION_8_TABLES):  # migrations 9, 8 likewise
         raw_execute(store_url, f"DROP TABLE {table}")
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 4")
     with open_store(store_url) as store:
@@ -232,3 +234,41 @@ def test_migration_4_keeps_the_ledger_and_adds_actors_and_cap_events(store_url: 
         assert (last.event.value, last.actor, last.seq > after[-1].seq) == ("cap_set", "ops", True)
     with pytest.raises((sqlite3.Error, psycopg.Error), match="append-only"):
         raw_execute(store_url, "DELETE FROM ledger")
+
+
+_DAILY_SQL = (
+    "SELECT day, endpoint, outcome, error_code, category, platform, os_version, app_version,"
+    " sdk_version, calls, failures, first_seen, last_seen FROM event_rollups_daily"
+    " ORDER BY day, outcome"
+)
+
+
+def test_migration_9_backfills_the_daily_rollups_from_the_minute_rollups(store_url: str) -> None:
+    # A version 8 database with events over two days; migration 9 sums their minute
+    # rollups per UTC day: the very rows the ingest itself writes.
+    day = datetime(2026, 3, 1, tzinfo=UTC)
+    records = [
+        EventRecord(
+            event_id=f"e{index}", ts=day + timedelta(hours=index * 7), outcome=outcome,
+            endpoint="POST /pay", source="client", os_version="17.2",
+            error_code="E1" if outcome == "error" else None, count=2,
+        )
+        for index, outcome in enumerate(("ok", "error", "ok", "error", "error"))
+    ]  # fmt: skip
+    with open_store(store_url) as store:
+        store.ingest_events(records)
+    written = raw_rows(store_url, _DAILY_SQL)
+    day_us = int(day.timestamp()) * 1_000_000
+    hour_us = 3_600_000_000
+    assert [tuple(row[:3]) + tuple(row[9:]) for row in written] == [
+        (day_us, "POST /pay", "error", 4, 4, day_us + 7 * hour_us, day_us + 21 * hour_us),
+        (day_us, "POST /pay", "ok", 4, 0, day_us, day_us + 14 * hour_us),
+        (day_us + 24 * hour_us, "POST /pay", "error", 2, 2, day_us + 28 * hour_us,
+         day_us + 28 * hour_us),
+    ]  # fmt: skip
+    for table in MIGRATION_9_TABLES:
+        raw_execute(store_url, f"DROP TABLE {table}")
+    raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 9")
+    with open_store(store_url) as store:
+        assert store.schema_version() == LATEST_VERSION
+    assert raw_rows(store_url, _DAILY_SQL) == written
