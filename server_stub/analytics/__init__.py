@@ -1,1 +1,19 @@
-"""Report queries over rollups and the ledger."""
+"""Report queries over rollups and the ledger (docs/analytics.md).
+
+Each report is a function of the store and a parsed query returning the JSON-ready
+value its route sends; the queries parse themselves (``from_params``) and raise
+`InvalidReportQuery`, which the routes answer with a 400.
+"""
+
+from ._query import DIMENSIONS, STEPS, BreakdownQuery, SuspectRule, TimeseriesQuery
+from ._window import InvalidReportQuery, Window
+
+__all__ = [
+    "DIMENSIONS",
+    "STEPS",
+    "BreakdownQuery",
+    "InvalidReportQuery",
+    "SuspectRule",
+    "TimeseriesQuery",
+    "Window",
+]
