@@ -5,6 +5,8 @@ value its route sends; the queries parse themselves (``from_params``) and raise
 `InvalidReportQuery`, which the routes answer with a 400.
 """
 
+from ._funnel import CompensationQuery, compensation
+from ._outcomes import OutcomesQuery, outcomes, wilson_interval
 from ._query import DIMENSIONS, STEPS, BreakdownQuery, SuspectRule, TimeseriesQuery
 from ._window import InvalidReportQuery, Window
 
@@ -12,8 +14,13 @@ __all__ = [
     "DIMENSIONS",
     "STEPS",
     "BreakdownQuery",
+    "CompensationQuery",
     "InvalidReportQuery",
+    "OutcomesQuery",
     "SuspectRule",
     "TimeseriesQuery",
     "Window",
+    "compensation",
+    "outcomes",
+    "wilson_interval",
 ]

@@ -27,12 +27,14 @@ from ._errors import IdempotencyKeyLost, StoreError, StoreInputError, WouldBlock
 from ._event_models import (
     EventRecord,
     IngestResult,
+    OutcomeRecord,
     PruneResult,
     RollupRow,
     StoredEvent,
     UserMinute,
 )
 from ._export import entry_to_json, ledger_csv, ledger_json, rfc3339
+from ._funnel import FailureRow, FunnelRow, VoucherRow
 from ._migrations import LATEST_VERSION
 from ._models import (
     AlreadyRedeemed,
@@ -103,6 +105,8 @@ __all__ = [
     "EpisodeRecord",
     "EventNotFound",
     "EventRecord",
+    "FailureRow",
+    "FunnelRow",
     "Grant",
     "IdempotencyKeyLost",
     "IdempotencyOutcome",
@@ -121,6 +125,7 @@ __all__ = [
     "NotFailed",
     "OutboxEvent",
     "OutboxStatus",
+    "OutcomeRecord",
     "PruneResult",
     "RedeemOutcome",
     "Redeemed",
@@ -146,6 +151,7 @@ __all__ = [
     "UserCompensation",
     "UserMinute",
     "UserProfile",
+    "VoucherRow",
     "WebhookEndpoint",
     "WouldBlock",
     "append_outbox",

@@ -440,6 +440,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             f" CHECK (event IN ({_LEDGER_EVENTS_V8}))",
         ),
     ),
+    # lead: renumber to 10 at merge (the analytics rollup migration is 9)
+    Migration(
+        version=9,
+        description="compensation funnel: outcome events; issued_tokens: shown_at,"
+        " severity (grade), segment",
+        statements=(
+            # Business outcomes (kind "outcome"), deduped on event_id like call events;
+            # value is canonical JSON text (a number, a short string, a bool or null).
+            """CREATE TABLE outcome_events (
+                event_id TEXT PRIMARY KEY,
+                ts BIGINT NOT NULL,
+                name TEXT NOT NULL,
+                user_id TEXT,
+                value TEXT NOT NULL,
+                extensions TEXT NOT NULL,
+                received_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX outcome_events_by_user ON outcome_events (user_id, ts)",
+            "CREATE INDEX outcome_events_by_name ON outcome_events (name, ts)",
+            # shown_at: the first time the voucher's alert was fetched (JSON or page);
+            # severity and segment: what the funnel groups by (NULL for older tokens).
+            "ALTER TABLE issued_tokens ADD COLUMN shown_at BIGINT",
+            "ALTER TABLE issued_tokens ADD COLUMN severity TEXT",
+            "ALTER TABLE issued_tokens ADD COLUMN segment TEXT",
+            # The funnel reads vouchers by issue time.
+            "CREATE INDEX issued_tokens_by_created ON issued_tokens (created_at)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -107,6 +107,17 @@ def _undo_outbox_migration(store_url: str) -> None:
         raw_execute(store_url, f"ALTER TABLE issued_tokens DROP COLUMN {column}")
 
 
+def _undo_funnel_migration(store_url: str) -> None:
+    """Undo the funnel migration (9; lead: 10) by hand; the caller deletes its version row."""
+    raw_execute(store_url, "DROP TABLE outcome_events")
+    raw_execute(store_url, "DROP INDEX issued_tokens_by_created")
+    for column in FUNNEL_COLUMNS:
+        raw_execute(store_url, f"ALTER TABLE issued_tokens DROP COLUMN {column}")
+
+
+FUNNEL_COLUMNS = ("shown_at", "severity", "segment")
+
+
 def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str) -> None:
     # Roll a fresh database back to version 1 by hand, with one issued token in it.
     open_store(store_url).close()
@@ -118,6 +129,7 @@ def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str)
     _undo_outbox_migration(store_url)  # migration 7
     for table in MIGRATION_8_TABLES:  # migration 8
         raw_execute(store_url, f"DROP TABLE {table}")
+    _undo_funnel_migration(store_url)  # migration 9
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 2")
     raw_execute(
         store_url,
@@ -151,6 +163,7 @@ def test_migration_8_keeps_the_ledger_append_only_and_accepts_incident_events(
         store.set_budget("coupon", "*", 100, unit="USD_cent")
     for table in MIGRATION_8_TABLES:
         raw_execute(store_url, f"DROP TABLE {table}")
+    _undo_funnel_migration(store_url)  # migration 9, re-applied after 8
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 8")
     with open_store(store_url) as store:
         assert store.schema_version() == LATEST_VERSION
@@ -220,6 +233,7 @@ def test_migration_4_keeps_the_ledger_and_adds_actors_and_cap_events(store_url: 
     _undo_outbox_migration(store_url)  # migration 7, re-applied after 4
     for table in MIGRATION_8_TABLES:  # migration 8, likewise
         raw_execute(store_url, f"DROP TABLE {table}")
+    _undo_funnel_migration(store_url)  # migration 9, likewise
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 4")
     with open_store(store_url) as store:
         assert store.schema_version() == LATEST_VERSION
@@ -232,3 +246,42 @@ def test_migration_4_keeps_the_ledger_and_adds_actors_and_cap_events(store_url: 
         assert (last.event.value, last.actor, last.seq > after[-1].seq) == ("cap_set", "ops", True)
     with pytest.raises((sqlite3.Error, psycopg.Error), match="append-only"):
         raw_execute(store_url, "DELETE FROM ledger")
+
+
+def test_migration_9_adds_the_funnel_columns_and_outcome_events(store_url: str) -> None:
+    # lead: renumber to 10 at merge. A version-8 database with an issued token: the
+    # token keeps its data, reads with no grade, segment or shown_at, and can be shown.
+    with open_store(store_url) as store:
+        store.set_budget("coupon", "*", 100, unit="USD_cent")
+    _undo_funnel_migration(store_url)
+    raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 9")
+    raw_execute(
+        store_url,
+        "INSERT INTO issued_tokens (jti, subject, issuer, kind, amount, unit, campaign,"
+        " expires_at, alert_id, token, created_at) VALUES ('old', 'alice', 'iss', 'coupon',"
+        " 5, 'USD_cent', 'coupon', 4102444800000000, 'alert-old', 'a.b.c', 0)",
+    )
+    with open_store(store_url) as store:
+        assert store.schema_version() == LATEST_VERSION
+        old = store.alert("alert-old")
+        assert old is not None
+        assert (old.severity, old.segment, old.shown_at) == (None, None, None)
+        assert store.mark_shown("alert-old") is True
+        assert store.mark_shown("alert-old") is False  # once
+        shown = store.alert("alert-old")
+        assert shown is not None and shown.shown_at is not None
+        (row,) = store.funnel_rows(
+            datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 2, tzinfo=UTC)
+        )
+        assert (row.issued, row.shown, row.severity, row.unit) == (1, 1, None, "USD_cent")
+    raw_execute(
+        store_url,
+        "INSERT INTO outcome_events (event_id, ts, name, user_id, value, extensions,"
+        " received_at) VALUES ('e1', 0, 'purchase', 'alice', '9.5', '{}', 0)",
+    )
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
+        raw_execute(
+            store_url,
+            "INSERT INTO outcome_events (event_id, ts, name, user_id, value, extensions,"
+            " received_at) VALUES ('e1', 1, 'purchase', 'bob', 'null', '{}', 0)",
+        )
