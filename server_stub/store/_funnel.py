@@ -74,10 +74,10 @@ def funnel_rows(tx: Tx, *, since: int, until: int) -> list[FunnelRow]:
         " AS redeemed_amount"
         " FROM issued_tokens AS i LEFT JOIN redemptions AS r ON r.jti = i.jti"
         " WHERE i.created_at >= :since AND i.created_at < :until"
-        " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+        " GROUP BY 1, 2, 3, 4, 5",
         {"day": DAY_US, "since": since, "until": until},
     )
-    return [
+    found = [
         FunnelRow(
             day=from_us(_int(row["day"]) * DAY_US),
             error_code=row["error_code"],
@@ -93,6 +93,19 @@ def funnel_rows(tx: Tx, *, since: int, until: int) -> list[FunnelRow]:
         )
         for row in rows
     ]
+    # One order on both back ends (they sort NULLs differently): unknowns first.
+    return sorted(found, key=_funnel_order)
+
+
+def _funnel_order(row: FunnelRow) -> tuple[object, ...]:
+    return (
+        row.day,
+        *(
+            (value is not None, value or "")
+            for value in (row.error_code, row.severity, row.segment)
+        ),
+        row.unit,
+    )
 
 
 def failure_rows(tx: Tx, *, since: int, until: int) -> list[FailureRow]:

@@ -27,7 +27,9 @@ _INSERT = (
     f" VALUES ({', '.join(':' + column for column in _COLUMNS)})"
     " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
 
 def _row(record: OutcomeRecord, received_at: int) -> dict[str, Any]:
