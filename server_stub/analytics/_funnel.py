@@ -21,7 +21,7 @@ from server_stub.store import Budget, FunnelRow, Store, wire_amount
 
 from ._window import InvalidReportQuery, Window, check_names, parse_choice
 
-__all__ = ["GROUP_BY", "PERIODS", "CompensationQuery", "compensation"]
+__all__ = ["GROUP_BY", "PERIODS", "CompensationQuery", "check_era", "compensation"]
 
 #: what the funnel can be grouped by, and the period lengths of ``group_by=period``
 GROUP_BY: tuple[str, ...] = ("period", "error_code", "grade", "segment")
@@ -30,6 +30,22 @@ _PARAMS = frozenset({"since", "until", "group_by", "period"})
 _STAGES = ("issued", "shown", "redeemed", "reversed")
 #: the kind-wide budget's campaign in the store; null in the report
 _ANY_CAMPAIGN = "*"
+
+
+#: report times stay in these years: date arithmetic on them (a month or 365 days
+#: later) can never leave Python's datetime range
+_ERA = (datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC))
+
+
+def check_era(window: Window) -> Window:
+    """The window, if it lies within 1970-2999 (UTC).
+
+    Raises:
+        InvalidReportQuery: it does not.
+    """
+    if window.since < _ERA[0] or window.until >= _ERA[1]:
+        raise InvalidReportQuery("since and until must be in the years 1970 to 2999.")
+    return window
 
 
 @attrs.frozen
@@ -48,7 +64,7 @@ class CompensationQuery:
             InvalidReportQuery: an unknown name, a bad value or window.
         """
         check_names(params, _PARAMS)
-        window = Window.from_params(params, now)
+        window = check_era(Window.from_params(params, now))
         group_by = parse_choice(params, "group_by", GROUP_BY, "period")
         assert group_by is not None
         if "period" in params and group_by != "period":

@@ -31,6 +31,7 @@ from errdiscount_sdk.detection import DEFAULT_CLIENT_STATUSES, counts_as_failure
 from server_stub.domain._render import rfc3339
 from server_stub.store import Store, VoucherRow
 
+from ._funnel import check_era
 from ._window import InvalidReportQuery, Window, check_names, parse_int
 
 __all__ = [
@@ -72,7 +73,7 @@ class OutcomesQuery:
             InvalidReportQuery: an unknown name, a bad value or window.
         """
         check_names(params, _PARAMS)
-        window = Window.from_params(params, now)
+        window = check_era(Window.from_params(params, now))
         name = params.get("name", "purchase")
         if len(name) > MAX_NAME:
             raise InvalidReportQuery(f"name is at most {MAX_NAME} characters.")

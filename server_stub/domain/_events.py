@@ -64,7 +64,12 @@ def _redacted(value: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _checked_ts(ts: str, now: datetime) -> datetime:
-    moment = datetime.fromisoformat(ts[:-1] + "+00:00")  # parse_event normalized it
+    try:
+        moment = datetime.fromisoformat(ts[:-1] + "+00:00")  # parse_event normalized it
+    except ValueError:
+        # The SDK writes years before 1000 without their leading zeros ("31-09-03T..."),
+        # which fromisoformat refuses: such a time is before 2000 anyway.
+        raise InvalidEvent("range:ts") from None
     if not EARLIEST <= moment <= now + MAX_FUTURE:
         raise InvalidEvent("range:ts")
     return moment
