@@ -241,6 +241,8 @@ def test_the_outcome_comparison_of_scripted_failures_and_purchases(server: httpx
         {"since": "2d", "until": "3d"},  # since after until
         {"since": "500d"},  # longer than 400 days
         {"since": "1d", "until": "1d"},
+        {"since": "2999-12-30T00:00:00Z", "until": "3000-01-01T00:00:00Z"},  # the era
+        {"since": "1969-12-31T00:00:00Z", "until": "1970-01-02T00:00:00Z"},
     ],
 )
 def test_bad_queries_are_400_invalid_query(
