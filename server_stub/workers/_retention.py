@@ -1,10 +1,10 @@
-"""The retention worker: prune old call events and rollups, hourly, in the background.
+"""The retention worker: prune old events and rollups, hourly, in the background.
 
-Raw events older than ``--event-retention-days`` (default 30) and per-minute rollups
-older than ``--rollup-retention-days`` (default 400) are deleted by `Store.prune_events`
-(events in chunks, so ingestion never waits long). The first prune runs right after the
-server starts, then every `PRUNE_INTERVAL_SECONDS`. A failed round is logged and tried
-again at the next; it never stops the server.
+Raw events (call and outcome events) older than ``--event-retention-days`` (default
+30) and per-minute rollups older than ``--rollup-retention-days`` (default 400) are
+deleted by `Store.prune_events` (events in chunks, so ingestion never waits long). The
+first prune runs right after the server starts, then every `PRUNE_INTERVAL_SECONDS`. A
+failed round is logged and tried again at the next; it never stops the server.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ async def prune_once(
     except StoreError:
         log.warning("pruning old events failed; retrying next round", exc_info=True)
         return None
-    if result.events or result.rollups or result.user_minutes:
+    if result.events or result.rollups or result.user_minutes or result.outcomes:
         log.info(
-            "pruned %d events, %d rollups, %d per-user minutes",
+            "pruned %d events, %d outcome events, %d rollups, %d per-user minutes",
             result.events,
+            result.outcomes,
             result.rollups,
             result.user_minutes,
         )
