@@ -30,6 +30,7 @@ from .routes._ledger import ledger_routes
 from .routes._meta import meta_routes
 from .routes._outbox import outbox_routes
 from .routes._redeem import redemption_routes
+from .routes._report_compensation import compensation_report_routes
 from .routes._reports import report_routes
 from .routes._sessions import session_routes
 from .routes._traces import traces_routes
@@ -58,6 +59,7 @@ DEFAULT_ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     session_routes,
     detection_routes,
     report_routes,
+    compensation_report_routes,
     frontend_routes,
 )
 #: front-end facing paths: CORS applies here (and only here)

@@ -6,6 +6,8 @@ value its route sends; the queries parse themselves (``from_params``) and raise
 """
 
 from ._breakdown import breakdown
+from ._funnel import CompensationQuery, compensation
+from ._outcomes import OutcomesQuery, outcomes, wilson_interval
 from ._query import DIMENSIONS, STEPS, BreakdownQuery, SuspectRule, TimeseriesQuery
 from ._timeseries import timeseries
 from ._window import InvalidReportQuery, Window, single_values
@@ -14,11 +16,16 @@ __all__ = [
     "DIMENSIONS",
     "STEPS",
     "BreakdownQuery",
+    "CompensationQuery",
     "InvalidReportQuery",
+    "OutcomesQuery",
     "SuspectRule",
     "TimeseriesQuery",
     "Window",
     "breakdown",
+    "compensation",
+    "outcomes",
     "single_values",
     "timeseries",
+    "wilson_interval",
 ]

@@ -5,6 +5,8 @@ server issued (OWASP's "ID mapped server-side" form), so the front end never
 renders an attacker-chosen URL. The same resource is served as JSON for the
 widget and as a standalone HTML page for a browser that opens the link;
 ``Accept`` decides. Language: ``?lang=`` first, then ``Accept-Language``.
+The first view of either form sets the voucher's ``shown_at`` (the compensation
+funnel's "shown" step, docs/analytics.md).
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class IssuedAlert(Protocol):
     def priority(self) -> bool: ...
     @property
     def support_flag(self) -> bool: ...
+    @property
+    def shown_at(self) -> dt.datetime | None: ...
 
 
 GrantDelivery = Callable[[Any], Awaitable[str]]
@@ -74,10 +78,12 @@ GrantDelivery = Callable[[Any], Awaitable[str]]
 
 
 class AlertStore(Protocol):
-    """The two store reads the alert endpoint needs (``server_stub.store.Store``)."""
+    """The store calls the alert endpoint needs (``server_stub.store.Store``): two reads,
+    and the one write that records the first view."""
 
     def alert(self, alert_id: str) -> IssuedAlert | None: ...
     def redemption_by_jti(self, jti: str) -> object | None: ...
+    def mark_shown(self, alert_id: str) -> bool: ...
 
 
 def _claims(token: str) -> dict[str, Any]:
@@ -278,6 +284,10 @@ def alert_routes(
         record = await run_in_threadpool(store.alert, alert_id)
         if record is None:
             return _not_found(request, lang, ancestors)
+        if record.shown_at is None:
+            # The funnel's "shown" step: written once; later views find it set and
+            # write nothing (the UPDATE also matches only while it is unset).
+            await run_in_threadpool(store.mark_shown, alert_id)
         redemption = await run_in_threadpool(store.redemption_by_jti, record.jti)
         base = (public_url or str(request.base_url)).rstrip("/")
         content = alert_content(

@@ -28,6 +28,7 @@ from ._event_models import (
     DEFAULT_DAILY_ROLLUP_RETENTION,
     EventRecord,
     IngestResult,
+    OutcomeRecord,
     PruneResult,
     RollupGroup,
     RollupRow,
@@ -37,6 +38,7 @@ from ._event_models import (
     UserMinute,
 )
 from ._export import entry_to_json, ledger_csv, ledger_json, rfc3339
+from ._funnel import FailureRow, FunnelRow, VoucherRow
 from ._migrations import LATEST_VERSION
 from ._models import (
     AlreadyRedeemed,
@@ -110,6 +112,8 @@ __all__ = [
     "EpisodeRecord",
     "EventNotFound",
     "EventRecord",
+    "FailureRow",
+    "FunnelRow",
     "Grant",
     "IdempotencyKeyLost",
     "IdempotencyOutcome",
@@ -128,6 +132,7 @@ __all__ = [
     "NotFailed",
     "OutboxEvent",
     "OutboxStatus",
+    "OutcomeRecord",
     "PruneResult",
     "RedeemOutcome",
     "Redeemed",
@@ -156,6 +161,7 @@ __all__ = [
     "UserCompensation",
     "UserMinute",
     "UserProfile",
+    "VoucherRow",
     "WebhookEndpoint",
     "WouldBlock",
     "append_outbox",

@@ -1,4 +1,4 @@
-"""Frozen values of the event store: one call event, ingest and prune results, rollups.
+"""Frozen values of the event store: call and outcome events, ingest and prune results, rollups.
 
 An `EventRecord` is what the ingestion routes hand to the store once an event has been
 parsed and redacted (server_stub/domain/_events.py); the store checks sizes again but
@@ -55,6 +55,22 @@ class EventRecord:
 
 
 @attrs.frozen
+class OutcomeRecord:
+    """One business outcome (``kind: "outcome"``), as stored: a purchase, a renewal, ...
+
+    ``value`` is the event's value (a number, a short string, a bool, or None);
+    ``extensions`` is already redacted.
+    """
+
+    event_id: str
+    ts: datetime
+    name: str
+    user_id: str | None = None
+    value: bool | int | float | str | None = None
+    extensions: Mapping[str, Any] = attrs.field(factory=dict, converter=_copy)
+
+
+@attrs.frozen
 class StoredEvent:
     """An event read back, with the time the server received it."""
 
@@ -89,6 +105,8 @@ class PruneResult:
     user_minutes: int
     outbox_events: int = 0
     daily_rollups: int = 0
+    #: outcome events, pruned with the call events (same retention)
+    outcomes: int = 0
 
 
 @attrs.frozen

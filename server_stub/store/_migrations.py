@@ -20,7 +20,11 @@ import attrs
 
 from ._base import Dialect, Tx
 from ._errors import StoreError
-from ._pg_functions import COMPLETE_BATCH_FUNCTION, REDEEM_BATCH_FUNCTION_V5
+from ._pg_functions import (
+    COMPLETE_BATCH_FUNCTION,
+    REDEEM_BATCH_FUNCTION,
+    REDEEM_BATCH_FUNCTION_V5,
+)
 
 
 @attrs.frozen
@@ -475,6 +479,41 @@ MIGRATIONS: tuple[Migration, ...] = (
             GROUP BY minute - minute % 86400000000, endpoint, outcome, error_code, category,
                 platform, os_version, app_version, sdk_version""",
         ),
+    ),
+    Migration(
+        version=10,
+        description="compensation funnel: outcome events; issued_tokens: shown_at,"
+        " severity (grade), segment",
+        statements=(
+            # Business outcomes (kind "outcome"), deduped on event_id like call events;
+            # value is canonical JSON text (a number, a short string, a bool or null).
+            """CREATE TABLE outcome_events (
+                event_id TEXT PRIMARY KEY,
+                ts BIGINT NOT NULL,
+                name TEXT NOT NULL,
+                user_id TEXT,
+                value TEXT NOT NULL,
+                extensions TEXT NOT NULL,
+                received_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX outcome_events_by_user ON outcome_events (user_id, ts)",
+            "CREATE INDEX outcome_events_by_name ON outcome_events (name, ts)",
+            # shown_at: the first time the voucher's alert was fetched (JSON or page);
+            # severity and segment: what the funnel groups by (NULL for older tokens).
+            "ALTER TABLE issued_tokens ADD COLUMN shown_at BIGINT",
+            "ALTER TABLE issued_tokens ADD COLUMN severity TEXT",
+            "ALTER TABLE issued_tokens ADD COLUMN segment TEXT",
+            # The funnel reads vouchers by issue time.
+            "CREATE INDEX issued_tokens_by_created ON issued_tokens (created_at)",
+        ),
+    ),
+    Migration(
+        version=11,
+        description="postgresql: the redemption batch function takes unkeyed items",
+        statements=(),
+        # The same function as migration 5's, plus a branch for an item without an
+        # Idempotency-Key (no claim): unkeyed redemptions join the one-call batches.
+        postgresql=(REDEEM_BATCH_FUNCTION,),
     ),
 )
 

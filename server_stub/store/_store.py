@@ -10,7 +10,7 @@ from typing import Any, Self
 
 from errdiscount_sdk import ConfigurationError
 
-from . import _admin, _detection, _events, _idempotency, _pg_batch, _redeem, _reports
+from . import _admin, _detection, _events, _idempotency, _outcomes, _pg_batch, _redeem, _reports
 from ._base import (
     MAX_CODE,
     MAX_CODES_PER_LOAD,
@@ -42,6 +42,7 @@ from ._event_models import (
     DEFAULT_DAILY_ROLLUP_RETENTION,
     EventRecord,
     IngestResult,
+    OutcomeRecord,
     PruneResult,
     RollupGroup,
     RollupRow,
@@ -74,6 +75,7 @@ from ._models import (
 )
 from ._pg_functions import COMPLETE_BATCH_FUNCTION, REDEEM_BATCH_FUNCTION
 from ._rows import REDEMPTION_COLUMNS, check_request, redemption
+from ._store_funnel import FunnelMixin
 from ._store_outbox import OutboxMixin
 
 Clock = Callable[[], datetime]
@@ -83,7 +85,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Store(OutboxMixin):
+class Store(OutboxMixin, FunnelMixin):
     """Exactly-once redemption, budgets, inventory, caps, idempotency and the ledger.
 
     Thread-safe: share one instance between the server's worker threads. Every method
@@ -571,6 +573,8 @@ class Store(OutboxMixin):
             ("error code", token.error_code, MAX_SHORT),
             ("incident", token.incident, MAX_ID),
             ("alert URL", token.alert_url, 2048),
+            ("severity", token.severity, MAX_SHORT),
+            ("segment", token.segment, MAX_SHORT),
         ):
             if optional is not None:
                 check_text(name, optional, limit)
@@ -586,6 +590,16 @@ class Store(OutboxMixin):
         check_text("alert id", alert_id, MAX_ID)
         return self._dialect.run(lambda tx: _admin.alert(tx, alert_id), write=False)
 
+    def mark_shown(self, alert_id: str) -> bool:
+        """Record that the alert was shown, the first time only; True if this call did.
+
+        Callers skip it when the `IssuedToken` read already has ``shown_at``, so later
+        views cost no write at all.
+        """
+        check_text("alert id", alert_id, MAX_ID)
+        now = self._now()
+        return self._dialect.run(lambda tx: _admin.mark_shown(tx, alert_id, now=now), write=True)
+
     def compensations(self, subject: str) -> Compensations:
         """Redeemed (newest first) and pending (issued, unredeemed, unexpired) for a subject."""
         check_text("subject", subject, MAX_NAME)
@@ -594,8 +608,9 @@ class Store(OutboxMixin):
 
     # -- call events ----------------------------------------------------------------
 
-    def ingest_events(self, records: Sequence[EventRecord]) -> IngestResult:
-        """Store a batch of call events and fold the new ones into the rollups, atomically.
+    def ingest_events(self, records: Sequence[EventRecord | OutcomeRecord]) -> IngestResult:
+        """Store a batch of call and outcome events, and fold the new call events into
+        the rollups, atomically.
 
         Events whose ``event_id`` is already stored (or repeated in the batch) are
         duplicates: they change nothing. The batch is one transaction: on any error
@@ -605,12 +620,29 @@ class Store(OutboxMixin):
             StoreInputError: a record is out of range (nothing was attempted).
             StoreError: the database failed; nothing was committed.
         """
-        rows = _events.event_rows(records, self._now())
-        if not rows:
+        now = self._now()
+        calls = [record for record in records if isinstance(record, EventRecord)]
+        outcomes = [record for record in records if isinstance(record, OutcomeRecord)]
+        if len(records) > _events.MAX_EVENTS_PER_INGEST:
+            raise StoreInputError(f"at most {_events.MAX_EVENTS_PER_INGEST} events per ingest")
+        rows = _events.event_rows(calls, now)
+        outcome_rows = _outcomes.outcome_rows(outcomes, now)
+        if not rows and not outcome_rows:
             return IngestResult(accepted=0, duplicates=len(records))
-        return self._dialect.run(
-            lambda tx: _events.ingest(tx, rows, submitted=len(records)), write=True
-        )
+
+        def work(tx: Tx) -> IngestResult:
+            result = (
+                _events.ingest(tx, rows, submitted=len(calls))
+                if rows
+                else IngestResult(accepted=0, duplicates=len(calls))
+            )
+            new_outcomes = _outcomes.insert_new(tx, outcome_rows)
+            return IngestResult(
+                accepted=result.accepted + new_outcomes,
+                duplicates=result.duplicates + len(outcomes) - new_outcomes,
+            )
+
+        return self._dialect.run(work, write=True)
 
     def events(
         self,
@@ -665,7 +697,8 @@ class Store(OutboxMixin):
         daily_rollup_retention: timedelta | None = None,
         chunk: int = 10_000,
     ) -> PruneResult:
-        """Delete events older than ``event_retention`` and rollups older than ``rollup_retention``.
+        """Delete events (call and outcome) older than ``event_retention`` and rollups
+        older than ``rollup_retention``.
 
         Events are deleted ``chunk`` rows per transaction, so writers never wait long
         for a big first prune. Ages count from the event time ``ts`` (rollups: their
@@ -696,11 +729,27 @@ class Store(OutboxMixin):
             events += deleted
             if deleted < chunk:
                 break
+        # Outcome events keep the call events' retention: a report joins the two.
+        outcomes = 0
+        while True:
+            deleted = self._dialect.run(
+                lambda tx: _outcomes.prune_chunk(tx, cutoff=event_cutoff, chunk=chunk),
+                write=True,
+            )
+            outcomes += deleted
+            if deleted < chunk:
+                break
         rollups, users, daily = self._dialect.run(
             lambda tx: _events.prune_rollups(tx, cutoff=rollup_cutoff, daily_cutoff=daily_cutoff),
             write=True,
         )
-        return PruneResult(events=events, rollups=rollups, user_minutes=users, daily_rollups=daily)
+        return PruneResult(
+            events=events,
+            rollups=rollups,
+            user_minutes=users,
+            daily_rollups=daily,
+            outcomes=outcomes,
+        )
 
     # -- reports ----------------------------------------------------------------------
 

@@ -1,13 +1,13 @@
-"""The retention worker: prune old call events, rollups and delivered outbox events, hourly.
+"""The retention worker: prune old events, rollups and delivered outbox events, hourly.
 
-Raw events older than ``--event-retention-days`` (default 30) and per-minute rollups
-older than ``--rollup-retention-days`` (default 400) and per-day rollups older than
-``--daily-rollup-retention-days`` (default 1825) are deleted by `Store.prune_events`
-(events in chunks, so ingestion never waits long); outbox events delivered more than
-``--outbox-retention-days`` (default 30) ago, with their per-sink deliveries, by
-`Store.prune_outbox` (dead letters stay until requeued; docs/reach.md). The first prune
-runs right after the server starts, then every `PRUNE_INTERVAL_SECONDS`. A failed round
-is logged and tried again at the next; it never stops the server.
+Raw events (call and outcome events) older than ``--event-retention-days`` (default
+30), per-minute rollups older than ``--rollup-retention-days`` (default 400) and
+per-day rollups older than ``--daily-rollup-retention-days`` (default 1825) are deleted
+by `Store.prune_events` (events in chunks, so ingestion never waits long); outbox events
+delivered more than ``--outbox-retention-days`` (default 30) ago, with their per-sink
+deliveries, by `Store.prune_outbox` (dead letters stay until requeued; docs/reach.md).
+The first prune runs right after the server starts, then every `PRUNE_INTERVAL_SECONDS`.
+A failed round is logged and tried again at the next; it never stops the server.
 """
 
 from __future__ import annotations
@@ -72,15 +72,17 @@ async def prune_once(
         return None
     if (
         result.events
+        or result.outcomes
         or result.rollups
         or result.user_minutes
         or result.daily_rollups
         or result.outbox_events
     ):
         log.info(
-            "pruned %d events, %d rollups, %d per-user minutes, %d daily rollups,"
-            " %d delivered outbox events",
+            "pruned %d events, %d outcome events, %d rollups, %d per-user minutes,"
+            " %d daily rollups, %d delivered outbox events",
             result.events,
+            result.outcomes,
             result.rollups,
             result.user_minutes,
             result.daily_rollups,

@@ -326,3 +326,42 @@ def test_a_hostile_provider_message_is_plain_text_in_json_and_escaped_in_html(
     escaped = "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt; &#x27;x&#x27; &amp; &lt;img"
     assert f'<p class="errdiscount-explanation">{escaped}' in page
     assert f'<p class="errdiscount-suggestion">{escaped}' in page
+
+
+class _CountingStore:
+    """The real store, counting the shown-at writes the alert route asks for."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.writes = 0
+
+    def alert(self, alert_id: str) -> IssuedToken | None:
+        return self.store.alert(alert_id)
+
+    def redemption_by_jti(self, jti: str) -> object | None:
+        return self.store.redemption_by_jti(jti)
+
+    def mark_shown(self, alert_id: str) -> bool:
+        self.writes += 1
+        return self.store.mark_shown(alert_id)
+
+
+def test_the_first_view_sets_shown_at_once_and_later_views_write_nothing(store: Store) -> None:
+    counting = _CountingStore(store)
+    app = Starlette(routes=alert_routes(lambda: counting, clock=lambda: NOW))
+    record, other = _issue(store), _issue(store)
+    with serve(app) as base, httpx.Client(base_url=base) as http:
+        assert http.get("/v1/alerts/unknown-alert-id-0123456789", headers=JSON).status_code == 404
+        assert store.alert(record.alert_id).shown_at is None  # type: ignore[union-attr]
+        assert http.get(f"/v1/alerts/{record.alert_id}", headers=JSON).status_code == 200
+        first = store.alert(record.alert_id)
+        assert first is not None and first.shown_at is not None
+        for headers in (JSON, HTML, JSON):
+            assert http.get(f"/v1/alerts/{record.alert_id}", headers=headers).status_code == 200
+        assert counting.writes == 1
+        assert store.alert(record.alert_id).shown_at == first.shown_at  # type: ignore[union-attr]
+        # The page counts as shown too; the other voucher was not touched before.
+        assert store.alert(other.alert_id).shown_at is None  # type: ignore[union-attr]
+        assert http.get(f"/v1/alerts/{other.alert_id}", headers=HTML).status_code == 200
+        assert store.alert(other.alert_id).shown_at is not None  # type: ignore[union-attr]
+        assert counting.writes == 2

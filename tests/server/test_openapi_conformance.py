@@ -63,10 +63,19 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "409", "422",
 include-operation-id = "createSession"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "422", "5xx"]
 
-# Reports: a window must be non-empty and at most 400 days, `by` needs a `dimension`
-# (and differs from it), a time series has at most 2000 points, filters are printable
-# text: relations JSON Schema cannot state, so 400 INVALID_QUERY answers schema-valid
-# data there. Schema-invalid data is still refused, as everywhere.
+# Reports: a window must be non-empty and at most 400 days (in 1970-2999), `by` needs a
+# `dimension` (and differs from it), a time series has at most 2000 points, `period`
+# goes with group_by=period only, filters are printable text: relations JSON Schema
+# cannot state, so 400 INVALID_QUERY answers schema-valid data there. Schema-invalid
+# data is still refused, as everywhere.
+[[operations]]
+include-operation-id = "reportCompensation"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "5xx"]
+
+[[operations]]
+include-operation-id = "reportOutcomes"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "5xx"]
+
 [[operations]]
 include-operation-id = "reportBreakdown"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "5xx"]
