@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from server_stub.store import GROUP_COLUMNS
+
 from ._window import (
     InvalidReportQuery,
     Window,
@@ -28,16 +30,9 @@ __all__ = [
     "TimeseriesQuery",
 ]
 
-#: the dimensions of a breakdown, in the order of the all-dimensions answer
-DIMENSIONS: tuple[str, ...] = (
-    "platform",
-    "os_version",
-    "app_version",
-    "sdk_version",
-    "endpoint",
-    "error_code",
-    "category",
-)
+#: the dimensions of a breakdown, in the order of the all-dimensions answer: the
+#: columns the store groups its rollups by
+DIMENSIONS: tuple[str, ...] = GROUP_COLUMNS
 #: a time series' step names and lengths
 STEPS: dict[str, timedelta] = {
     "minute": timedelta(minutes=1),
