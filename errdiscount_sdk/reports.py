@@ -67,6 +67,7 @@ from ._analytics.tables import (
     outcomes_table,
     timeseries_summary,
 )
+from ._analytics.text import xml_text
 
 __all__ = [
     "DIMENSIONS",
@@ -116,4 +117,5 @@ __all__ = [
     "svg_to_png",
     "timeseries_chart",
     "timeseries_summary",
+    "xml_text",
 ]

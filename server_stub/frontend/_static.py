@@ -29,6 +29,7 @@ STATIC_FILES = {
     "errdiscount.mjs": _JS,
     "errdiscount.css": "text/css; charset=utf-8",
     "demo.js": _JS,
+    "dashboard.css": "text/css; charset=utf-8",
 }
 """File name → Content-Type of everything served under /static."""
 
