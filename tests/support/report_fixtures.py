@@ -63,9 +63,16 @@ def seed_breakdowns() -> list[dict[str, Any]]:
         _breakdown("app_version", [("5.1.0", 600, 12000, False), ("5.0.3", 400, 8000, False)]),
         _breakdown("sdk_version", [("0.9.0", 1000, 20000, False)]),
         _breakdown("endpoint", [("POST /messages", 1000, 20000, False)]),
-        _breakdown("error_code", [("MSG_FAILED", 1000, 1000, False)]),
-        _breakdown("category", [("network", 1000, 1000, False)]),
+        # the failure's own dimensions: successes have neither, so no lift and no suspect
+        _no_lift(_breakdown("error_code", [("MSG_FAILED", 1000, 1000, False)])),
+        _no_lift(_breakdown("category", [("network", 1000, 1000, False)])),
     ]
+
+
+def _no_lift(report: dict[str, Any]) -> dict[str, Any]:
+    for value in report["values"]:
+        value["lift"] = None
+    return report
 
 
 def seed_breakdown(dimension: str) -> dict[str, Any]:
