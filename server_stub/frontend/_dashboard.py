@@ -267,7 +267,7 @@ def dashboard_routes(
         query = urllib.parse.urlencode({"lang": lang})
         return RedirectResponse(f"/dashboard/sign-in?{query}", status_code=303)
 
-    async def load(page: _Page, report: str, params: Mapping[str, str], now: dt.datetime) -> Any:
+    async def load(report: str, params: Mapping[str, str], now: dt.datetime) -> Any:
         """The report document, or None when this server does not have that report."""
         try:
             return await state.db(loader, report, state.store, params, now)
@@ -315,7 +315,6 @@ def dashboard_routes(
 
     async def render_sections(page: _Page, params: Mapping[str, str], now: dt.datetime) -> None:
         labels = page.labels
-        sections: list[tuple[str, str, Callable[[Any], list[str]]]] = []
 
         def over_time(document: Any) -> list[str]:
             return [page.figure(timeseries_chart(parse_timeseries(document), labels), "ts")]
@@ -335,14 +334,14 @@ def dashboard_routes(
             report = parse_outcomes(document)
             return [page.figure(outcomes_chart(report, labels), "oc")]
 
-        sections = [
+        sections: list[tuple[str, str, Callable[[Any], list[str]]]] = [
             ("over_time", "timeseries", over_time),
             ("concentrate", "breakdown", concentrate),
             ("compensation", "compensation", compensation),
             ("outcomes", "outcomes", outcomes),
         ]
         for key, report, draw in sections:
-            document = await load(page, report, params, now)
+            document = await load(report, params, now)
             if document is None:
                 page.section(key, [page.note("unavailable")])
                 continue
