@@ -259,3 +259,36 @@ def test_png_without_cairosvg_is_a_usage_error(server, capsys, monkeypatch) -> N
     assert run(url, "--png", "out.png") == 2
     assert "pip install 'errdiscount-sdk[png]'" in capsys.readouterr().err
     assert reporter.queries == []  # refused before asking the server
+
+
+def _report_api_missing() -> bool:
+    import server_stub.analytics as analytics
+
+    return not hasattr(analytics, "breakdown")
+
+
+@pytest.mark.skipif(_report_api_missing(), reason="the report API (issue 15) is not merged yet")
+def test_the_seed_case_against_the_real_server(tmp_path, capsys) -> None:
+    import datetime as dt
+
+    from tests.support.server_support import ADMIN_KEY, APP_KEY, running
+
+    with running(tmp_path, detector_interval=0.0, dispatch=False) as url:
+        fx.ingest(url, APP_KEY, fx.seed_events(dt.datetime.now(dt.UTC)))
+        base = ["report", "--server", url, "--admin-key", ADMIN_KEY, "--since", "2d"]
+        assert main(base) == 0
+        out = capsys.readouterr().out
+        suspects = [line for line in out.splitlines() if line.endswith(reports.SUSPECT_MARK)]
+        assert len(suspects) == 1, out
+        assert suspects[0].startswith("*") and " 17.2 " in suspects[0]
+        assert "80.0%" in suspects[0] and "10.0%" in suspects[0] and "8.0\u00d7" in suspects[0]
+        assert main([*base, "--csv"]) == 0
+        rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+        assert [(r["dimension"], r["value"]) for r in rows if r["suspect"] == "true"] == [
+            ("os_version", "17.2")
+        ]
+        assert main([*base, "--json", "--dimension", "os_version"]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        (top,) = [v for v in printed["breakdown"]["values"] if v["suspect"]]
+        assert (top["value"], top["lift"]) == ("17.2", pytest.approx(8.0))
+        assert sum(p["failures"] for p in printed["timeseries"]["points"]) == 200

@@ -144,3 +144,42 @@ def test_the_page_works_without_javascript(browser: Any, base: str) -> None:
         assert page.locator("[data-suspects] li").count() == 1
     finally:
         context.close()
+
+
+def _report_api_missing() -> bool:
+    import server_stub.analytics as analytics
+
+    return not hasattr(analytics, "breakdown")
+
+
+@pytest.mark.skipif(_report_api_missing(), reason="the report API (issue 15) is not merged yet")
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_seed_case_from_real_events(
+    page: Any, tmp_path: Path, errors: list[str], lang: str
+) -> None:
+    """Generated events through POST /v1/events, the real report functions, the real page."""
+    import datetime as dt
+
+    from tests.support import report_fixtures as fx
+    from tests.support.server_support import APP_KEY, running
+
+    with running(tmp_path, detector_interval=0.0, dispatch=False) as url:
+        fx.ingest(url, APP_KEY, fx.seed_events(dt.datetime.now(dt.UTC)))
+        sign_in(page, url, lang)
+        assert page.url == f"{url}/dashboard?lang={lang}"
+        suspects = page.locator("[data-suspects] li")
+        assert suspects.count() == 1
+        assert suspects.inner_text() == text(
+            lang,
+            "dashboard.suspect_line",
+            dimension=text(lang, "chart.dimension.os_version"),
+            value="17.2",
+            failure_share="80.0%",
+            call_share="10.0%",
+            lift="8.0\u00d7",
+        )
+        highlighted = page.locator("svg [data-suspect=true]")
+        assert highlighted.count() == 1
+        assert highlighted.locator("text").first.text_content() == "17.2"
+        assert page.locator("figure svg[role=img]").count() >= 1 + 7
+    assert errors == []

@@ -240,3 +240,67 @@ def hostile(document: Any) -> Any:
         if "name" in item:
             item["name"] = HOSTILE
     return result
+
+
+#: os_version → (calls, failures) of `seed_events`: 17.2 has 10 % of the calls, 80 % of
+#: the failures (lift 8); every other version fails less than its share.
+SEED_VERSIONS = {
+    "16.7": (450, 10),
+    "17.1": (450, 10),
+    "17.2": (200, 160),
+    "17.3": (450, 10),
+    "17.4": (450, 10),
+}
+
+
+def seed_events(end: Any) -> list[dict[str, Any]]:
+    """The seed's case as call events over the 24 hours before ``end`` (an aware datetime).
+
+    Successes are sent aggregated (``count: 5``) as reporters do; every other dimension is
+    spread evenly over calls and failures, so only ``os_version`` 17.2 stands out.
+    """
+    import datetime as dt
+    import uuid
+
+    shapes: list[tuple[str, bool, int]] = []
+    for version, (calls, failures) in SEED_VERSIONS.items():
+        shapes += [(version, True, 1)] * failures
+        shapes += [(version, False, 5)] * ((calls - failures) // 5)
+    start = end - dt.timedelta(hours=24)
+    step = (end - start - dt.timedelta(minutes=5)) / len(shapes)
+    events = []
+    for index, (version, failed, count) in enumerate(shapes):
+        event: dict[str, Any] = {
+            "event_id": str(uuid.UUID(int=index + 1)),
+            "ts": (start + step * ((index * 7919) % len(shapes))).isoformat(),
+            "kind": "call",
+            "outcome": "error" if failed else "ok",
+            "user_id": f"u{index % 50}",
+            "endpoint": ("POST /v1/messages", "GET /v1/inbox")[index % 2],
+            "method": ("POST", "GET")[index % 2],
+            "status": 503 if failed else 200,
+            "platform": "ios",
+            "os_version": version,
+            "app_version": ("5.0.0", "5.1.0", "5.2.0")[index % 3],
+            "sdk_version": "0.4.0",
+            "source": "client",
+            "count": count,
+        }
+        if failed:
+            event.update(error_code="MSG_SEND_FAILED", category="protocol", severity="moderate")
+        events.append(event)
+    return events
+
+
+def ingest(base_url: str, app_key: str, events: list[dict[str, Any]]) -> None:
+    """POST the events in batches of 500; every one must be accepted."""
+    import httpx
+
+    for start in range(0, len(events), 500):
+        answer = httpx.post(
+            f"{base_url}/v1/events",
+            json={"events": events[start : start + 500]},
+            headers={"Authorization": f"Bearer {app_key}"},
+        )
+        assert answer.status_code == 202, answer.text
+        assert answer.json().get("rejected", []) == [], answer.text
