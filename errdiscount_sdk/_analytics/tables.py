@@ -62,11 +62,12 @@ def _grid(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence
         max([display_width(h), *(display_width(row[i]) for row in rows)])
         for i, h in enumerate(headers)
     ]
+    shown = [i for i, width in enumerate(widths) if width]  # an all-empty column is left out
     lines = [
-        "  ".join(_pad(cell, widths[i], right[i]) for i, cell in enumerate(line)).rstrip()
+        "  ".join(_pad(line[i], widths[i], right[i]) for i in shown).rstrip()
         for line in (headers, *rows)
     ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.insert(1, "  ".join("-" * widths[i] for i in shown))
     return "\n".join(lines)
 
 

@@ -161,11 +161,12 @@ def test_the_seed_case_from_real_events(
     import datetime as dt
 
     from tests.support import report_fixtures as fx
+    from tests.support.server_support import ADMIN_KEY as SERVER_ADMIN_KEY
     from tests.support.server_support import APP_KEY, running
 
     with running(tmp_path, detector_interval=0.0, dispatch=False) as url:
         fx.ingest(url, APP_KEY, fx.seed_events(dt.datetime.now(dt.UTC)))
-        sign_in(page, url, lang)
+        sign_in(page, url, lang, key=SERVER_ADMIN_KEY)
         assert page.url == f"{url}/dashboard?lang={lang}"
         suspects = page.locator("[data-suspects] li")
         assert suspects.count() == 1
