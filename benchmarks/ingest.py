@@ -6,11 +6,12 @@ For each back end, every round ingests four fresh batches of ``--batch`` events,
 rotating order (interleaved, so drift and table growth hit every variant alike):
 
 - store: `Store.ingest_events` (checks, JSON, deduping multi-row INSERT ... ON CONFLICT
-  DO NOTHING RETURNING, Python aggregation, rollup and per-user upserts), one transaction;
+  DO NOTHING RETURNING, Python aggregation, rollup, daily rollup and per-user upserts),
+  one transaction;
 - insert-only: the store's deduping INSERT alone, without the rollups (same transaction
   machinery);
-- rollups: the aggregation and the two upserts alone, in their own transaction (the
-  rollup cost per event, its commit included);
+- rollups: the aggregation and the three upserts (minute, daily, per-user) alone, in
+  their own transaction (the rollup cost per event, its commit included);
 - floor: ``executemany`` of a plain INSERT of the same rows into the same table, through
   the same connection and transaction (what a bulk load costs at best).
 
@@ -97,6 +98,7 @@ def variants(store: Store) -> dict[str, Callable[[list[EventRecord]], None]]:
         def work(tx: Any) -> None:
             rollups, users = store_events._aggregate(rows)
             store_events._UPSERT_ROLLUPS.run(tx, rollups)
+            store_events._UPSERT_DAILY.run(tx, store_events.daily_rollups(rollups))
             store_events._UPSERT_USERS.run(tx, users)
 
         dialect.run(work, write=True)

@@ -4,6 +4,8 @@ Usage: python benchmarks/redeem.py [--duration 6] [--repeat 3] [--connections 32
                                    [--targets server,server-pg,server-pg-2w,floor-pg]
                                    [--postgres DSN] [--no-pin]
 
+A check that the script works (not a measurement): ``--duration 2 --repeat 1``.
+
 Load generator: ``wrk`` (``apt-get install wrk`` on Debian/Ubuntu, ``brew install wrk``
 on macOS). A Lua script cycles through pre-minted EdDSA tokens, each redeemed once
 (``POST /v1/redemptions``, ``{"token": ...}``, a unique ``Idempotency-Key`` per
@@ -30,7 +32,13 @@ Targets, each a separate server process with a fresh database per run:
 - server-pg-2w: two uvicorn workers on one PostgreSQL database;
 - floor-pg: the floor's pipeline with the insert on PostgreSQL through psycopg's
   AsyncConnectionPool on the event loop (what PostgreSQL costs a minimal server);
-- server-2w (not by default): two workers on one SQLite file.
+- server-2w (not by default): two workers on one SQLite file;
+- any server target with ``-unkeyed`` appended (not by default, e.g.
+  ``server-pg-unkeyed``): the same, requests without an ``Idempotency-Key``.
+
+The machine may be shared: the 1-minute load average is printed at the start and the
+end, with a loud warning when it is above 1.5 (``LOADED_ABOVE``), so figures taken
+next to other work are labelled as such. Fewer than 3 repetitions are flagged too.
 
 CPU pinning (Linux ``taskset``, on by default when there are >= 2 CPUs): the
 single-process servers run on CPU 0 and wrk on CPU 1; the 2-worker servers get every
@@ -67,7 +75,13 @@ AUDIENCE = "errdiscount"
 WARMUP_SECONDS = 2
 WARMUP_TOKENS = 12_000
 
+#: a target name's suffix: the same target, its requests without an Idempotency-Key
+UNKEYED = "-unkeyed"
 WRK_INSTALL = "sudo apt-get install wrk  (Debian/Ubuntu)  or  brew install wrk  (macOS)"
+#: a 1-minute load average above this on the box means the figures share it with others
+LOADED_ABOVE = 1.5
+#: repetitions below this are a check that the script runs, not a measurement
+MIN_REPEAT = 3
 
 
 # -- the floor: a minimal pipeline --------------------------------------------------
@@ -212,10 +226,10 @@ function request()
     reused = reused + 1
   end
   sent = sent + 1
-  return wrk.format("POST", "/v1/redemptions", {
-    ["Content-Type"] = "application/json",
-    ["Idempotency-Key"] = run .. "-" .. id .. "-" .. sent,
-  }, '{"token":"' .. tokens[position] .. '"}')
+  local headers = {["Content-Type"] = "application/json"}
+  if KEYED then headers["Idempotency-Key"] = run .. "-" .. id .. "-" .. sent end
+  return wrk.format("POST", "/v1/redemptions", headers,
+    '{"token":"' .. tokens[position] .. '"}')
 end
 
 function response(status, headers, body)
@@ -244,17 +258,25 @@ end
 """
 
 
-def lua_script(directory: Path, tokens: Path, threads: int) -> Path:
-    script = directory / f"redeem-{tokens.stem}.lua"
+def lua_script(directory: Path, tokens: Path, threads: int, keyed: bool) -> Path:
+    script = directory / f"redeem-{tokens.stem}-{'keyed' if keyed else 'unkeyed'}.lua"
     source = LUA.replace("THREADS", str(threads)).replace("TOKENS", json.dumps(str(tokens)))
+    source = source.replace("KEYED", "true" if keyed else "false")
     script.write_text(source.replace("RUN", json.dumps(secrets.token_hex(6))))
     return script
 
 
 def run_wrk(
-    url: str, tokens: Path, *, seconds: int, connections: int, threads: int, cpu: str | None
+    url: str,
+    tokens: Path,
+    *,
+    seconds: int,
+    connections: int,
+    threads: int,
+    cpu: str | None,
+    keyed: bool = True,
 ) -> dict[str, float]:
-    script = lua_script(tokens.parent, tokens, threads)
+    script = lua_script(tokens.parent, tokens, threads, keyed)
     command = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
         "--latency", "-s", str(script), url,
@@ -456,6 +478,32 @@ def warn_no_wrk() -> None:
     )
 
 
+def load_average() -> float | None:
+    """The 1-minute load average, or None where the platform has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def check_load(when: str) -> float | None:
+    """Print the load average; warn loudly when the box is busy with other work."""
+    load = load_average()
+    if load is None:
+        print(f"load average at {when}: unknown on this platform", flush=True)
+    elif load > LOADED_ABOVE:
+        bar = "!" * 78
+        print(
+            f"{bar}\n!! load average at {when}: {load:.2f} (1 min) > {LOADED_ABOVE}: the\n"
+            "!! machine is busy with other work, so these figures are not a measurement\n"
+            f"!! of the servers alone. Rerun on a quiet machine.\n{bar}",
+            flush=True,
+        )
+    else:
+        print(f"load average at {when}: {load:.2f} (1 min)", flush=True)
+    return load
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=6, help="measured seconds per run")
@@ -470,11 +518,20 @@ def main() -> None:
     options = parser.parse_args()
     from errdiscount_sdk import generate_signing_key, save_signing_key_pem
 
+    loads = [check_load("start")]
+    if options.repeat < MIN_REPEAT:
+        print(
+            f"!! --repeat {options.repeat} < {MIN_REPEAT}: no spread to speak of;"
+            " a check that the script runs, not a measurement",
+            flush=True,
+        )
     use_wrk = shutil.which("wrk") is not None
     if not use_wrk:
         warn_no_wrk()
     server_cpu, workers_cpus, wrk_cpu = pinning(not options.no_pin)
     wanted = [t for t in options.targets.split(",") if t]
+    if not use_wrk and any(t.endswith(UNKEYED) for t in wanted):
+        raise SystemExit("the -unkeyed targets need wrk (the httpx fallback always sends a key)")
     runs: dict[str, list[tuple[dict[str, float], dict[str, float]]]] = {t: [] for t in wanted}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -495,6 +552,7 @@ def main() -> None:
         ]  # fmt: skip
 
         def command(name: str, run_id: str, database: str | None) -> tuple[list[str], str | None]:
+            name = name.removesuffix(UNKEYED)
             if name == "floor":
                 return [sys.executable, __file__, "--floor", f"{tmp}/{run_id}.db", key], server_cpu
             if name == "floor-pg":
@@ -532,7 +590,7 @@ def main() -> None:
                     if not use_wrk:
                         return run_httpx(url, main_file, options.n, options.connections)
                     load = {"connections": options.connections, "threads": options.threads,
-                            "cpu": wrk_cpu}  # fmt: skip
+                            "cpu": wrk_cpu, "keyed": not name.endswith(UNKEYED)}  # fmt: skip
                     warm = run_wrk(url, warm_file, seconds=WARMUP_SECONDS, **load)  # type: ignore[arg-type]
                     needed = int(warm["rps"] * options.duration * 1.5)
                     if needed > available[0]:
@@ -559,13 +617,15 @@ def main() -> None:
                     f" p99 {target['p99_ms']:.1f} ms",
                     flush=True,
                 )
-    report(runs, use_wrk, (server_cpu, workers_cpus, wrk_cpu))
+    loads.append(check_load("end"))
+    report(runs, use_wrk, (server_cpu, workers_cpus, wrk_cpu), loads)
 
 
 def report(
     runs: dict[str, list[tuple[dict[str, float], dict[str, float]]]],
     use_wrk: bool,
     cpus: tuple[str | None, ...],
+    loads: list[float | None],
 ) -> None:
     print()
     generator = "wrk" if use_wrk else "httpx (FALLBACK: measures the load generator)"
@@ -573,6 +633,9 @@ def report(
         f"1-process servers on CPU {cpus[0]} (2 workers on {cpus[1]}), wrk on CPU {cpus[2]}"
     )  # fmt: skip
     print(f"load: {generator}; {pinned}; pairs per target: {max(map(len, runs.values()))}")
+    shown = ", ".join("unknown" if x is None else f"{x:.2f}" for x in loads)
+    busy = any(x is not None and x > LOADED_ABOVE for x in loads)
+    print(f"machine load average (1 min) at start, end: {shown}" + (" (BUSY)" if busy else ""))
     print(
         "| target | vs floor, median (min-max) | redemptions/s, median | floor/s, median"
         " | p99 ms, median (max) | non-201 |"

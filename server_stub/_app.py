@@ -30,6 +30,8 @@ from .routes._ledger import ledger_routes
 from .routes._meta import meta_routes
 from .routes._outbox import outbox_routes
 from .routes._redeem import redemption_routes
+from .routes._report_compensation import compensation_report_routes
+from .routes._reports import report_routes
 from .routes._sessions import session_routes
 from .routes._traces import traces_routes
 from .web._internal_errors import InternalErrors
@@ -56,6 +58,8 @@ DEFAULT_ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     outbox_routes,
     session_routes,
     detection_routes,
+    report_routes,
+    compensation_report_routes,
     frontend_routes,
 )
 #: front-end facing paths: CORS applies here (and only here)
@@ -133,6 +137,8 @@ def create_app(
                     state.store,
                     event_retention_days=settings.event_retention_days,
                     rollup_retention_days=settings.rollup_retention_days,
+                    outbox_retention_days=settings.outbox_retention_days,
+                    daily_rollup_retention_days=settings.daily_rollup_retention_days,
                 )
             ),
         ]

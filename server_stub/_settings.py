@@ -142,6 +142,10 @@ class Settings:
         event_retention_days: raw events older than this are pruned (default 30).
         rollup_retention_days: per-minute rollups older than this are pruned (default
             400; at least ``event_retention_days``).
+        outbox_retention_days: outbox events delivered longer ago than this are pruned,
+            with their deliveries (default 30; dead letters are kept until requeued).
+        daily_rollup_retention_days: per-day rollups (the reports' whole days) older
+            than this are pruned (default 1825; at least ``rollup_retention_days``).
         detector_interval: seconds between detector runs (default 30; 0: no loop,
             runs only on ``POST /v1/detector/run``).
         auto_compensate: ``off`` (detect only), ``dry-run`` (default: record the
@@ -188,6 +192,8 @@ class Settings:
     log_format: str = attrs.field(default="text")
     event_retention_days: int = attrs.field(default=30, validator=_days)
     rollup_retention_days: int = attrs.field(default=400, validator=_days)
+    outbox_retention_days: int = attrs.field(default=30, validator=_days)
+    daily_rollup_retention_days: int = attrs.field(default=1825, validator=_days)
     webhook_urls: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     webhook_secrets: tuple[str, ...] = attrs.field(default=(), converter=_tuple, repr=False)
     amqp_url: str | None = attrs.field(default=None, repr=False)
@@ -222,6 +228,10 @@ class Settings:
             raise ConfigurationError("rollup retention is at most 36500 days")
         if self.rollup_retention_days < self.event_retention_days:
             raise ConfigurationError("rollup retention must be at least the event retention")
+        if self.daily_rollup_retention_days > 36_500:
+            raise ConfigurationError("daily rollup retention is at most 36500 days")
+        if self.daily_rollup_retention_days < self.rollup_retention_days:
+            raise ConfigurationError("daily rollup retention must be at least the rollup retention")
         for origin in self.cors_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ConfigurationError("CORS origins look like https://example.com")
@@ -326,6 +336,20 @@ _FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
         "rollup_retention_days",
         "int",
         "days per-minute event rollups are kept (default 400)",
+    ),
+    (
+        "--outbox-retention-days",
+        "OUTBOX_RETENTION_DAYS",
+        "outbox_retention_days",
+        "int",
+        "days delivered outbox events are kept (default 30; dead letters until requeued)",
+    ),
+    (
+        "--daily-rollup-retention-days",
+        "DAILY_ROLLUP_RETENTION_DAYS",
+        "daily_rollup_retention_days",
+        "int",
+        "days per-day event rollups (reports) are kept (default 1825)",
     ),
     ("--webhook-url", "WEBHOOK_URL", "webhook_urls", "list", "webhook endpoint (repeatable)"),
     (

@@ -15,9 +15,14 @@ from errdiscount_sdk import CompensationPolicy, SigningKey, TokenIssuer
 from errdiscount_sdk.wire import GRANT_DELIVERED, GRANT_PENDING
 from server_stub.store import (
     IdempotencyKeyLost,
+    InFlight,
     KeyedOutcome,
     KeyedRedemption,
+    Mismatch,
+    RedeemOutcome,
     Redemption,
+    RedemptionRequest,
+    Replay,
     Store,
     StoreError,
     StoreInputError,
@@ -140,27 +145,8 @@ class ServerState:
 
     async def db(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store call on a worker thread; store errors become problems (`store_errors`)."""
-        with store_errors():
+        with store_errors(self.metrics):
             return await run_in_threadpool(call, *args, **kwargs)
-
-    async def db_write(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """A store write that takes ``wait``: in place if the lock is free, else `db`.
-
-        The hot path (a redemption) is a few hundred microseconds of work under one
-        lock; handing it to a worker thread costs about half as much again (thread
-        wake-ups, GIL hand-offs). On SQLite, when nobody holds the write lock, it runs
-        right here with ``wait=False``; if the lock is taken (another thread or another
-        process is writing) the store raises `WouldBlock` before sleeping, and the call
-        goes to a worker thread as before. The loop is therefore never parked on a lock,
-        only on the commit's fsync, as the minimal pipeline is.
-        """
-        if self.store.can_run_now:
-            with store_errors():
-                try:
-                    return call(*args, wait=False, **kwargs)
-                except WouldBlock:
-                    pass
-        return await self.db(call, *args, wait=True, **kwargs)
 
     async def redeem_keyed(self, item: KeyedRedemption) -> KeyedOutcome:
         """`Store.redeem_idempotent`, group-committed with concurrent ones (`RedeemBatcher`).
@@ -168,16 +154,29 @@ class ServerState:
         Store errors become problems (`store_errors`); IdempotencyKeyLost stays itself.
         """
         store = self.store
-        with store_errors():
+        with store_errors(self.metrics):
             return await self._batcher.redeem(store, item)
+
+    async def redeem_unkeyed(self, request: RedemptionRequest) -> RedeemOutcome:
+        """`Store.redeem` without a claim, in the same batches as the keyed ones.
+
+        On PostgreSQL this is the one-call batch function rather than a transaction of
+        a dozen round trips; store errors become problems (`store_errors`).
+        """
+        with store_errors(self.metrics):
+            outcome = await self._batcher.redeem(self.store, request)
+        if isinstance(outcome, Replay | InFlight | Mismatch):  # only a key can give these
+            raise StoreError("an unkeyed redemption answered as a keyed one")
+        return outcome
 
 
 @contextlib.contextmanager
-def store_errors() -> Iterator[None]:
+def store_errors(metrics: ServerMetrics | None = None) -> Iterator[None]:
     """The one translation of store failures into what a route raises.
 
     `StoreInputError` (the store checks sizes and characters; its messages name the
-    field only) is 422 INVALID_BODY; `StoreError` is 503 (`store_unavailable`), logged;
+    field only) is 422 INVALID_BODY; `StoreError` is 503 (`store_unavailable`), logged
+    and counted in ``metrics`` (``errdiscount_store_errors_total{kind}``, the code);
     `IdempotencyKeyLost` and `WouldBlock` stay themselves for the caller to handle.
     """
     try:
@@ -190,7 +189,10 @@ def store_errors() -> Iterator[None]:
         ) from None
     except StoreError as exc:
         log.warning("store call failed", exc_info=exc)
-        raise store_unavailable(exc) from exc
+        problem = store_unavailable(exc)
+        if metrics is not None:
+            metrics.store_errors.labels(problem.code).inc()
+        raise problem from exc
 
 
 def store_unavailable(exc: StoreError) -> HttpProblem:

@@ -179,6 +179,7 @@ class _Endpoint:
         "cur_fails",
         "cur_first_fail",
         "cur_last_fail",
+        "cur_last_ok",
         "cur_min",
         "degraded",
         "good_len",
@@ -186,6 +187,8 @@ class _Endpoint:
         "incident",
         "last_burn_min",
         "name",
+        "onset_first_fail",
+        "onset_min",
         "ring_calls",
         "ring_fails",
         "ring_min",
@@ -205,6 +208,10 @@ class _Endpoint:
         self.cur_fails = 0
         self.cur_first_fail = 0  # first and last failure of the current minute (µs)
         self.cur_last_fail = 0
+        # The current minute's last success (µs); an aggregate, or a success stamped
+        # at the minute's start (how reporters stamp their per-minute counts), may
+        # stand for calls anywhere in it: then the minute's end.
+        self.cur_last_ok = 0
         self.ring_min = [-1] * ring
         self.ring_calls = [0] * ring
         self.ring_fails = [0] * ring
@@ -214,6 +221,8 @@ class _Endpoint:
         self.run_start = 0  # the run's first failure (µs)
         self.run_last_fail = 0  # the last failure of its last bad minute (µs)
         self.good_len = 0  # consecutive closed minutes below it
+        self.onset_min = -1  # the last closed minute, if an outage may have begun in it
+        self.onset_first_fail = 0  # its first failure (µs)
         self.incident: _Incident | None = None
         self.degraded = False
         self.burn_since_us = 0
@@ -398,12 +407,18 @@ class Detector:
             e.cur_min = minute
             e.cur_calls = 0
             e.cur_fails = 0
+            e.cur_last_ok = 0
         e.cur_calls += count
         if failed:
             if not e.cur_fails:
                 e.cur_first_fail = us
             e.cur_last_fail = us
             e.cur_fails += count
+        elif count == 1 and us % _MIN:
+            if e.cur_last_ok < us:
+                e.cur_last_ok = us
+        else:
+            e.cur_last_ok = (minute + 1) * _MIN
         if user is None:
             return self._drain()
         s = e.series.get(user)
@@ -629,10 +644,10 @@ class Detector:
     def _close_endpoint_minute(self, e: _Endpoint, m: int) -> None:
         first_fail, last_fail = e.cur_first_fail, e.cur_last_fail
         if e.cur_min == m:
-            calls, fails = e.cur_calls, e.cur_fails
+            calls, fails, last_ok = e.cur_calls, e.cur_fails, e.cur_last_ok
             e.cur_min, e.cur_calls, e.cur_fails = -1, 0, 0
         else:
-            calls = fails = 0
+            calls = fails = last_ok = 0
         ring = self._ring
         sum_calls, sum_fails = e.sum_calls, e.sum_fails
         ring_min, ring_calls, ring_fails = e.ring_min, e.ring_calls, e.ring_fails
@@ -650,7 +665,7 @@ class Detector:
         self._evict(e, end_us)
         if calls or e.degraded or any(sum_calls):
             self._burn(e, m, end_us)
-        self._incident_rule(e, calls, fails, first_fail, last_fail, end_us)
+        self._incident_rule(e, m, calls, fails, first_fail, last_fail, last_ok, end_us)
         if e.held:
             self._release_held(e)
 
@@ -715,21 +730,42 @@ class Detector:
             )
 
     def _incident_rule(
-        self, e: _Endpoint, calls: int, fails: int, first_fail: int, last_fail: int, end_us: int
+        self,
+        e: _Endpoint,
+        m: int,
+        calls: int,
+        fails: int,
+        first_fail: int,
+        last_fail: int,
+        last_ok: int,
+        end_us: int,
     ) -> None:
         """Per closed minute: a run of bad minutes opens an incident, which begins at
         the run's first failure; a quiet streak closes it, ending at the last failure
         of its last bad minute (so affected users are those who called while it
-        failed, not merely in the same minute)."""
+        failed, not merely in the same minute).
+
+        Onset: a minute below the ratio whose failures (at least
+        ``onset_min_failures``) all came after its last success, right before a run
+        (the minute before it was not bad), is where an outage began mid-minute. It
+        counts only if the next minute is bad: then the run starts with it, at its
+        first failure. A blip at the end of a healthy minute, or a dip inside a
+        flapping run, gains nothing."""
         rules = self.settings.incident
         bad = calls > 0 and fails >= rules.failure_ratio * calls
         if bad:
             if e.run_len == 0:
                 e.run_start = first_fail
+                if e.onset_min == m - 1:
+                    e.run_start = e.onset_first_fail
+                    e.run_len = 1
             e.run_len += 1
             e.run_last_fail = last_fail
             e.good_len = 0
         else:
+            onset = rules.onset_min_failures
+            if onset and e.run_len == 0 and fails >= onset and first_fail > last_ok:
+                e.onset_min, e.onset_first_fail = m, first_fail
             e.run_len = 0
             e.good_len += 1
         incident = e.incident

@@ -91,7 +91,11 @@ class IncidentSettings:
     ``moderate_after`` is minor, longer than ``severe_after`` is severe (and adds
     ``severe_extra``, extra service time, unless None). An episode detected while its
     endpoint is in a failing run is held up to ``hold_episodes`` for an incident to
-    cover it."""
+    cover it.
+
+    ``onset_min_failures``: a minute below the ratio counts as a run's first minute
+    when at least that many failures came after its last success and the next minute
+    is at the ratio (an outage that began mid-minute); 0 turns this off."""
 
     failure_ratio: float = 0.5
     min_duration: dt.timedelta = dt.timedelta(minutes=5)
@@ -101,6 +105,7 @@ class IncidentSettings:
     severe_after: dt.timedelta = dt.timedelta(minutes=120)
     severe_extra: Compensation | None = _EXTRA_SERVICE
     hold_episodes: dt.timedelta = dt.timedelta(minutes=10)
+    onset_min_failures: int = 3
 
     def grade(self, duration: dt.timedelta) -> Severity:
         """Minor below ``moderate_after``, severe above ``severe_after``, else moderate."""
@@ -205,12 +210,15 @@ def _number(value: Any, path: str, low: float, high: float, *, low_open: bool) -
     return float(value)
 
 
-def _count(table: Mapping[str, Any], name: str, default: int, path: str) -> int:
+def _count(
+    table: Mapping[str, Any], name: str, default: int, path: str, *, allow_zero: bool = False
+) -> int:
     if name not in table:
         return default
     value = table[name]
-    if type(value) is not int or not 1 <= value <= _MAX_COUNT:
-        raise PolicyError(f"{path}.{name}: must be an integer in [1, {_MAX_COUNT}]")
+    low = 0 if allow_zero else 1
+    if type(value) is not int or not low <= value <= _MAX_COUNT:
+        raise PolicyError(f"{path}.{name}: must be an integer in [{low}, {_MAX_COUNT}]")
     return value
 
 
@@ -314,6 +322,7 @@ def _incident(value: Any, path: str) -> IncidentSettings:
             "severe_after_minutes",
             "severe_extra",
             "hold_episodes_minutes",
+            "onset_min_failures",
         },
     )
     base = IncidentSettings()
@@ -340,6 +349,9 @@ def _incident(value: Any, path: str) -> IncidentSettings:
         severe_extra=extra,
         hold_episodes=_minutes(
             table, "hold_episodes_minutes", base.hold_episodes, path, allow_zero=True
+        ),
+        onset_min_failures=_count(
+            table, "onset_min_failures", base.onset_min_failures, path, allow_zero=True
         ),
     )
     for name in ("min_duration", "close_after"):

@@ -67,8 +67,11 @@ class Observation:
     """``count`` calls of one user on one endpoint at ``ts``, all failed or all not.
 
     A single event (``count=1``) or a per-minute aggregate (the server's rollups).
-    ``failed`` is already through `counts_as_failure`. ``user_id`` None: an anonymous
-    call (it counts toward the endpoint's rates, never toward a compensation).
+    An aggregate, or a success stamped at the start of its minute (a reporter's
+    per-minute count), is taken to stand for calls anywhere in that minute (the
+    incident onset rule, docs/detection.md). ``failed`` is already through
+    `counts_as_failure`. ``user_id`` None: an anonymous call (it counts toward the
+    endpoint's rates, never toward a compensation).
 
     Raises:
         ConfigurationError: a naive or non-UTC ``ts``, an empty endpoint, a count

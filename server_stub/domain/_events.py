@@ -1,4 +1,4 @@
-"""One call event on the server: the SDK's validation and redaction, then the store's record.
+"""One event on the server: the SDK's validation and redaction, then the store's record.
 
 There is one definition of a valid event: the SDK's `parse_event`
 (`errdiscount_sdk.events`, docs/events.md), which the reporters and the provider
@@ -9,11 +9,12 @@ itself, and turns the result into the store's `EventRecord`:
   is a `Rejected` whose reason is the SDK's ``InvalidEvent.reason``
   (``"<problem>:<member>"``, never a value).
 - Server rules on top of the contract: ``ts`` not before 2000 nor more than a day
-  ahead of the server's clock (``range:ts``); only call events are stored here
-  (an outcome event is ``unsupported:kind``).
+  ahead of the server's clock (``range:ts``). Call events become `EventRecord`,
+  outcome events (``kind: "outcome"``, the provider's business outcomes)
+  `OutcomeRecord`; both are deduplicated on ``event_id`` by the store.
 - Redaction runs again (defence in depth: apps redact first) with the SDK's
   `Redactor` in deny-list-only mode (``Redactor(keep_values=True)``), over ``params``
-  and the extensions (the unknown members). It is idempotent on what an app already
+  and the extensions (the unknown members) of both kinds. It is idempotent on what an app already
   redacted; what falls over its caps becomes ``"[Truncated]"``.
 - ``event_id`` is stored in its canonical lower-case form (the dedupe key).
 """
@@ -29,11 +30,12 @@ import attrs
 from errdiscount_sdk.events import (
     CallEvent,
     InvalidEvent,
+    OutcomeEvent,
     Redactor,
     format_ts,
     parse_event,
 )
-from server_stub.store import EventRecord
+from server_stub.store import EventRecord, OutcomeRecord
 
 __all__ = [
     "EARLIEST",
@@ -61,10 +63,31 @@ def _redacted(value: Mapping[str, Any]) -> dict[str, Any]:
     return SERVER_REDACTOR.params(value) if value else {}
 
 
-def _record(event: CallEvent, now: datetime) -> EventRecord:
-    moment = event.timestamp()
+def _checked_ts(ts: str, now: datetime) -> datetime:
+    try:
+        moment = datetime.fromisoformat(ts[:-1] + "+00:00")  # parse_event normalized it
+    except ValueError:
+        # The SDK writes years before 1000 without their leading zeros ("31-09-03T..."),
+        # which fromisoformat refuses: such a time is before 2000 anyway.
+        raise InvalidEvent("range:ts") from None
     if not EARLIEST <= moment <= now + MAX_FUTURE:
         raise InvalidEvent("range:ts")
+    return moment
+
+
+def _outcome(event: OutcomeEvent, now: datetime) -> OutcomeRecord:
+    return OutcomeRecord(
+        event_id=event.event_id.lower(),
+        ts=_checked_ts(event.ts, now),
+        name=event.name,
+        user_id=event.user_id,
+        value=event.value,
+        extensions=_redacted(event.extensions),
+    )
+
+
+def _record(event: CallEvent, now: datetime) -> EventRecord:
+    moment = _checked_ts(event.ts, now)
     return EventRecord(
         event_id=event.event_id.lower(),
         ts=moment,
@@ -92,7 +115,7 @@ def _record(event: CallEvent, now: datetime) -> EventRecord:
     )
 
 
-def to_record(document: object, *, now: datetime) -> EventRecord | Rejected:
+def to_record(document: object, *, now: datetime) -> EventRecord | OutcomeRecord | Rejected:
     """Validate (the SDK's `parse_event`) and redact one event for the store.
 
     Args:
@@ -100,12 +123,13 @@ def to_record(document: object, *, now: datetime) -> EventRecord | Rejected:
         now: the server's clock, for the "not more than a day ahead" rule.
 
     Returns:
-        The `EventRecord` to store, or `Rejected` with the first problem found.
+        The `EventRecord` (a call) or `OutcomeRecord` (an outcome) to store, or
+        `Rejected` with the first problem found.
     """
     try:
         event = parse_event(document)
-        if not isinstance(event, CallEvent):
-            raise InvalidEvent("unsupported:kind")
+        if isinstance(event, OutcomeEvent):
+            return _outcome(event, now)
         return _record(event, now)
     except InvalidEvent as exc:
         return Rejected(exc.reason)

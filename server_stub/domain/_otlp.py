@@ -351,7 +351,7 @@ def map_spans(request: ExportTraceServiceRequest, *, now: datetime) -> SpanMappi
                 parsed = to_record(event, now=now)
                 if isinstance(parsed, Rejected):
                     rejected.append(parsed.reason)
-                else:
+                elif isinstance(parsed, EventRecord):  # a span is always a call event
                     records.append(parsed)
     return SpanMapping(tuple(records), tuple(rejected), ignored, untemplated)
 

@@ -41,6 +41,7 @@ __all__ = [
     "compensation_json",
     "redemption_json",
     "redemption_response",
+    "refusal_code",
     "rfc3339",
     "store_amount",
 ]
@@ -131,6 +132,15 @@ _REFUSALS: dict[type, tuple[str, str, str]] = {
         "Contact support; the operator can load more codes.",
     ),
 }
+
+
+def refusal_code(outcome: RedeemOutcome) -> str | None:
+    """The error code `redemption_response` answers for ``outcome``; None when granted."""
+    if isinstance(outcome, Redeemed):
+        return None
+    if isinstance(outcome, UserCapReached):
+        return RedemptionCode.USER_CAP_REACHED
+    return _REFUSALS[type(outcome)][0]
 
 
 def redemption_response(outcome: RedeemOutcome) -> StoredResponse:

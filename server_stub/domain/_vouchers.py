@@ -108,5 +108,7 @@ async def mint_voucher(
         error_code=error_code,
         incident=incident,
         alert_url=url,
+        severity=severity,
+        segment=segment,
     )
     return IssuedVoucher(token, claims, record, alert_id, url)

@@ -5,6 +5,8 @@ server issued (OWASP's "ID mapped server-side" form), so the front end never
 renders an attacker-chosen URL. The same resource is served as JSON for the
 widget and as a standalone HTML page for a browser that opens the link;
 ``Accept`` decides. Language: ``?lang=`` first, then ``Accept-Language``.
+The first view of either form sets the voucher's ``shown_at`` (the compensation
+funnel's "shown" step, docs/analytics.md).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from errdiscount_sdk.wire import MAX_TOKEN_BYTES
 
 from ..domain._provider_text import pick_text
 from ..domain._render import compensation_json, rfc3339
+from ._format import format_amount, format_datetime
 from ._i18n import Catalogues, catalogues, choose_language
 from ._pages import Markup, escape, html_response, prefers_html, render
 
@@ -66,6 +69,8 @@ class IssuedAlert(Protocol):
     def priority(self) -> bool: ...
     @property
     def support_flag(self) -> bool: ...
+    @property
+    def shown_at(self) -> dt.datetime | None: ...
 
 
 GrantDelivery = Callable[[Any], Awaitable[str]]
@@ -73,10 +78,12 @@ GrantDelivery = Callable[[Any], Awaitable[str]]
 
 
 class AlertStore(Protocol):
-    """The two store reads the alert endpoint needs (``server_stub.store.Store``)."""
+    """The store calls the alert endpoint needs (``server_stub.store.Store``): two reads,
+    and the one write that records the first view."""
 
     def alert(self, alert_id: str) -> IssuedAlert | None: ...
     def redemption_by_jti(self, jti: str) -> object | None: ...
+    def mark_shown(self, alert_id: str) -> bool: ...
 
 
 def _claims(token: str) -> dict[str, Any]:
@@ -103,8 +110,12 @@ def _https_url(value: object) -> str | None:
     return value
 
 
-def _amount(value: int | float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
+def _summary_key(kind: str, unit: str, cat: Catalogues) -> str:
+    # A service credit is money or days (token spec); each reads its own way.
+    if kind == "service_credit" and unit == "days":
+        return "summary.service_credit_days"
+    key = f"summary.{kind}"
+    return key if key in cat.keys() else "summary.coupon"  # noqa: SIM118 (not a dict)
 
 
 def alert_content(
@@ -130,8 +141,8 @@ def alert_content(
     severity = err.get("severity") if isinstance(err.get("severity"), str) else ""
     # The store counts in integer units (cents); show the amount as the token states it.
     shown = compensation_json(record.kind, record.amount, record.unit)
-    kind = record.kind if f"summary.{record.kind}" in cat.keys() else "coupon"  # noqa: SIM118
-    summary = cat.text(lang, f"summary.{kind}", amount=_amount(shown["amount"]), unit=shown["unit"])
+    amount = format_amount(shown["amount"], shown["unit"], lang)
+    summary = cat.text(lang, _summary_key(record.kind, shown["unit"], cat), amount=amount)
     if redeemed:
         status, body_key = "redeemed", "alert.body_redeemed"
     elif record.expires_at <= now:
@@ -142,7 +153,9 @@ def alert_content(
         "alert_id": record.alert_id,
         "lang": lang,
         "status": status,
-        "title": cat.text(lang, "alert.title"),
+        # The apology while there is something to offer; a used or expired voucher is
+        # just "your compensation" (its body says what became of it).
+        "title": cat.text(lang, "alert.title" if status == "pending" else "page.title"),
         "body": cat.text(lang, body_key, summary=summary),
         "error": {
             "code": code,
@@ -165,48 +178,57 @@ def alert_content(
     }
 
 
+def _paragraph(css_class: str, text: str) -> Markup:
+    return Markup(f'<p class="{css_class}">{escape(text)}</p>')
+
+
 def _page(content: dict[str, Any], cat: Catalogues) -> str:
     lang = content["lang"]
     widget = content["texts"]
+    pending = content["status"] == "pending"
     terms = ""
-    if content["terms_url"]:
+    if content["terms_url"] and pending:
         terms = Markup(
             f'<p><a class="errdiscount-terms" href="{escape(content["terms_url"])}" '
             f'rel="noopener noreferrer">{escape(widget["terms"])}</a></p>'
         )
-    action, status_text = "", ""
-    if content["status"] == "pending":
-        # Disabled until the script has wired it up: no dead button without JS.
-        action = Markup(
+    expires = dt.datetime.fromisoformat(content["expires_at"].replace("Z", "+00:00"))
+    error_code = content["error"]["code"] or "-"
+    meta = [f"<dt>{escape(widget['error_code'])}</dt><dd><code>{escape(error_code)}</code></dd>"]
+    if content["status"] != "redeemed":  # "valid until" means nothing once it is used
+        meta.append(
+            f"<dt>{escape(widget['expires'])}</dt><dd><time datetime="
+            f'"{escape(content["expires_at"])}">{escape(format_datetime(expires, lang))}'
+            "</time></dd>"
+        )
+    title, story, action = content["title"], "", ""
+    if pending:
+        # The apology, the error's story and a Redeem button the script enables (disabled
+        # until then: no dead button without JS; the noscript line says why). Redeemed or
+        # expired: the body says so once; nothing to do, so no button, no request for
+        # JavaScript, no error advice and no token on the page.
+        story = _paragraph("errdiscount-explanation", content["error"]["explanation"])
+        story += _paragraph("errdiscount-suggestion", content["error"]["suggestion"])
+        action = (
             '<div class="errdiscount-actions"><button type="button" class="errdiscount-redeem" '
             f"data-errdiscount-redeem disabled>{escape(widget['redeem'])}</button></div>"
+            f"<noscript><p>{escape(cat.text(lang, 'page.noscript'))}</p></noscript>"
         )
-    else:
-        key = "already_redeemed" if content["status"] == "redeemed" else "expired"
-        status_text = widget[key]
-    expires = dt.datetime.fromisoformat(content["expires_at"].replace("Z", "+00:00"))
     return render(
         "alert.html",
         {
             "lang": lang,
             "page_title": cat.text(lang, "page.title"),
             "status": content["status"],
-            "redeem_url": content["redeem"]["url"],
-            "token": content["redeem"]["token"],
-            "texts_json": json.dumps(widget, ensure_ascii=False),
-            "title": content["title"],
+            "redeem_url": content["redeem"]["url"] if pending else "",
+            "token": content["redeem"]["token"] if pending else "",
+            "texts_json": json.dumps(widget if pending else {}, ensure_ascii=False),
+            "title": title,
             "body": content["body"],
-            "explanation": content["error"]["explanation"],
-            "suggestion": content["error"]["suggestion"],
-            "error_code_label": widget["error_code"],
-            "error_code": content["error"]["code"] or "-",
-            "expires_label": widget["expires"],
-            "expires_at": content["expires_at"],
-            "expires_text": expires.strftime("%Y-%m-%d %H:%M UTC"),
+            "story": Markup(story),
+            "meta": Markup("".join(meta)),
             "terms": terms,
-            "action": action,
-            "status_text": status_text,
-            "noscript": cat.text(lang, "page.noscript"),
+            "action": Markup(action),
         },
     )
 
@@ -262,6 +284,10 @@ def alert_routes(
         record = await run_in_threadpool(store.alert, alert_id)
         if record is None:
             return _not_found(request, lang, ancestors)
+        if record.shown_at is None:
+            # The funnel's "shown" step: written once; later views find it set and
+            # write nothing (the UPDATE also matches only while it is unset).
+            await run_in_threadpool(store.mark_shown, alert_id)
         redemption = await run_in_threadpool(store.redemption_by_jti, record.jti)
         base = (public_url or str(request.base_url)).rstrip("/")
         content = alert_content(

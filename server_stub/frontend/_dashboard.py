@@ -12,8 +12,9 @@
   Sign-in attempts are rate limited per client address (`SIGN_IN_PER_MINUTE`), and a POST
   whose ``Origin`` names another site is refused.
 - Data: the report functions of ``server_stub.analytics`` (the same JSON the
-  ``/v1/reports/*`` routes answer), called in-process through `ReportLoader`; each
-  section stands alone, so a server without one report shows a note for it only.
+  ``/v1/reports/*`` routes answer), called in-process (`contract_reports`, the default
+  `ReportLoader`) on a worker thread; each section stands alone, so a report that is
+  missing or fails shows a note for that section only.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from errdiscount_sdk.reports import (
     xml_text,
 )
 
+from .. import analytics
 from .._state import ServerState
 from ..routes._redeem import client_ip
 from ..web._ratelimit import RateLimiter
@@ -84,27 +86,25 @@ ReportLoader = Callable[[str, Any, Mapping[str, str], dt.datetime], Any]
 worker thread (`ServerState.db`). Raises `ReportUnavailable` for a report the server lacks.
 """
 
-_QUERY_CLASSES = {
-    "breakdown": "BreakdownQuery",
-    "timeseries": "TimeseriesQuery",
-    "compensation": "CompensationQuery",
-    "outcomes": "OutcomesQuery",
+_REPORTS: Mapping[str, tuple[Callable[[Any, Any], Any], Callable[[Any, dt.datetime], Any]]] = {
+    "breakdown": (analytics.breakdown, analytics.BreakdownQuery.from_params),
+    "timeseries": (analytics.timeseries, analytics.TimeseriesQuery.from_params),
+    "compensation": (analytics.compensation, analytics.CompensationQuery.from_params),
+    "outcomes": (analytics.outcomes, analytics.OutcomesQuery.from_params),
 }
 
 
 def contract_reports(report: str, store: Any, params: Mapping[str, str], now: dt.datetime) -> Any:
-    """The reports of ``server_stub.analytics`` (ANALYTICS_CONTRACT), looked up by name.
+    """The reports of ``server_stub.analytics``: exactly what ``/v1/reports/<report>`` answers.
 
-    Adapter until the analytics functions are on main: a report whose function or query
-    class is missing is `ReportUnavailable`, so the page shows a note instead.
+    Raises:
+        ReportUnavailable: no report of that name.
+        InvalidReportQuery: ``params`` are not a valid query of that report.
     """
-    from .. import analytics
-
-    function = getattr(analytics, report, None)
-    query_class = getattr(analytics, _QUERY_CLASSES[report], None)
-    if function is None or query_class is None:
+    if report not in _REPORTS:
         raise ReportUnavailable(report)
-    return function(store, query_class.from_params(dict(params), now))
+    function, parse = _REPORTS[report]
+    return function(store, parse(dict(params), now))
 
 
 def _labels(lang: str) -> ChartLabels:
@@ -272,6 +272,10 @@ def dashboard_routes(
         try:
             return await state.db(loader, report, state.store, params, now)
         except ReportUnavailable:
+            return None
+        except analytics.InvalidReportQuery:
+            # The window comes from `WINDOWS`, which every report accepts: a bug, not input.
+            log.warning("the %s report refused the dashboard's query", report, exc_info=True)
             return None
 
     async def dashboard(request: Request) -> Response:

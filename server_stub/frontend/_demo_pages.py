@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ._format import format_amount
 from ._i18n import catalogues, choose_language
 from ._pages import html_response, render
 
@@ -28,6 +29,9 @@ DEMO_SUGGESTION = {
     "en": "Change the payment method or top up, then retry.",
     "zh-CN": "请更换支付方式或充值后重试。",
 }
+
+#: what the demo's Pay button says it charges (amount, currency)
+DEMO_PRICE = (50, "USD")
 
 Mint = Callable[[Request], Awaitable[tuple[str, str]]]
 """Issues a demo token for the request; returns ``(discount_token, alert_url)``."""
@@ -53,7 +57,7 @@ def demo_routes(mint: Mint, *, frame_ancestors: Iterable[str] = ()) -> list[Rout
                 "lang": lang,
                 "title": cat.text(lang, "demo.title"),
                 "intro": cat.text(lang, "demo.intro"),
-                "pay": cat.text(lang, "demo.pay"),
+                "pay": cat.text(lang, "demo.pay", amount=format_amount(*DEMO_PRICE, lang)),
                 "language_label": cat.text(lang, "demo.language"),
                 "texts_json": json.dumps(cat.section(lang, "demo"), ensure_ascii=False),
             },

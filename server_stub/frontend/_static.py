@@ -1,11 +1,12 @@
-"""``/static/*``: the widget's files, from an explicit allow-list, with types and caching.
+"""``/static/*`` and ``/favicon.ico``: the widget's files, from an allow-list, with caching.
 
 Only the files named in `STATIC_FILES` are served (no directory walking, so no
 path tricks). They are read once; each response carries its exact type, a
 strong ETag (``If-None-Match`` gets a 304), ``Cache-Control`` and ``nosniff``.
 The widget is meant to be embedded by other origins: ``<script src>`` needs no
 CORS, but ``import`` of the ES module does, so these public, credential-free
-files carry ``Access-Control-Allow-Origin: *``.
+files carry ``Access-Control-Allow-Origin: *``. ``/favicon.ico`` is where browsers look
+for the icon (every page also links it), so the console shows no 404.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ STATIC_FILES = {
     "errdiscount.mjs": _JS,
     "errdiscount.css": "text/css; charset=utf-8",
     "demo.js": _JS,
+    "favicon.ico": "image/x-icon",
     "dashboard.css": "text/css; charset=utf-8",
 }
 """File name → Content-Type of everything served under /static."""
@@ -62,7 +64,14 @@ def _headers(file: _File) -> dict[str, str]:
 
 
 async def _static(request: Request) -> Response:
-    name = request.path_params["name"]
+    return _serve(request, request.path_params["name"])
+
+
+async def _favicon(request: Request) -> Response:
+    return _serve(request, "favicon.ico")
+
+
+def _serve(request: Request, name: str) -> Response:
     if name not in STATIC_FILES:
         return Response(
             b'{"error_code":"NOT_FOUND","message":"No such file.","suggestion":"Check the URL."}',
@@ -78,5 +87,8 @@ async def _static(request: Request) -> Response:
 
 
 def static_routes() -> list[Route]:
-    """The ``GET /static/{name}`` route."""
-    return [Route("/static/{name}", _static, methods=["GET", "HEAD"], name="static")]
+    """The ``GET /static/{name}`` and ``GET /favicon.ico`` routes."""
+    return [
+        Route("/static/{name}", _static, methods=["GET", "HEAD"], name="static"),
+        Route("/favicon.ico", _favicon, methods=["GET", "HEAD"], name="favicon"),
+    ]

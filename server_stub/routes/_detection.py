@@ -3,6 +3,7 @@ compensations, user profiles, and a detector run on demand (docs/detection.md)."
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -28,7 +29,7 @@ from ._redeem import check_path_id
 __all__ = ["detection_routes"]
 
 _PAGE = 100
-_MAX_PAGE = 1000
+_MAX_PAGE = 1000  # a larger limit is capped, as GET /v1/events does
 _MAX_SCOPE = 1000
 _NAME = 256
 _INCIDENT = {
@@ -40,6 +41,16 @@ _PROFILE = {
     "segment": Field((str,), required=False, max_length=32),
     "value_tier": Field((str,), required=False, max_length=32),
 }
+
+
+#: Names (user ids, endpoints) as the events carry them and the store keeps them: no C0
+#: control character or DEL (docs/openapi.yaml: ``^[^\x00-\x1F\x7F]``). A lone
+#: surrogate never gets here: `read_json` refuses it, a query decodes to U+FFFD.
+_NOT_TEXT = re.compile("[\x00-\x1f\x7f]")
+
+
+def _is_name(value: str, limit: int = _NAME) -> bool:
+    return 0 < len(value) <= limit and _NOT_TEXT.search(value) is None
 
 
 def _admin(request: Request) -> ServerState:
@@ -61,18 +72,24 @@ def _query(request: Request, allowed: set[str]) -> dict[str, str]:
         raise _bad_query("Each query parameter may appear once.")
     found = {name: query[name] for name in query}
     for name, value in found.items():
-        if name not in ("since", "limit") and (
-            not 0 < len(value) <= _NAME or not value.isprintable()
-        ):
-            raise _bad_query(f"{name} must be 1 to {_NAME} printable characters.")
+        if name not in ("since", "limit") and not _is_name(value):
+            raise _bad_query(f"{name} must be 1 to {_NAME} characters, none of them control.")
     return found
 
 
 def _parse_time(value: str, name: str, *, body: bool = False) -> datetime:
+    # RFC 3339 allows a lower-case "t" and "z", and a leap second (:60), which
+    # `datetime` cannot hold: it is read as the last microsecond of its minute.
+    text = value[:40].upper()
+    leap = text[16:19] == ":60"
+    if leap:
+        text = text[:17] + "59" + text[19:]
     try:
-        moment = datetime.fromisoformat(value[:40])
+        moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
             raise ValueError(name)
+        if leap:
+            moment = moment.replace(microsecond=999_999)
         return moment.astimezone(UTC)
     except (ValueError, OverflowError):
         message = f"{name} must be an RFC 3339 timestamp with a time zone."
@@ -118,12 +135,16 @@ async def list_incidents(request: Request) -> Response:
 
 
 def _scope(value: object) -> tuple[str, ...]:
-    names = [value] if isinstance(value, str) else value
+    if isinstance(value, str):
+        if value != "all":
+            raise invalid_body("scope: 'all' or a list of endpoint names.")
+        return (ALL_ENDPOINTS,)
+    names = value
     assert isinstance(names, list)
     if not names or not all(isinstance(n, str) and 0 < len(n) <= _NAME for n in names):
         raise invalid_body(f"scope: 'all' or a list of 1 to {_MAX_SCOPE} endpoint names.")
-    if any(not n.isprintable() for n in names):
-        raise invalid_body("scope: endpoint names are printable text.")
+    if not all(_is_name(n) for n in names):
+        raise invalid_body("scope: endpoint names have no control characters.")
     if any(n in ("all", ALL_ENDPOINTS) for n in names):
         return (ALL_ENDPOINTS,)
     return tuple(sorted(set(names)))
@@ -182,16 +203,21 @@ async def degraded_endpoints(request: Request) -> Response:
 async def put_user(request: Request) -> Response:
     state = _admin(request)
     user_id = request.path_params["user_id"]
-    if not check_path_id(user_id, 256):
-        raise invalid_body("Path segment 'user_id' must be 1 to 256 printable characters.")
+    if not _is_name(user_id):
+        raise invalid_body(
+            "Path segment 'user_id' must be 1 to 256 characters, none of them control."
+        )
     body = await read_json(request, ADMIN_BODY_LIMIT, _PROFILE)
     segment = body.get("segment")
     if segment is not None and segment not in SEGMENTS:
         raise invalid_body(f"segment must be one of {sorted(SEGMENTS)}.")
+    tier = body.get("value_tier")
+    if tier is not None and not _is_name(tier, 32):
+        raise invalid_body("value_tier must be 1 to 32 characters, none of them control.")
     profile = UserProfile(
         user_id=user_id,
         segment=segment,
-        value_tier=body.get("value_tier"),
+        value_tier=tier,
         updated_at=datetime.now(UTC),
     )
     await state.db(state.store.set_user_profile, profile)
@@ -228,7 +254,7 @@ async def run_detector(request: Request) -> Response:
             503, "NOT_READY", "The detector is not running.", "Retry in a moment.",
             {"Retry-After": "1"},
         )  # fmt: skip
-    with store_errors():
+    with store_errors(state_of(request).metrics):
         report = await worker.run_once()
     return json_response(
         {

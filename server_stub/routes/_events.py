@@ -1,11 +1,12 @@
-"""POST /v1/events (app key): ingest call events; GET /v1/events (app or admin key): list them.
+"""POST /v1/events (app key): ingest call and outcome events; GET /v1/events: list calls.
 
 POST takes ``{"schema_version": 1, "events": [...], "dropped": {...}}`` as JSON,
 optionally gzip (``Content-Encoding: gzip``): at most `MAX_BATCH_BYTES` (1 MiB) as sent
 and after decompression, at most `MAX_EVENTS_PER_BATCH` (1000) events — the wire's caps,
 which the SDK's reporter also obeys. Each event is validated with the SDK's
-`parse_event` and redacted again on its own (`to_record`); the valid ones are stored in
-one transaction, deduplicated on ``event_id``. The answer is
+`parse_event` and redacted again on its own (`to_record`); the valid ones (call events
+and ``kind: "outcome"`` business outcomes) are stored in one transaction, deduplicated
+on ``event_id``. The answer is
 202 ``{"accepted", "duplicates", "rejected": [{"index", "reason"}]}``: one bad event
 never rejects its batch. A malformed envelope (not an object, unknown members,
 ``events`` not a list, a bad ``dropped``, a ``schema_version`` other than 1) is 422 for
@@ -43,7 +44,7 @@ from errdiscount_sdk.wire import (
     MAX_BATCH_BYTES,
     MAX_EVENTS_PER_BATCH,
 )
-from server_stub.store import EventRecord, IngestResult
+from server_stub.store import EventRecord, IngestResult, OutcomeRecord
 
 from .._state import ServerState
 from ..domain._events import Rejected, event_json, to_record
@@ -196,7 +197,7 @@ def events_routes(state: ServerState) -> list[BaseRoute]:
         raw = await read_encoded(request, limit=MAX_BATCH_BYTES, decoded_limit=MAX_BATCH_BYTES)
         events, dropped = _envelope(_decode(raw))
         now = datetime.now(UTC)
-        records: list[EventRecord] = []
+        records: list[EventRecord | OutcomeRecord] = []
         rejected: list[dict[str, Any]] = []
         for index, item in enumerate(events):
             parsed = to_record(item, now=now)

@@ -3,13 +3,16 @@
 ``GET /v1/outbox?status=&after=&limit=`` lists events (oldest first);
 ``POST /v1/outbox/{id}/requeue`` puts a dead letter back; ``POST/GET/DELETE
 /v1/webhook-endpoints`` registers, lists and removes endpoints (with event-type
-filters). A registered endpoint's secret is shown once, in the answer to its
-creation; it is never listed.
+filters); ``POST /v1/webhook-endpoints/{id}/enable`` re-enables one the dispatcher
+disabled (410, or 5 days of failures), its failure streak reset, and logs which admin
+did it. A registered endpoint's secret is shown once, in the answer to its creation;
+it is never listed.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 from typing import Any
 
@@ -35,6 +38,9 @@ from ..workers._sinks import WebhookUrlRefused, check_webhook_url, decode_secret
 from ._redeem import check_path_id
 
 __all__ = ["outbox_routes"]
+
+#: the dispatcher's logger: enabling is the operational event that answers its "disabled"
+log = logging.getLogger("server_stub.outbox")
 
 _ENDPOINT = {
     "url": Field((str,), max_length=2048),
@@ -168,19 +174,37 @@ async def list_endpoints(request: Request) -> Response:
     return json_response({"endpoints": [endpoint_json(e) for e in found]})
 
 
+def _no_endpoint() -> HttpProblem:
+    return HttpProblem(
+        404,
+        "ENDPOINT_NOT_FOUND",
+        "No webhook endpoint has this id.",
+        "See GET /v1/webhook-endpoints.",
+    )
+
+
 async def delete_endpoint(request: Request) -> Response:
     state = _admin(request)
     endpoint_id: str = request.path_params["endpoint_id"]
     if not check_path_id(endpoint_id) or not await state.db(
         state.store.remove_webhook_endpoint, endpoint_id
     ):
-        raise HttpProblem(
-            404,
-            "ENDPOINT_NOT_FOUND",
-            "No webhook endpoint has this id.",
-            "See GET /v1/webhook-endpoints.",
-        )
+        raise _no_endpoint()
     return Response(status_code=204)
+
+
+async def enable_endpoint(request: Request) -> Response:
+    state = state_of(request)
+    actor = state.keys.require_admin(request)
+    endpoint_id: str = request.path_params["endpoint_id"]
+    if not check_path_id(endpoint_id):
+        raise _no_endpoint()
+    endpoint = await state.db(state.store.enable_webhook_endpoint, endpoint_id)
+    if endpoint is None:
+        raise _no_endpoint()
+    log.info("outbox: webhook endpoint %s enabled by %s", endpoint.id, actor)
+    state.notify_events()  # its pending events are due at their next attempt, as before
+    return json_response(endpoint_json(endpoint))
 
 
 def outbox_routes(state: ServerState) -> list[BaseRoute]:
@@ -190,4 +214,5 @@ def outbox_routes(state: ServerState) -> list[BaseRoute]:
         Route("/v1/webhook-endpoints", add_endpoint, methods=["POST"]),
         Route("/v1/webhook-endpoints", list_endpoints, methods=["GET"]),
         Route("/v1/webhook-endpoints/{endpoint_id}", delete_endpoint, methods=["DELETE"]),
+        Route("/v1/webhook-endpoints/{endpoint_id}/enable", enable_endpoint, methods=["POST"]),
     ]

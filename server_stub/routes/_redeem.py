@@ -34,6 +34,7 @@ from server_stub.store import (
     InFlight,
     KeyedRedemption,
     Mismatch,
+    RedeemOutcome,
     RedemptionRequest,
     Replay,
     StoredResponse,
@@ -47,6 +48,7 @@ from ..domain._render import (
     pending_json,
     redemption_json,
     redemption_response,
+    refusal_code,
     store_amount,
 )
 from ..domain._unverified import unverified_claim
@@ -144,7 +146,24 @@ def _request_for(token: DiscountToken) -> RedemptionRequest:
 
 
 async def redeem(request: Request) -> Response:
+    """POST /v1/redemptions; every final answer counted once (`ServerMetrics.redemption`).
+
+    A refusal is any 4xx answer, by its error code (token, rate limit, idempotency,
+    cap, budget, inventory, already redeemed, bad body); a 5xx is a store error,
+    counted where it is translated (`store_errors`), not here.
+    """
     state = state_of(request)
+    try:
+        response, outcome, code = await _redeem(state, request)
+    except HttpProblem as problem:
+        if problem.status < 500:
+            state.metrics.redemption("refused", problem.code)
+        raise
+    state.metrics.redemption(outcome, code)
+    return response
+
+
+async def _redeem(state: ServerState, request: Request) -> tuple[Response, str, str | None]:
     wait = state.ip_limit.acquire(client_ip(request))
     if wait:
         raise rate_limited(wait, "address")
@@ -156,16 +175,17 @@ async def redeem(request: Request) -> Response:
         if key is not None:
             stored = await _stored_response(state, body["token"], key)
             if stored is not None:
-                return _respond(StoredResponse(stored.status, stored.body), replayed=True)
+                replayed = _respond(StoredResponse(stored.status, stored.body), replayed=True)
+                return replayed, "replayed", None
         raise token_problem(exc) from None
     wait = state.subject_limit.acquire(token.sub)
     if wait:
         raise rate_limited(wait, "account")
     redemption = _request_for(token)
     if key is None:
-        outcome = await state.db_write(state.store.redeem, redemption)
+        outcome = await state.redeem_unkeyed(redemption)
         state.notify_events()
-        return _respond(redemption_response(outcome))
+        return _counted(outcome)
     item = KeyedRedemption(redemption, "redeem:" + token.sub, key, _fingerprint(body["token"]))
     try:
         result = await state.redeem_keyed(item)
@@ -181,11 +201,16 @@ async def redeem(request: Request) -> Response:
             "Use a fresh key for each new request.",
         )
     if isinstance(result, Replay):
-        return _respond(StoredResponse(result.status, result.body), replayed=True)
+        return _respond(StoredResponse(result.status, result.body), replayed=True), "replayed", None
     # The store kept redemption_response(result) under the key; it is pure, so this
     # is byte for byte what a retry will replay.
     state.notify_events()
-    return _respond(redemption_response(result))
+    return _counted(result)
+
+
+def _counted(outcome: RedeemOutcome) -> tuple[Response, str, str | None]:
+    code = refusal_code(outcome)
+    return _respond(redemption_response(outcome)), "refused" if code else "redeemed", code
 
 
 def _fingerprint(raw_token: str) -> str:

@@ -25,14 +25,20 @@ from ._detection_models import (
 )
 from ._errors import IdempotencyKeyLost, StoreError, StoreInputError, WouldBlock
 from ._event_models import (
+    DEFAULT_DAILY_ROLLUP_RETENTION,
     EventRecord,
     IngestResult,
+    OutcomeRecord,
     PruneResult,
+    RollupGroup,
     RollupRow,
+    RollupSpan,
+    SeriesBucket,
     StoredEvent,
     UserMinute,
 )
 from ._export import entry_to_json, ledger_csv, ledger_json, rfc3339
+from ._funnel import FailureRow, FunnelRow, VoucherRow
 from ._migrations import LATEST_VERSION
 from ._models import (
     AlreadyRedeemed,
@@ -80,10 +86,13 @@ from ._outbox_models import (
     SinkHealth,
     WebhookEndpoint,
 )
+from ._reports import GROUP_COLUMNS
 from ._store import Clock, Store, open_store
 
 __all__ = [
     "AUTO_STATUSES",
+    "DEFAULT_DAILY_ROLLUP_RETENTION",
+    "GROUP_COLUMNS",
     "LATEST_VERSION",
     "AlreadyRedeemed",
     "AlreadyReversed",
@@ -103,6 +112,8 @@ __all__ = [
     "EpisodeRecord",
     "EventNotFound",
     "EventRecord",
+    "FailureRow",
+    "FunnelRow",
     "Grant",
     "IdempotencyKeyLost",
     "IdempotencyOutcome",
@@ -121,6 +132,7 @@ __all__ = [
     "NotFailed",
     "OutboxEvent",
     "OutboxStatus",
+    "OutcomeRecord",
     "PruneResult",
     "RedeemOutcome",
     "Redeemed",
@@ -133,7 +145,10 @@ __all__ = [
     "ResponseRenderer",
     "ReverseOutcome",
     "Reversed",
+    "RollupGroup",
     "RollupRow",
+    "RollupSpan",
+    "SeriesBucket",
     "SinkHealth",
     "Store",
     "StoreError",
@@ -146,6 +161,7 @@ __all__ = [
     "UserCompensation",
     "UserMinute",
     "UserProfile",
+    "VoucherRow",
     "WebhookEndpoint",
     "WouldBlock",
     "append_outbox",

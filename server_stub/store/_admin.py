@@ -195,7 +195,8 @@ def record_issued(
     added = tx.one(
         f"INSERT INTO issued_tokens ({ISSUED_COLUMNS}) VALUES (:jti, :subject, :issuer,"  # noqa: S608
         " :kind, :amount, :unit, :campaign, :expires_at, :alert_id, :token, :now, :message,"
-        " :suggestion, :priority, :support_flag, :error_code, :incident, :alert_url)"
+        " :suggestion, :priority, :support_flag, :error_code, :incident, :alert_url, :severity,"
+        " :segment, NULL)"
         " ON CONFLICT DO NOTHING RETURNING jti",
         {
             "jti": token.jti,
@@ -216,6 +217,8 @@ def record_issued(
             "error_code": token.error_code,
             "incident": token.incident,
             "alert_url": token.alert_url,
+            "severity": token.severity,
+            "segment": token.segment,
         },
     )
     if added is None:
@@ -248,6 +251,18 @@ def alert(tx: Tx, alert_id: str) -> IssuedToken | None:
         {"alert_id": alert_id},
     )
     return None if row is None else issued(row)
+
+
+def mark_shown(tx: Tx, alert_id: str, *, now: int) -> bool:
+    """Set ``shown_at`` if it is not set yet; True if this call set it (once per voucher)."""
+    return (
+        tx.execute(
+            "UPDATE issued_tokens SET shown_at = :now WHERE alert_id = :alert_id"
+            " AND shown_at IS NULL",
+            {"now": now, "alert_id": alert_id},
+        )
+        > 0
+    )
 
 
 def compensations(tx: Tx, subject: str, *, now: int) -> Compensations:

@@ -2,9 +2,10 @@
 compensations (row + issued tokens + ledger rows, one transaction), user profiles.
 
 Exactly-once rests on keys, not on the caller: an incident's ``incident_opened`` and
-``incident_closed`` ledger rows are written by the statement that inserts the row or
-moves it from ``open`` to ``closed``, so only the first of several replicas (or runs)
-writes them; an automatic compensation is keyed (user_id, reason, ref) and its
+``incident_closed`` ledger rows and its ``incident.opened`` / ``incident.closed``
+outbox events are written by the transaction whose statement inserts the row or moves
+it from ``open`` to ``closed``, so only the first of several replicas (or runs) writes
+them; an automatic compensation is keyed (user_id, reason, ref) and its
 tokens are recorded only by the transaction whose insert of that key succeeded.
 """
 
@@ -28,6 +29,7 @@ from ._detection_models import (
     UserProfile,
 )
 from ._models import IssuedToken, LedgerEvent
+from ._outbox_events import incident_closed_event, incident_opened_event
 
 _EPISODE_COLUMNS = (
     "id, user_id, endpoint, start_at, end_at, failures, rule, state, detected_at, updated_at"
@@ -211,7 +213,8 @@ def upsert_episodes(tx: Tx, episodes: Sequence[EpisodeRecord], *, now: int) -> N
 
 
 def open_incident(tx: Tx, incident: IncidentRecord, *, now: int) -> bool:
-    """Insert an incident and its ``incident_opened`` ledger row; False if it exists."""
+    """Insert an incident, its ``incident_opened`` ledger row and its
+    ``incident.opened`` outbox event; False (and nothing written) if it exists."""
     inserted = tx.one(
         f"INSERT INTO incidents ({_INCIDENT_COLUMNS}) VALUES (:id, :scope, :start_at,"  # noqa: S608
         " :end_at, NULL, :manual, 'open', NULL, :declared_at, NULL, NULL, :now)"
@@ -239,6 +242,15 @@ def open_incident(tx: Tx, incident: IncidentRecord, *, now: int) -> bool:
             "manual": incident.manual,
         },
     )
+    incident_opened_event(
+        tx,
+        incident.id,
+        scope=incident.scope,
+        manual=incident.manual,
+        start=to_us(incident.start),
+        end=None if incident.end is None else to_us(incident.end),
+        now=now,
+    )
     return True
 
 
@@ -252,11 +264,12 @@ def close_incident(
     closed_at: int,
     now: int,
 ) -> bool:
-    """Mark an open incident closed with its ``incident_closed`` ledger row, once."""
-    changed = tx.execute(
+    """Mark an open incident closed with its ``incident_closed`` ledger row and its
+    ``incident.closed`` outbox event, once."""
+    changed = tx.one(
         "UPDATE incidents SET state = 'closed', end_at = :end, severity = :severity,"
         " affected_users = :affected, closed_at = :closed_at, updated_at = :now"
-        " WHERE id = :id AND state = 'open'",
+        " WHERE id = :id AND state = 'open' RETURNING scope, start_at, manual",
         {
             "id": incident_id,
             "end": end,
@@ -266,7 +279,7 @@ def close_incident(
             "now": now,
         },
     )
-    if not changed:
+    if changed is None:
         return False
     append_ledger(
         tx,
@@ -278,6 +291,17 @@ def close_incident(
             "severity": severity,
             "affected_users": affected_users,
         },
+    )
+    incident_closed_event(
+        tx,
+        incident_id,
+        scope=json.loads(changed["scope"]),
+        manual=bool(changed["manual"]),
+        start=int(changed["start_at"]),
+        end=end,
+        severity=severity,
+        affected_users=affected_users,
+        now=now,
     )
     return True
 
@@ -398,43 +422,54 @@ def record_auto(
 # -- admin reads and writes ----------------------------------------------------------
 
 
+def _page(
+    tx: Tx,
+    columns: str,
+    table: str,
+    filters: Sequence[tuple[str, str, object]],
+    *,
+    order: str,
+    limit: int,
+) -> list[Row]:
+    """A page of ``table``: each (column, operator, value) filter whose value is not
+    None narrows it (``column operator :column``); the names are this module's own."""
+    where = ["1 = 1"]
+    params: dict[str, Any] = {"limit": min(limit, MAX_PAGE)}
+    for column, operator, value in filters:
+        if value is not None:
+            where.append(f"{column} {operator} :{column}")
+            params[column] = value
+    return tx.all(
+        f"SELECT {columns} FROM {table} WHERE {' AND '.join(where)}"  # noqa: S608
+        f" ORDER BY {order} LIMIT :limit",
+        params,
+    )
+
+
 def list_episodes(
     tx: Tx, *, user_id: str | None, endpoint: str | None, since: int | None, limit: int
 ) -> list[EpisodeRecord]:
-    where = ["1 = 1"]
-    params: dict[str, Any] = {"limit": min(limit, MAX_PAGE)}
-    if user_id is not None:
-        where.append("user_id = :user_id")
-        params["user_id"] = user_id
-    if endpoint is not None:
-        where.append("endpoint = :endpoint")
-        params["endpoint"] = endpoint
-    if since is not None:
-        where.append("start_at >= :since")
-        params["since"] = since
-    rows = tx.all(
-        f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE {' AND '.join(where)}"  # noqa: S608
-        " ORDER BY start_at DESC, id LIMIT :limit",
-        params,
-    )
+    filters = [("user_id", "=", user_id), ("endpoint", "=", endpoint), ("start_at", ">=", since)]
+    rows = _page(tx, _EPISODE_COLUMNS, "episodes", filters, order="start_at DESC, id", limit=limit)
     return [_episode(row) for row in rows]
 
 
 def list_incidents(
     tx: Tx, *, state: str | None, since: int | None, limit: int
 ) -> list[IncidentRecord]:
-    where = ["1 = 1"]
-    params: dict[str, Any] = {"limit": min(limit, MAX_PAGE)}
-    if state is not None:
-        where.append("state = :state")
-        params["state"] = state
-    if since is not None:
-        where.append("start_at >= :since")
-        params["since"] = since
+    filters = [("state", "=", state), ("start_at", ">=", since)]
+    rows = _page(
+        tx, _INCIDENT_COLUMNS, "incidents", filters, order="start_at DESC, id", limit=limit
+    )
+    return [_incident(row) for row in rows]
+
+
+def overlapping_incidents(tx: Tx, *, since: int, until: int, limit: int) -> list[IncidentRecord]:
     rows = tx.all(
-        f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(where)}"  # noqa: S608
-        " ORDER BY start_at DESC, id LIMIT :limit",
-        params,
+        f"SELECT {_INCIDENT_COLUMNS} FROM incidents"  # noqa: S608
+        " WHERE start_at < :until AND (end_at IS NULL OR end_at > :since)"
+        " ORDER BY start_at, id LIMIT :limit",
+        {"since": since, "until": until, "limit": min(limit, MAX_PAGE)},
     )
     return [_incident(row) for row in rows]
 
@@ -462,19 +497,11 @@ def request_close(tx: Tx, incident_id: str, *, at: int, now: int) -> IncidentRec
 def list_auto(
     tx: Tx, *, status: str | None, user_id: str | None, limit: int
 ) -> list[AutoCompensation]:
-    where = ["1 = 1"]
-    params: dict[str, Any] = {"limit": min(limit, MAX_PAGE)}
-    if status is not None:
-        where.append("status = :status")
-        params["status"] = status
-    if user_id is not None:
-        where.append("user_id = :user_id")
-        params["user_id"] = user_id
-    rows = tx.all(
-        f"SELECT {_AUTO_COLUMNS} FROM auto_compensations WHERE {' AND '.join(where)}"  # noqa: S608
-        " ORDER BY decided_at DESC, user_id, ref LIMIT :limit",
-        params,
-    )
+    filters = [("status", "=", status), ("user_id", "=", user_id)]
+    rows = _page(
+        tx, _AUTO_COLUMNS, "auto_compensations", filters,
+        order="decided_at DESC, user_id, ref", limit=limit,
+    )  # fmt: skip
     return [_auto(row) for row in rows]
 
 

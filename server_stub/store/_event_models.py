@@ -1,4 +1,4 @@
-"""Frozen values of the event store: one call event, ingest and prune results, rollups.
+"""Frozen values of the event store: call and outcome events, ingest and prune results, rollups.
 
 An `EventRecord` is what the ingestion routes hand to the store once an event has been
 parsed and redacted (server_stub/domain/_events.py); the store checks sizes again but
@@ -10,7 +10,7 @@ give it back as None.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -55,6 +55,22 @@ class EventRecord:
 
 
 @attrs.frozen
+class OutcomeRecord:
+    """One business outcome (``kind: "outcome"``), as stored: a purchase, a renewal, ...
+
+    ``value`` is the event's value (a number, a short string, a bool, or None);
+    ``extensions`` is already redacted.
+    """
+
+    event_id: str
+    ts: datetime
+    name: str
+    user_id: str | None = None
+    value: bool | int | float | str | None = None
+    extensions: Mapping[str, Any] = attrs.field(factory=dict, converter=_copy)
+
+
+@attrs.frozen
 class StoredEvent:
     """An event read back, with the time the server received it."""
 
@@ -78,11 +94,19 @@ class IngestResult:
 
 @attrs.frozen
 class PruneResult:
-    """Rows deleted by one `Store.prune_events` call, per table."""
+    """Rows deleted by one round of pruning, per table.
+
+    `Store.prune_events` fills the first three; the retention worker adds the
+    delivered outbox events `Store.prune_outbox` deleted.
+    """
 
     events: int
     rollups: int
     user_minutes: int
+    outbox_events: int = 0
+    daily_rollups: int = 0
+    #: outcome events, pruned with the call events (same retention)
+    outcomes: int = 0
 
 
 @attrs.frozen
@@ -111,5 +135,43 @@ class UserMinute:
     minute: datetime
     endpoint: str
     user_id: str
+    calls: int
+    failures: int
+
+
+#: how long daily rollups are kept when no retention is given (5 years)
+DEFAULT_DAILY_ROLLUP_RETENTION = timedelta(days=1825)
+
+
+@attrs.frozen
+class RollupSpan:
+    """A half-open time span ``[since, until)`` of one rollup table: ``grain`` is
+    ``minute`` (rows whose minute is in it) or ``day`` (rows whose UTC day starts in it)."""
+
+    grain: str
+    since: datetime
+    until: datetime
+
+
+@attrs.frozen
+class RollupGroup:
+    """Sums of the rollups of one combination of dimension values over a span.
+
+    ``values`` follow the columns asked for (None: the dimension was absent);
+    ``first_seen``/``last_seen`` are the first and last call of the group in the span.
+    """
+
+    values: tuple[str | None, ...]
+    calls: int
+    failures: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@attrs.frozen
+class SeriesBucket:
+    """Calls and failures of one time bucket (buckets without calls are not returned)."""
+
+    start: datetime
     calls: int
     failures: int

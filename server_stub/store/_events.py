@@ -10,6 +10,8 @@ Ingestion policy (one transaction per batch):
    error_code, category, platform, os_version, app_version, sdk_version, and per
    minute, endpoint, user; each aggregate is one upsert (``executemany``), in sorted
    key order so that concurrent batches take row locks in the same order.
+4. The minute rollups of the batch are summed per UTC day into the daily rollups
+   (migration 9; the reports read whole days there), in the same transaction.
 A duplicate therefore never counts twice in a rollup, and a failed batch leaves
 nothing behind (the caller may send it again).
 
@@ -56,6 +58,7 @@ MAX_DOCUMENT = 16 * 1024
 MAX_COUNT = 1_000_000
 MAX_ATTEMPTS = 1_000
 MINUTE_US = 60_000_000
+DAY_US = 86_400_000_000
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "event_id",
@@ -93,6 +96,7 @@ ROLLUP_DIMENSIONS: tuple[str, ...] = (
     "sdk_version",
 )
 _ROLLUP_KEY = ("minute", "endpoint", "outcome", *ROLLUP_DIMENSIONS)
+_DAILY_KEY = ("day", "endpoint", "outcome", *ROLLUP_DIMENSIONS)
 _USER_KEY = ("minute", "endpoint", "user_id")
 
 # Column types, for PostgreSQL's one-statement bulk form (unnest of typed arrays).
@@ -104,7 +108,8 @@ _TYPES: dict[str, str] = {
         "TEXT",
     ),
     **dict.fromkeys(
-        ("ts", "received_at", "count", "minute", "calls", "failures", "first_seen", "last_seen"),
+        ("ts", "received_at", "count", "minute", "day", "calls", "failures", "first_seen",
+         "last_seen"),
         "BIGINT",
     ),
     "status": "INTEGER",
@@ -166,6 +171,17 @@ _UPSERT_ROLLUPS = _BulkWrite.of(
     " THEN excluded.first_seen ELSE event_rollups.first_seen END,"
     " last_seen = CASE WHEN excluded.last_seen > event_rollups.last_seen"
     " THEN excluded.last_seen ELSE event_rollups.last_seen END",
+)
+_UPSERT_DAILY = _BulkWrite.of(
+    "event_rollups_daily",
+    (*_DAILY_KEY, "calls", "failures", "first_seen", "last_seen"),
+    f"ON CONFLICT ({', '.join(_DAILY_KEY)}) DO UPDATE SET"
+    " calls = event_rollups_daily.calls + excluded.calls,"
+    " failures = event_rollups_daily.failures + excluded.failures,"
+    " first_seen = CASE WHEN excluded.first_seen < event_rollups_daily.first_seen"
+    " THEN excluded.first_seen ELSE event_rollups_daily.first_seen END,"
+    " last_seen = CASE WHEN excluded.last_seen > event_rollups_daily.last_seen"
+    " THEN excluded.last_seen ELSE event_rollups_daily.last_seen END",
 )
 _UPSERT_USERS = _BulkWrite.of(
     "event_user_minutes",
@@ -334,11 +350,37 @@ def _aggregate(
     return rollup_params, user_params
 
 
+def daily_rollups(minute_rollups: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Minute rollup rows summed per UTC day (the daily table's upsert rows, key order)."""
+    days: dict[tuple[Any, ...], list[int]] = {}
+    for row in minute_rollups:
+        key = (row["minute"] - row["minute"] % DAY_US, *(row[name] for name in _DAILY_KEY[1:]))
+        found = days.get(key)
+        if found is None:
+            days[key] = [row["calls"], row["failures"], row["first_seen"], row["last_seen"]]
+        else:
+            found[0] += row["calls"]
+            found[1] += row["failures"]
+            found[2] = min(found[2], row["first_seen"])
+            found[3] = max(found[3], row["last_seen"])
+    return [
+        {
+            **dict(zip(_DAILY_KEY, key, strict=True)),
+            "calls": calls,
+            "failures": failed,
+            "first_seen": first,
+            "last_seen": last,
+        }
+        for key, (calls, failed, first, last) in sorted(days.items())
+    ]
+
+
 def ingest(tx: Tx, rows: Sequence[dict[str, Any]], *, submitted: int) -> IngestResult:
     """Insert new events and fold them into the rollups (see the module docstring)."""
     new_ids = _insert_new(tx, rows)
     rollups, users = _aggregate(row for row in rows if row["event_id"] in new_ids)
     _UPSERT_ROLLUPS.run(tx, rollups)
+    _UPSERT_DAILY.run(tx, daily_rollups(rollups))
     _UPSERT_USERS.run(tx, users)
     return IngestResult(accepted=len(new_ids), duplicates=submitted - len(new_ids))
 
@@ -472,10 +514,14 @@ def prune_events_chunk(tx: Tx, *, cutoff: int, chunk: int) -> int:
     )
 
 
-def prune_rollups(tx: Tx, *, cutoff: int) -> tuple[int, int]:
-    """Delete rollup and per-user minutes older than ``cutoff``; (rollups, user minutes)."""
+def prune_rollups(tx: Tx, *, cutoff: int, daily_cutoff: int) -> tuple[int, int, int]:
+    """Delete rollups and per-user minutes older than ``cutoff``, daily rollups whose day
+    starts before ``daily_cutoff``; (rollups, user minutes, daily rollups)."""
     rollup_rows = tx.execute("DELETE FROM event_rollups WHERE minute < :cutoff", {"cutoff": cutoff})
     user_rows = tx.execute(
         "DELETE FROM event_user_minutes WHERE minute < :cutoff", {"cutoff": cutoff}
     )
-    return rollup_rows, user_rows
+    daily_rows = tx.execute(
+        "DELETE FROM event_rollups_daily WHERE day < :cutoff", {"cutoff": daily_cutoff}
+    )
+    return rollup_rows, user_rows, daily_rows

@@ -20,7 +20,11 @@ import attrs
 
 from ._base import Dialect, Tx
 from ._errors import StoreError
-from ._pg_functions import COMPLETE_BATCH_FUNCTION, REDEEM_BATCH_FUNCTION
+from ._pg_functions import (
+    COMPLETE_BATCH_FUNCTION,
+    REDEEM_BATCH_FUNCTION,
+    REDEEM_BATCH_FUNCTION_V5,
+)
 
 
 @attrs.frozen
@@ -267,7 +271,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         version=5,
         description="postgresql: keyed redemption batches as server-side functions",
         statements=(),
-        postgresql=(REDEEM_BATCH_FUNCTION, COMPLETE_BATCH_FUNCTION),
+        postgresql=(REDEEM_BATCH_FUNCTION_V5, COMPLETE_BATCH_FUNCTION),
     ),
     Migration(
         version=6,
@@ -440,9 +444,90 @@ MIGRATIONS: tuple[Migration, ...] = (
             f" CHECK (event IN ({_LEDGER_EVENTS_V8}))",
         ),
     ),
+    Migration(
+        version=9,
+        description="analytics: per-day event rollups, backfilled from the minute rollups",
+        statements=(
+            # The minute rollups summed per UTC day: a 30-day report reads a few
+            # thousand rows instead of ~40 000 minutes of them. Kept by the same ingest
+            # transaction as the minute rollups (store/_events.py).
+            """CREATE TABLE event_rollups_daily (
+                day BIGINT NOT NULL,
+                endpoint TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                error_code TEXT NOT NULL,
+                category TEXT NOT NULL,
+                platform TEXT NOT NULL,
+                os_version TEXT NOT NULL,
+                app_version TEXT NOT NULL,
+                sdk_version TEXT NOT NULL,
+                calls BIGINT NOT NULL CHECK (calls >= 0),
+                failures BIGINT NOT NULL CHECK (failures >= 0),
+                first_seen BIGINT NOT NULL,
+                last_seen BIGINT NOT NULL,
+                PRIMARY KEY (day, endpoint, outcome, error_code, category, platform,
+                    os_version, app_version, sdk_version)
+            ){without_rowid}""",
+            # 86400000000 µs = one day: days are UTC days from the epoch.
+            """INSERT INTO event_rollups_daily (day, endpoint, outcome, error_code, category,
+                platform, os_version, app_version, sdk_version, calls, failures, first_seen,
+                last_seen)
+            SELECT minute - minute % 86400000000, endpoint, outcome, error_code, category,
+                platform, os_version, app_version, sdk_version, SUM(calls), SUM(failures),
+                MIN(first_seen), MAX(last_seen)
+            FROM event_rollups
+            GROUP BY minute - minute % 86400000000, endpoint, outcome, error_code, category,
+                platform, os_version, app_version, sdk_version""",
+        ),
+    ),
+    Migration(
+        version=10,
+        description="compensation funnel: outcome events; issued_tokens: shown_at,"
+        " severity (grade), segment",
+        statements=(
+            # Business outcomes (kind "outcome"), deduped on event_id like call events;
+            # value is canonical JSON text (a number, a short string, a bool or null).
+            """CREATE TABLE outcome_events (
+                event_id TEXT PRIMARY KEY,
+                ts BIGINT NOT NULL,
+                name TEXT NOT NULL,
+                user_id TEXT,
+                value TEXT NOT NULL,
+                extensions TEXT NOT NULL,
+                received_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX outcome_events_by_user ON outcome_events (user_id, ts)",
+            "CREATE INDEX outcome_events_by_name ON outcome_events (name, ts)",
+            # shown_at: the first time the voucher's alert was fetched (JSON or page);
+            # severity and segment: what the funnel groups by (NULL for older tokens).
+            "ALTER TABLE issued_tokens ADD COLUMN shown_at BIGINT",
+            "ALTER TABLE issued_tokens ADD COLUMN severity TEXT",
+            "ALTER TABLE issued_tokens ADD COLUMN segment TEXT",
+            # The funnel reads vouchers by issue time.
+            "CREATE INDEX issued_tokens_by_created ON issued_tokens (created_at)",
+        ),
+    ),
+    Migration(
+        version=11,
+        description="postgresql: the redemption batch function takes unkeyed items",
+        statements=(),
+        # The same function as migration 5's, plus a branch for an item without an
+        # Idempotency-Key (no claim): unkeyed redemptions join the one-call batches.
+        postgresql=(REDEEM_BATCH_FUNCTION,),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def installed_by(statement: str, migrations: tuple[Migration, ...] = MIGRATIONS) -> int | None:
+    """The version of the first migration that runs ``statement`` on PostgreSQL, if any.
+
+    What a store may call in the database follows from the schema it found: e.g. the
+    batch functions exist from the migration that creates them on.
+    """
+    found = (m.version for m in migrations if statement in (*m.statements, *m.postgresql))
+    return next(found, None)
 
 
 def migrate(dialect: Dialect, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:

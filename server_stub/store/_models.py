@@ -343,6 +343,11 @@ class IssuedToken:
     error_code: str | None = None
     incident: str | None = None
     alert_url: str | None = None
+    #: what the funnel groups by: the error's severity (the grade) and the user's segment
+    severity: str | None = None
+    segment: str | None = None
+    #: when the voucher's alert was first shown (its JSON or page fetched); None: never
+    shown_at: datetime | None = None
 
 
 @attrs.frozen

@@ -1,4 +1,4 @@
-"""Outbox transactions: claim due events under a lease, record results, list, requeue.
+"""Outbox transactions: claim due events under a lease, record results, list, requeue, prune.
 
 Claiming: due means ``status IN (pending, delivering) AND next_attempt_at <= now``.
 A claim sets ``status = delivering``, ``attempts + 1``, ``leased_by`` and moves
@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from typing import Any
+
+import attrs
 
 from ._base import MAX_PAGE, Row, Tx, from_us, opt_from_us, to_us
 from ._outbox_models import (
@@ -167,6 +169,37 @@ def requeue(tx: Tx, event_id: str, *, now: int) -> RequeueOutcome:
     return NotFailed(event_id, OutboxStatus(row["status"]))
 
 
+def prune_delivered_chunk(tx: Tx, *, cutoff: int, chunk: int) -> int:
+    """Delete at most ``chunk`` events delivered before ``cutoff``, with their deliveries.
+
+    Only ``delivered`` rows: pending and delivering ones are still owed to a receiver,
+    and dead letters (``failed``) are kept until someone requeues them.
+    """
+    rows = tx.all(
+        "SELECT id FROM outbox WHERE status = 'delivered' AND delivered_at < :cutoff"
+        " ORDER BY id LIMIT :chunk",
+        {"cutoff": cutoff, "chunk": chunk},
+    )
+    if not rows:
+        return 0
+    names = {f"id{index}": row["id"] for index, row in enumerate(rows)}
+    listed = ", ".join(":" + name for name in names)
+    tx.execute(f"DELETE FROM outbox_deliveries WHERE outbox_id IN ({listed})", names)  # noqa: S608
+    return tx.execute(
+        f"DELETE FROM outbox WHERE id IN ({listed}) AND status = 'delivered'",  # noqa: S608
+        names,
+    )
+
+
+def requeue_failed(tx: Tx, *, now: int) -> int:
+    """Put every dead letter back (attempts reset, due now); returns how many."""
+    return tx.execute(
+        "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = :now,"
+        " lease_until = NULL, leased_by = NULL WHERE status = 'failed'",
+        {"now": now},
+    )
+
+
 def grant_acknowledged(tx: Tx, jti: str) -> bool:
     """True once some sink acknowledged the ``compensation.redeemed`` event of ``jti``."""
     row = tx.one(
@@ -208,11 +241,14 @@ def add_endpoint(
     return WebhookEndpoint(endpoint_id, url, tuple(secrets), tuple(types), from_us(now))
 
 
-def endpoints(tx: Tx) -> list[WebhookEndpoint]:
+def endpoints(tx: Tx, only: str | None = None) -> list[WebhookEndpoint]:
+    """Every registered endpoint with its health, or only the one with id ``only``."""
+    where = "" if only is None else " WHERE e.id = :only"
     rows = tx.all(
-        "SELECT e.id, e.url, e.secrets, e.event_types, e.created_at, h.failing_since,"
+        "SELECT e.id, e.url, e.secrets, e.event_types, e.created_at, h.failing_since,"  # noqa: S608
         " h.disabled_at, h.disabled_reason, h.sink FROM webhook_endpoints AS e"
-        " LEFT JOIN sink_health AS h ON h.sink = e.id ORDER BY e.id"
+        f" LEFT JOIN sink_health AS h ON h.sink = e.id{where} ORDER BY e.id",
+        {} if only is None else {"only": only},
     )
     return [
         WebhookEndpoint(
@@ -276,8 +312,18 @@ def disable_sink(tx: Tx, sink: str, reason: str, *, now: int) -> None:
     )
 
 
-def enable_sink(tx: Tx, sink: str) -> None:
-    tx.execute("DELETE FROM sink_health WHERE sink = :sink", {"sink": sink})
+def enable_sink(tx: Tx, sink: str) -> bool:
+    """Forget a sink's failure streak and disabled state; False if it had none."""
+    return tx.execute("DELETE FROM sink_health WHERE sink = :sink", {"sink": sink}) > 0
+
+
+def enable_endpoint(tx: Tx, endpoint_id: str) -> WebhookEndpoint | None:
+    """Re-enable a registered endpoint (streak reset too); None if there is no such endpoint."""
+    found = endpoints(tx, endpoint_id)
+    if not found:
+        return None
+    enable_sink(tx, endpoint_id)
+    return attrs.evolve(found[0], health=None)
 
 
 # -- reminders ---------------------------------------------------------------------------

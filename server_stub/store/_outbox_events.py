@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -28,6 +28,8 @@ __all__ = [
     "append_outbox",
     "compensation_json",
     "grant_json",
+    "incident_closed_event",
+    "incident_opened_event",
     "issued_event",
     "new_event_id",
     "redeemed_event",
@@ -92,8 +94,9 @@ def append_outbox(
 ) -> str:
     """Write one outbox event in ``tx`` (commits or rolls back with it); returns its id.
 
-    The detector writes ``incident.opened``/``incident.closed`` with this inside its
-    own transaction. ``subject`` and ``jti`` are indexed copies for lookups.
+    Incidents' events (`incident_opened_event`, `incident_closed_event`) are written
+    through it by the statement's transaction that inserts or closes the incident.
+    ``subject`` and ``jti`` are indexed copies for lookups.
 
     Raises:
         StoreInputError: an unknown event type, or a payload above 20 KB.
@@ -231,6 +234,81 @@ def reversed_event(tx: Tx, redemption: Redemption, reason: str, *, now: int) -> 
         subject=redemption.subject,
         jti=redemption.jti,
     )
+
+
+def _opt_rfc3339(at: int | None) -> str | None:
+    return None if at is None else _rfc3339(at)
+
+
+#: The endpoint names an incident event lists at most (in characters, all names
+#: together): a declared scope may hold 1000 names of 256 characters, the payload at
+#: most 20 KB. ``scope_total`` always gives the full count.
+MAX_SCOPE_CHARS = 12_000
+
+
+def _scope_json(scope: Sequence[str]) -> dict[str, Any]:
+    listed: list[str] = []
+    used = 0
+    for name in scope:
+        used += len(name) + 4  # quotes, comma, space; escapes are rare in route names
+        if used > MAX_SCOPE_CHARS:
+            break
+        listed.append(name)
+    return {"scope": listed, "scope_total": len(scope)}
+
+
+def incident_opened_event(
+    tx: Tx,
+    incident: str,
+    *,
+    scope: Sequence[str],
+    manual: bool,
+    start: int,
+    end: int | None,
+    now: int,
+) -> str:
+    """``incident.opened``: the incident's id, scope (endpoints, or ``["*"]``: all;
+    cut to `MAX_SCOPE_CHARS`, ``scope_total`` names), whether an operator declared it,
+    its start and declared end (null: still open). Severity and affected users are
+    only known at the close (null here)."""
+    data = {
+        "incident": incident,
+        **_scope_json(scope),
+        "manual": manual,
+        "start": _rfc3339(start),
+        "end": _opt_rfc3339(end),
+        "severity": None,
+        "affected_users": None,
+        "opened_at": _rfc3339(now),
+    }
+    return append_outbox(tx, EventType.INCIDENT_OPENED, data, now=now)
+
+
+def incident_closed_event(
+    tx: Tx,
+    incident: str,
+    *,
+    scope: Sequence[str],
+    manual: bool,
+    start: int,
+    end: int,
+    severity: str,
+    affected_users: int,
+    now: int,
+) -> str:
+    """``incident.closed``: as opened, with its end, severity and affected user count
+    (the users are compensated by their own ``compensation.issued`` events)."""
+    data = {
+        "incident": incident,
+        **_scope_json(scope),
+        "manual": manual,
+        "start": _rfc3339(start),
+        "end": _rfc3339(end),
+        "severity": severity,
+        "affected_users": affected_users,
+        "closed_at": _rfc3339(now),
+    }
+    return append_outbox(tx, EventType.INCIDENT_CLOSED, data, now=now)
 
 
 def payload_of(raw: str) -> dict[str, Any]:

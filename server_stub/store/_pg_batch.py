@@ -1,4 +1,4 @@
-"""Keyed redemptions on PostgreSQL: a batch in one transaction, two round trips, one commit.
+"""Redemptions on PostgreSQL: a batch in one transaction, two round trips, one commit.
 
 The first round trip sends ``BEGIN`` and one call of ``errdiscount_redeem_batch``
 (`_pg_functions`): claims and grants of every item, in order, inside the database.
@@ -7,7 +7,9 @@ each claimed item's outcome, and the second round trip stores those responses un
 their keys (``errdiscount_complete_batch``) together with ``COMMIT``. So a reply still
 means the redemption and its stored response are durable together, exactly as in the
 Python path (`_store.Store._redeem_keyed`), whose outcomes and rows the equivalence
-tests compare with these.
+tests compare with these. An unkeyed item (a bare `RedemptionRequest`, once the
+function takes them: `Store`) has no claim and nothing to store: only its grant runs,
+as `Store.redeem` runs it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ._models import (
     Redeemed,
     RedeemOutcome,
     Redemption,
+    RedemptionRequest,
     Replay,
     ResponseRenderer,
     UserCapReached,
@@ -41,7 +44,10 @@ from ._outbox_events import REDEEMED_BATCH_SQL, redeemed_batch_params
 from ._redeem import new_redemption_id
 from ._rows import redemption
 
-__all__ = ["MAX_PG_BATCH", "PipelinedDialect", "redeem_batch"]
+__all__ = ["MAX_PG_BATCH", "BatchItem", "PipelinedDialect", "redeem_batch"]
+
+#: one item of a batch: keyed (`Store.redeem_idempotent`) or not (`Store.redeem`)
+BatchItem = KeyedRedemption | RedemptionRequest
 
 #: items per transaction at most: one subtransaction each, and PostgreSQL caches 64
 #: subtransactions per transaction before it spills them (a slow path for every reader)
@@ -63,37 +69,20 @@ class PipelinedDialect(Protocol):
 
 def redeem_batch(
     dialect: PipelinedDialect,
-    items: Sequence[KeyedRedemption],
+    items: Sequence[BatchItem],
     *,
     now: int,
     ttl: int,
     lock_timeout: int,
-    render: ResponseRenderer,
+    render: ResponseRenderer | None,
 ) -> list[KeyedOutcome]:
-    """Claim, redeem and store the response of every item, in order, in one transaction."""
+    """Claim, redeem and store the response of every item, in order, in one transaction.
+
+    An unkeyed item is only redeemed (no claim, no stored response): its entry is the
+    `RedeemOutcome`.
+    """
     ids = [new_redemption_id(now) for _ in items]
-    payload = [
-        {
-            "scope": item.scope,
-            "key": item.key,
-            "fp": item.fingerprint,
-            "owner": secrets.token_hex(16),
-            "id": rid,
-            "jti": item.request.jti,
-            "subject": item.request.subject,
-            "issuer": item.request.issuer,
-            "kind": item.request.kind,
-            "amount": item.request.amount,
-            "unit": item.request.unit,
-            "campaign": item.request.campaign,
-            "priority": item.request.priority,
-            "support_flag": item.request.support_flag,
-            "expires_at": None
-            if item.request.expires_at is None
-            else to_us(item.request.expires_at),
-        }
-        for item, rid in zip(items, ids, strict=True)
-    ]
+    payload = [_payload(item, rid) for item, rid in zip(items, ids, strict=True)]
     done: list[KeyedOutcome] = []
 
     def follow(answer: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -107,8 +96,11 @@ def redeem_batch(
         for index, (item, sent, result) in enumerate(zip(items, payload, answer, strict=True)):
             claim = result["claim"]
             outcome: KeyedOutcome
-            if claim == "new":
-                granted = _outcome(item, ids[index], now, result)
+            if isinstance(item, RedemptionRequest):  # no key: always claimed "new"
+                outcome = _outcome(item, None, ids[index], now, result)
+            elif claim == "new":
+                assert render is not None  # `Store` passes one whenever an item is keyed
+                granted = _outcome(item.request, item.key, ids[index], now, result)
                 response = render(granted)
                 rendered[index] = Replay(status=response.status, body=response.body)
                 for name, value in (
@@ -145,9 +137,38 @@ def redeem_batch(
     return list(done)
 
 
-def _outcome(item: KeyedRedemption, rid: str, now: int, result: dict[str, Any]) -> RedeemOutcome:
+def _payload(item: BatchItem, rid: str) -> dict[str, Any]:
+    if isinstance(item, KeyedRedemption):
+        request = item.request
+        claim: dict[str, Any] = {
+            "scope": item.scope,
+            "key": item.key,
+            "fp": item.fingerprint,
+            "owner": secrets.token_hex(16),
+        }
+    else:  # the function skips the claim of an item whose key is null
+        request = item
+        claim = {"scope": None, "key": None, "fp": None, "owner": None}
+    return {
+        **claim,
+        "id": rid,
+        "jti": request.jti,
+        "subject": request.subject,
+        "issuer": request.issuer,
+        "kind": request.kind,
+        "amount": request.amount,
+        "unit": request.unit,
+        "campaign": request.campaign,
+        "priority": request.priority,
+        "support_flag": request.support_flag,
+        "expires_at": None if request.expires_at is None else to_us(request.expires_at),
+    }
+
+
+def _outcome(
+    request: RedemptionRequest, key: str | None, rid: str, now: int, result: dict[str, Any]
+) -> RedeemOutcome:
     kind = result["outcome"]
-    request = item.request
     if kind == "redeemed":
         return Redeemed(
             Redemption(
@@ -166,7 +187,7 @@ def _outcome(item: KeyedRedemption, rid: str, now: int, result: dict[str, Any]) 
                 expires_at=None
                 if request.expires_at is None
                 else opt_from_us(to_us(request.expires_at)),
-                idempotency_key=item.key,
+                idempotency_key=key,
             )
         )
     if kind == "already_redeemed":

@@ -1,8 +1,10 @@
-"""The PostgreSQL redemption batch as one server-side function (created by migration 4).
+"""The PostgreSQL redemption batch as one server-side function (created by migration 5).
 
 ``errdiscount_redeem_batch(items jsonb, now bigint, ttl bigint, lock_timeout bigint)``
 runs, for each item in order, exactly what `Store.redeem_idempotent` runs in Python
-(`_idempotency.begin`, then `_redeem.redeem` up to its completion), and returns one
+(`_idempotency.begin`, then `_redeem.redeem` up to its completion), or for an item
+without a key (``"key": null``, `REDEEM_BATCH_FUNCTION` only) what `Store.redeem` runs
+(no claim: the grant alone, its redemption row without a key), and returns one
 JSON object per item: the claim's result, and for a claim the grant's outcome. The
 caller renders each outcome with the store's `ResponseRenderer` and completes the
 claims in the same transaction (`_pg_batch`), so the batch costs two round trips and
@@ -27,13 +29,19 @@ Policy, as in the Python path:
 
 from __future__ import annotations
 
-__all__ = ["COMPLETE_BATCH_FUNCTION", "KEY_LOST", "REDEEM_BATCH_FUNCTION"]
+__all__ = [
+    "COMPLETE_BATCH_FUNCTION",
+    "KEY_LOST",
+    "REDEEM_BATCH_FUNCTION",
+    "REDEEM_BATCH_FUNCTION_V5",
+]
 
 #: SQLSTATE of `COMPLETE_BATCH_FUNCTION` when a claim was taken over (IdempotencyKeyLost)
 KEY_LOST = "ED002"
 
 # ruff: noqa: E501
-REDEEM_BATCH_FUNCTION = r"""
+#: the function as migration 5 created it (keyed items only); frozen, as migrations are
+REDEEM_BATCH_FUNCTION_V5 = r"""
 CREATE OR REPLACE FUNCTION errdiscount_redeem_batch(p_items jsonb, p_now bigint, p_ttl bigint, p_lock bigint)
 RETURNS jsonb LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -239,6 +247,30 @@ BEGIN
 END
 $fn$
 """
+
+
+def _unkeyed_too(v5: str) -> str:
+    """`REDEEM_BATCH_FUNCTION_V5` with step 1 (the claim) skipped for an item without a key.
+
+    Derived rather than copied so the difference is exactly these two lines: such an
+    item is claimed ``new`` (nothing to replay, nothing to complete) and its grant runs
+    as a keyed one's does, with a NULL ``idempotency_key``. ``owners`` still gets its
+    (NULL) entry, so ``replay_of`` indexes stay the items' indexes.
+    """
+    opening = "        claim := NULL;\n        INSERT INTO idempotency_keys"
+    closing = "        END IF;\n        IF claim IS NOT NULL AND claim->>'claim' <> 'new' THEN"
+    assert v5.count(opening) == 1
+    assert v5.count(closing) == 1
+    return v5.replace(
+        opening,
+        "        claim := NULL;\n        IF it->>'key' IS NOT NULL THEN  -- unkeyed: no claim\n"
+        "        INSERT INTO idempotency_keys",
+    ).replace(closing, "        END IF;\n" + closing)
+
+
+#: the batch function for keyed and unkeyed items (installed over the V5 one by a
+#: migration; `Store` routes unkeyed redemptions to it only once that has run)
+REDEEM_BATCH_FUNCTION = _unkeyed_too(REDEEM_BATCH_FUNCTION_V5)
 
 #: ``errdiscount_complete_batch``: the claims' responses stored (``_idempotency.complete``
 #: for many); raises ``ED002`` unless every claim was still held, so nothing commits.

@@ -25,7 +25,8 @@ REDEMPTION_COLUMNS = (
 )
 ISSUED_COLUMNS = (
     "jti, subject, issuer, kind, amount, unit, campaign, expires_at, alert_id, token, created_at,"
-    " message, suggestion, priority, support_flag, error_code, incident, alert_url"
+    " message, suggestion, priority, support_flag, error_code, incident, alert_url, severity,"
+    " segment, shown_at"
 )
 MAX_TEXT_LANGUAGES = 8
 MAX_LANGUAGE_TAG = 35
@@ -83,6 +84,9 @@ def issued(row: Row) -> IssuedToken:
         error_code=row["error_code"],
         incident=row["incident"],
         alert_url=row["alert_url"],
+        severity=row["severity"],
+        segment=row["segment"],
+        shown_at=opt_from_us(row["shown_at"]),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any, Self
 
 from errdiscount_sdk import ConfigurationError
 
-from . import _admin, _detection, _events, _idempotency, _pg_batch, _redeem
+from . import _admin, _detection, _events, _idempotency, _outcomes, _pg_batch, _redeem, _reports
 from ._base import (
     MAX_CODE,
     MAX_CODES_PER_LOAD,
@@ -39,14 +39,19 @@ from ._detection_models import (
 )
 from ._errors import StoreInputError
 from ._event_models import (
+    DEFAULT_DAILY_ROLLUP_RETENTION,
     EventRecord,
     IngestResult,
+    OutcomeRecord,
     PruneResult,
+    RollupGroup,
     RollupRow,
+    RollupSpan,
+    SeriesBucket,
     StoredEvent,
     UserMinute,
 )
-from ._migrations import migrate, pending_migrations, schema_version
+from ._migrations import LATEST_VERSION, installed_by, migrate, pending_migrations, schema_version
 from ._models import (
     Budget,
     CodeLoad,
@@ -68,7 +73,9 @@ from ._models import (
     ReverseOutcome,
     UserCap,
 )
+from ._pg_functions import COMPLETE_BATCH_FUNCTION, REDEEM_BATCH_FUNCTION
 from ._rows import REDEMPTION_COLUMNS, check_request, redemption
+from ._store_funnel import FunnelMixin
 from ._store_outbox import OutboxMixin
 
 Clock = Callable[[], datetime]
@@ -78,7 +85,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Store(OutboxMixin):
+class Store(OutboxMixin, FunnelMixin):
     """Exactly-once redemption, budgets, inventory, caps, idempotency and the ledger.
 
     Thread-safe: share one instance between the server's worker threads. Every method
@@ -107,11 +114,16 @@ class Store(OutboxMixin):
         self._ttl = int(idempotency_ttl / timedelta(microseconds=1))
         self._lock_timeout = int(idempotency_lock_timeout / timedelta(microseconds=1))
         self.schema = migrate(dialect) if apply_migrations else pending_migrations(dialect)[0]
-        # PostgreSQL runs keyed redemptions in its server-side function (migration 4).
+        # PostgreSQL runs keyed redemptions in its server-side functions (migration 5),
+        # and unkeyed ones too once the function that takes them is installed.
         self._pipelined = (
             dialect
-            if isinstance(dialect, _pg_batch.PipelinedDialect) and self.schema >= 4
+            if isinstance(dialect, _pg_batch.PipelinedDialect)
+            and self.schema >= (installed_by(COMPLETE_BATCH_FUNCTION) or LATEST_VERSION + 1)
             else None
+        )
+        self._unkeyed_in_database = self._pipelined is not None and self.schema >= (
+            installed_by(REDEEM_BATCH_FUNCTION) or LATEST_VERSION + 1
         )
 
     @property
@@ -166,6 +178,9 @@ class Store(OutboxMixin):
     ) -> RedeemOutcome:
         """Redeem ``request.jti`` exactly once, in one transaction.
 
+        On PostgreSQL, without a claim and once the batch function takes unkeyed items
+        (its migration applied), this is one call of that function (a batch of one).
+
         Args:
             request: the verified token's claims.
             claim: the idempotency claim from `begin_idempotent`, if the request had a key;
@@ -181,6 +196,10 @@ class Store(OutboxMixin):
             StoreError: the database failed; nothing was committed.
         """
         check_request(request)
+        if claim is None and wait and self._unkeyed_in_database:  # (never runs now)
+            outcome = self._redeem_in_database([request], self._now(), None)[0]
+            assert not isinstance(outcome, Replay | InFlight | Mismatch)  # unkeyed: never
+            return outcome
         render = self._renderer() if claim is not None else None
         now = self._now()
         redemption_id = _redeem.new_redemption_id(now)
@@ -230,11 +249,12 @@ class Store(OutboxMixin):
         return run(lambda tx: self._redeem_keyed(tx, item, now, render), write=True)
 
     def redeem_idempotent_batch(
-        self, items: Sequence[KeyedRedemption], *, wait: bool = True
+        self, items: Sequence[KeyedRedemption | RedemptionRequest], *, wait: bool = True
     ) -> list[KeyedOutcome | StoreInputError]:
         """Several `redeem_idempotent` calls, in order, in one transaction (group commit).
 
-        Each item is exactly what `redeem_idempotent` would do, run one after another
+        An item without a key (a bare `RedemptionRequest`) is a `redeem` call instead.
+        Each item is exactly what `redeem_idempotent` (or `redeem`) would do, run one after another
         under the same write lock, so a later item sees the earlier ones (a repeated
         jti is `AlreadyRedeemed`, a repeated key is replayed). Only the commit, and
         its fsync, is shared. The caller must not report any item done before this
@@ -247,19 +267,26 @@ class Store(OutboxMixin):
             WouldBlock: ``wait=False`` and the lock was taken; nothing was attempted.
             StoreError: the database failed; nothing of any item was committed.
         """
-        render = self._renderer()
+        keyed = any(isinstance(item, KeyedRedemption) for item in items)
+        render = self._renderer() if keyed else None
         refused: dict[int, StoreInputError] = {}
-        valid: list[KeyedRedemption] = []
+        valid: list[KeyedRedemption | RedemptionRequest] = []
         for index, item in enumerate(items):
             try:
-                check_request(item.request)
-                _idempotency.check_begin(item.scope, item.key, item.fingerprint)
+                if isinstance(item, KeyedRedemption):
+                    check_request(item.request)
+                    _idempotency.check_begin(item.scope, item.key, item.fingerprint)
+                else:
+                    check_request(item)
             except StoreInputError as exc:
                 refused[index] = exc
                 continue
             valid.append(item)
         outcomes: list[KeyedOutcome] = []
-        if valid and self._in_database:
+        in_database = self._in_database and (
+            self._unkeyed_in_database or all(isinstance(i, KeyedRedemption) for i in valid)
+        )
+        if valid and in_database:
             if len(valid) > _pg_batch.MAX_PG_BATCH:
                 raise StoreInputError(f"at most {_pg_batch.MAX_PG_BATCH} items per batch")
             outcomes = self._redeem_in_database(valid, self._now(), render)
@@ -267,7 +294,7 @@ class Store(OutboxMixin):
             now = self._now()
             run = self._dialect.run if wait else self._dialect.run_now
             outcomes = run(
-                lambda tx: [self._redeem_keyed(tx, item, now, render) for item in valid],
+                lambda tx: [self._redeem_one(tx, item, now, render) for item in valid],
                 write=True,
             )
         done = iter(outcomes)
@@ -278,7 +305,10 @@ class Store(OutboxMixin):
         return self._pipelined is not None
 
     def _redeem_in_database(
-        self, items: Sequence[KeyedRedemption], now: int, render: ResponseRenderer
+        self,
+        items: Sequence[KeyedRedemption | RedemptionRequest],
+        now: int,
+        render: ResponseRenderer | None,
     ) -> list[KeyedOutcome]:
         assert self._pipelined is not None
         return _pg_batch.redeem_batch(
@@ -288,6 +318,21 @@ class Store(OutboxMixin):
             ttl=self._ttl,
             lock_timeout=self._lock_timeout,
             render=render,
+        )
+
+    def _redeem_one(
+        self,
+        tx: Tx,
+        item: KeyedRedemption | RedemptionRequest,
+        now: int,
+        render: ResponseRenderer | None,
+    ) -> KeyedOutcome:
+        if isinstance(item, KeyedRedemption):
+            assert render is not None  # a batch with a keyed item has the renderer
+            return self._redeem_keyed(tx, item, now, render)
+        redemption_id = _redeem.new_redemption_id(now)
+        return _redeem.redeem(
+            tx, item, redemption_id=redemption_id, now=now, claim=None, render=None
         )
 
     def _redeem_keyed(
@@ -528,6 +573,8 @@ class Store(OutboxMixin):
             ("error code", token.error_code, MAX_SHORT),
             ("incident", token.incident, MAX_ID),
             ("alert URL", token.alert_url, 2048),
+            ("severity", token.severity, MAX_SHORT),
+            ("segment", token.segment, MAX_SHORT),
         ):
             if optional is not None:
                 check_text(name, optional, limit)
@@ -543,6 +590,16 @@ class Store(OutboxMixin):
         check_text("alert id", alert_id, MAX_ID)
         return self._dialect.run(lambda tx: _admin.alert(tx, alert_id), write=False)
 
+    def mark_shown(self, alert_id: str) -> bool:
+        """Record that the alert was shown, the first time only; True if this call did.
+
+        Callers skip it when the `IssuedToken` read already has ``shown_at``, so later
+        views cost no write at all.
+        """
+        check_text("alert id", alert_id, MAX_ID)
+        now = self._now()
+        return self._dialect.run(lambda tx: _admin.mark_shown(tx, alert_id, now=now), write=True)
+
     def compensations(self, subject: str) -> Compensations:
         """Redeemed (newest first) and pending (issued, unredeemed, unexpired) for a subject."""
         check_text("subject", subject, MAX_NAME)
@@ -551,8 +608,9 @@ class Store(OutboxMixin):
 
     # -- call events ----------------------------------------------------------------
 
-    def ingest_events(self, records: Sequence[EventRecord]) -> IngestResult:
-        """Store a batch of call events and fold the new ones into the rollups, atomically.
+    def ingest_events(self, records: Sequence[EventRecord | OutcomeRecord]) -> IngestResult:
+        """Store a batch of call and outcome events, and fold the new call events into
+        the rollups, atomically.
 
         Events whose ``event_id`` is already stored (or repeated in the batch) are
         duplicates: they change nothing. The batch is one transaction: on any error
@@ -562,12 +620,29 @@ class Store(OutboxMixin):
             StoreInputError: a record is out of range (nothing was attempted).
             StoreError: the database failed; nothing was committed.
         """
-        rows = _events.event_rows(records, self._now())
-        if not rows:
+        now = self._now()
+        calls = [record for record in records if isinstance(record, EventRecord)]
+        outcomes = [record for record in records if isinstance(record, OutcomeRecord)]
+        if len(records) > _events.MAX_EVENTS_PER_INGEST:
+            raise StoreInputError(f"at most {_events.MAX_EVENTS_PER_INGEST} events per ingest")
+        rows = _events.event_rows(calls, now)
+        outcome_rows = _outcomes.outcome_rows(outcomes, now)
+        if not rows and not outcome_rows:
             return IngestResult(accepted=0, duplicates=len(records))
-        return self._dialect.run(
-            lambda tx: _events.ingest(tx, rows, submitted=len(records)), write=True
-        )
+
+        def work(tx: Tx) -> IngestResult:
+            result = (
+                _events.ingest(tx, rows, submitted=len(calls))
+                if rows
+                else IngestResult(accepted=0, duplicates=len(calls))
+            )
+            new_outcomes = _outcomes.insert_new(tx, outcome_rows)
+            return IngestResult(
+                accepted=result.accepted + new_outcomes,
+                duplicates=result.duplicates + len(outcomes) - new_outcomes,
+            )
+
+        return self._dialect.run(work, write=True)
 
     def events(
         self,
@@ -619,23 +694,32 @@ class Store(OutboxMixin):
         *,
         event_retention: timedelta,
         rollup_retention: timedelta,
+        daily_rollup_retention: timedelta | None = None,
         chunk: int = 10_000,
     ) -> PruneResult:
-        """Delete events older than ``event_retention`` and rollups older than ``rollup_retention``.
+        """Delete events (call and outcome) older than ``event_retention`` and rollups
+        older than ``rollup_retention``.
 
         Events are deleted ``chunk`` rows per transaction, so writers never wait long
         for a big first prune. Ages count from the event time ``ts`` (rollups: their
-        minute), against the store's clock.
+        minute; daily rollups: their day's start, kept ``daily_rollup_retention``,
+        by default `DEFAULT_DAILY_ROLLUP_RETENTION`), against the store's clock.
 
         Raises:
             StoreInputError: a retention is not positive, or ``chunk`` is out of range.
         """
-        if event_retention <= timedelta(0) or rollup_retention <= timedelta(0):
+        daily_retention = (
+            DEFAULT_DAILY_ROLLUP_RETENTION
+            if daily_rollup_retention is None
+            else daily_rollup_retention
+        )
+        if min(event_retention, rollup_retention, daily_retention) <= timedelta(0):
             raise StoreInputError("retention periods must be positive")
         check_amount("chunk", chunk)
         now = self._now()
         event_cutoff = now - int(event_retention / timedelta(microseconds=1))
         rollup_cutoff = now - int(rollup_retention / timedelta(microseconds=1))
+        daily_cutoff = now - int(daily_retention / timedelta(microseconds=1))
         events = 0
         while True:
             deleted = self._dialect.run(
@@ -645,10 +729,92 @@ class Store(OutboxMixin):
             events += deleted
             if deleted < chunk:
                 break
-        rollups, users = self._dialect.run(
-            lambda tx: _events.prune_rollups(tx, cutoff=rollup_cutoff), write=True
+        # Outcome events keep the call events' retention: a report joins the two.
+        outcomes = 0
+        while True:
+            deleted = self._dialect.run(
+                lambda tx: _outcomes.prune_chunk(tx, cutoff=event_cutoff, chunk=chunk),
+                write=True,
+            )
+            outcomes += deleted
+            if deleted < chunk:
+                break
+        rollups, users, daily = self._dialect.run(
+            lambda tx: _events.prune_rollups(tx, cutoff=rollup_cutoff, daily_cutoff=daily_cutoff),
+            write=True,
         )
-        return PruneResult(events=events, rollups=rollups, user_minutes=users)
+        return PruneResult(
+            events=events,
+            rollups=rollups,
+            user_minutes=users,
+            daily_rollups=daily,
+            outcomes=outcomes,
+        )
+
+    # -- reports ----------------------------------------------------------------------
+
+    def rollup_groups(
+        self,
+        *,
+        spans: Sequence[RollupSpan],
+        column_sets: Sequence[tuple[str, ...]],
+        endpoint: str | None = None,
+        error_code: str | None = None,
+    ) -> list[list[RollupGroup]]:
+        """Calls and failures per combination of columns, summed over ``spans``.
+
+        One list per column set, in their order, each in no order; all read in one
+        transaction. A column set holds distinct names of `GROUP_COLUMNS` (empty: one
+        total, none if no rows). The spans must not overlap (each row counts once per
+        span holding it). ``endpoint`` filters the rows; ``error_code`` narrows the
+        failures, not the calls.
+
+        Raises:
+            StoreInputError: an unknown grain or column, or a filter out of range.
+        """
+        self._check_report_filters(endpoint, error_code)
+        if len(spans) > 16 or len(column_sets) > 16:
+            raise StoreInputError("at most 16 spans and 16 column sets per read")
+        return self._dialect.run(
+            lambda tx: _reports.groups(
+                tx, spans=spans, column_sets=column_sets, endpoint=endpoint,
+                error_code=error_code,
+            ),
+            write=False,
+        )  # fmt: skip
+
+    def rollup_series(
+        self,
+        *,
+        grain: str,
+        since: datetime,
+        until: datetime,
+        step: timedelta,
+        endpoint: str | None = None,
+        error_code: str | None = None,
+    ) -> list[SeriesBucket]:
+        """Calls and failures per ``step`` (from the epoch, UTC) over ``[since, until)``.
+
+        Buckets without rows are left out; in time order. ``grain`` and the filters as
+        in `rollup_groups`.
+        """
+        self._check_report_filters(endpoint, error_code)
+        low, high = to_us(since), to_us(until)
+        step_us = step // timedelta(microseconds=1)
+        return self._dialect.run(
+            lambda tx: _reports.series(
+                tx, grain=grain, since=low, until=high, step=step_us,
+                endpoint=endpoint, error_code=error_code,
+            ),
+            write=False,
+        )  # fmt: skip
+
+    @staticmethod
+    def _check_report_filters(endpoint: str | None, error_code: str | None) -> None:
+        if endpoint is not None:
+            check_text("endpoint", endpoint, MAX_NAME)
+        if error_code is not None:
+            check_text("error_code", error_code, MAX_ID)
 
     # -- detection --------------------------------------------------------------------
 
@@ -818,6 +984,18 @@ class Store(OutboxMixin):
         low = None if since is None else to_us(since)
         return self._dialect.run(
             lambda tx: _detection.list_incidents(tx, state=state, since=low, limit=limit),
+            write=False,
+        )
+
+    def incidents_overlapping(
+        self, since: datetime, until: datetime, *, limit: int = 1000
+    ) -> list[IncidentRecord]:
+        """Incidents that started before ``until`` and had not ended by ``since`` (open
+        ones included), earliest start first; at most ``limit`` (capped at 1000)."""
+        check_amount("limit", limit)
+        low, high = to_us(since), to_us(until)
+        return self._dialect.run(
+            lambda tx: _detection.overlapping_incidents(tx, since=low, until=high, limit=limit),
             write=False,
         )
 

@@ -91,6 +91,36 @@ class OutboxMixin:
         now = self._now()
         return self._write(lambda tx: _outbox.requeue(tx, event_id, now=now))
 
+    def prune_outbox(self, *, retention: timedelta, chunk: int = 1_000) -> int:
+        """Delete events delivered more than ``retention`` ago (and their deliveries).
+
+        Dead letters (``failed``) are never pruned by age: each is an event a receiver
+        never got, kept until requeued (then delivered, then pruned like the rest).
+        Pending and delivering events are never pruned. Deletes ``chunk`` events per
+        transaction, so the dispatcher never waits long. Returns how many were deleted.
+
+        Raises:
+            StoreInputError: ``retention`` is not positive, or ``chunk`` is out of range.
+        """
+        if retention <= timedelta(0):
+            raise StoreInputError("the outbox retention must be positive")
+        check_amount("chunk", chunk)
+        cutoff = self._now() - int(retention / timedelta(microseconds=1))
+        size = min(chunk, MAX_BATCH)
+        deleted = 0
+        while True:
+            done = self._write(
+                lambda tx: _outbox.prune_delivered_chunk(tx, cutoff=cutoff, chunk=size)
+            )
+            deleted += done
+            if done < size:
+                return deleted
+
+    def requeue_failed(self) -> int:
+        """Put every dead letter back at once (after a receiver is fixed); returns how many."""
+        now = self._now()
+        return self._write(lambda tx: _outbox.requeue_failed(tx, now=now))
+
     def grant_acknowledged(self, jti: str) -> bool:
         """True once a sink acknowledged the ``compensation.redeemed`` event of ``jti``."""
         check_text("jti", jti, MAX_ID)
@@ -144,9 +174,22 @@ class OutboxMixin:
         now = self._now()
         self._write(lambda tx: _outbox.disable_sink(tx, sink, reason, now=now))
 
-    def enable_sink(self, sink: str) -> None:
+    def enable_sink(self, sink: str) -> bool:
+        """Forget ``sink``'s failure streak and disabled state; False if it had none.
+
+        For the flag-configured sinks (``cfg_...``); registered endpoints have
+        `enable_webhook_endpoint`.
+        """
         check_text("sink", sink, MAX_ID)
-        self._write(lambda tx: _outbox.enable_sink(tx, sink))
+        return self._write(lambda tx: _outbox.enable_sink(tx, sink))
+
+    def enable_webhook_endpoint(self, endpoint_id: str) -> WebhookEndpoint | None:
+        """Re-enable a registered endpoint, its failure streak reset; None if unknown.
+
+        Enabling an endpoint that is not disabled only resets its streak (idempotent).
+        """
+        check_text("endpoint id", endpoint_id, MAX_ID)
+        return self._write(lambda tx: _outbox.enable_endpoint(tx, endpoint_id))
 
     # -- next-login reminders -----------------------------------------------------------
 

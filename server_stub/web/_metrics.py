@@ -8,8 +8,9 @@ Counters count what happened, once: a redemption is counted when its response is
 - ``errdiscount_budget_remaining{kind,campaign,unit}``: what a budget has left (at scrape);
 - ``errdiscount_request_duration_seconds{route,method}``: latency per route template;
 - ``errdiscount_requests_total{route,method,status}``: answered requests;
-- ``errdiscount_store_errors_total{kind}``: store failures answered 503;
-- ``errdiscount_redeem_batch_size``: keyed redemptions per group commit.
+- ``errdiscount_store_errors_total{kind}``: failed store calls, by the 503 problem they
+  became (``STORE_BUSY``, ``STORE_UNAVAILABLE``; `server_stub._state.store_errors`);
+- ``errdiscount_redeem_batch_size``: redemptions (keyed or not) per group commit.
 
 Route labels are route *templates* (``/v1/alerts/{alert_id}``), never raw paths, so a
 label can neither leak a bearer id nor grow without bound; unmatched paths are
@@ -69,13 +70,13 @@ class ServerMetrics:
         )
         self.store_errors = Counter(
             "errdiscount_store_errors",
-            "Store failures answered with 503, by kind.",
+            "Failed store calls, by the 503 problem code they became.",
             ["kind"],
             registry=self.registry,
         )
         self.batch_size = Histogram(
             "errdiscount_redeem_batch_size",
-            "Keyed redemptions per group commit.",
+            "Redemptions per group commit.",
             buckets=_BATCH_BUCKETS,
             registry=self.registry,
         )

@@ -261,13 +261,6 @@ def test_png_without_cairosvg_is_a_usage_error(server, capsys, monkeypatch) -> N
     assert reporter.queries == []  # refused before asking the server
 
 
-def _report_api_missing() -> bool:
-    import server_stub.analytics as analytics
-
-    return not hasattr(analytics, "breakdown")
-
-
-@pytest.mark.skipif(_report_api_missing(), reason="the report API (issue 15) is not merged yet")
 def test_the_seed_case_against_the_real_server(tmp_path, capsys) -> None:
     import datetime as dt
 
@@ -292,3 +285,20 @@ def test_the_seed_case_against_the_real_server(tmp_path, capsys) -> None:
         (top,) = [v for v in printed["breakdown"]["values"] if v["suspect"]]
         assert (top["value"], top["lift"]) == ("17.2", pytest.approx(8.0))
         assert sum(p["failures"] for p in printed["timeseries"]["points"]) == 200
+        assert printed["skipped"] == []
+        assert printed["compensation"]["totals"]["issued"] == 0
+        assert "Compensation funnel (" in out and "Outcome \u201cpurchase\u201d" in out
+
+
+def test_the_real_server_refuses_a_wrong_key_and_a_bad_window(tmp_path, capsys) -> None:
+    from tests.support.server_support import ADMIN_KEY, running
+
+    with running(tmp_path, detector_interval=0.0, dispatch=False) as url:
+        assert main(["report", "--server", url, "--admin-key", "wrong-key-0123456789"]) == 1
+        assert capsys.readouterr().err == (
+            "errdiscount: error: breakdown: HTTP 401 UNAUTHORIZED: Missing or wrong credentials.\n"
+        )
+        assert main(["report", "--server", url, "--admin-key", ADMIN_KEY, "--since", "500d"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("errdiscount: error: breakdown: HTTP 400 INVALID_QUERY: ")
+        assert err.count("\n") == 1

@@ -10,7 +10,7 @@ import pytest
 from errdiscount_sdk import Compensation, CompensationPolicy, ConfigurationError, PolicyError
 from errdiscount_sdk._model.enums import Severity
 from errdiscount_sdk._provider.detection import Detector, counts_as_failure, episode_id
-from errdiscount_sdk._provider.detection_config import DetectionSettings
+from errdiscount_sdk._provider.detection_config import DetectionSettings, IncidentSettings
 from errdiscount_sdk._provider.detection_events import (
     InvalidEvent,
     from_event_line,
@@ -391,6 +391,66 @@ def test_a_bad_minute_in_the_quiet_period_restarts_the_close_countdown() -> None
     assert (closed.at - T0).total_seconds() == 31 * 60
 
 
+def onset_script(failing, *, minutes=40, aggregate_minute=None):
+    """A call every 2 s (at :00.5, :02.5, ...; 30 a minute, users u00-u24 in turn),
+    failing when its time (seconds) is in one of the ``failing`` intervals. In
+    ``aggregate_minute`` the successes come as one per-minute count stamped at the
+    minute's start, as a reporter sends them."""
+    script = []
+    for k in range(minutes * 30):
+        t = 0.5 + 2 * k
+        failed = any(low <= t < high for low, high in failing)
+        if aggregate_minute is not None and int(t // 60) == aggregate_minute:
+            if t % 60 == 0.5:
+                script.append(obs(aggregate_minute * 60, "agg", failed=False, count=20))
+            if not failed:
+                continue
+        script.append(obs(t, f"u{k % 25:02d}", failed=failed))
+    return script
+
+
+#: (name, failing intervals (s), options, onset_min_failures, opened (at, start) or None)
+ONSET_CASES = [
+    # From :10, minute 10 is bad anyway (25 of 30 calls): opens at the end of minute 14.
+    ("outage at :10", [(610, 1800)], {}, 3, (900.0, 610.5)),
+    # From :50, minute 10 has 5 failures in 30 calls, all after its last success: the
+    # outage began inside it, so the run counts from it and starts at its first failure.
+    ("outage at :50", [(650, 1800)], {}, 3, (900.0, 650.5)),
+    ("outage at :50, onset off", [(650, 1800)], {}, 0, (960.0, 660.5)),
+    # From :57 only one failure falls in minute 10: below the minimum, counted from 11.
+    ("outage at :57", [(657, 1800)], {}, 3, (960.0, 660.5)),
+    # The successes of minute 10 are one count stamped at :00: when they happened is
+    # unknown, so minute 10 cannot be the onset.
+    (
+        "outage at :50, aggregated successes",
+        [(650, 1800)],
+        {"aggregate_minute": 10},
+        3,
+        (960.0, 660.5),
+    ),
+    # A blip at the end of a healthy minute, followed by healthy minutes: nothing.
+    ("blip at :59", [(653, 660)], {}, 3, None),
+    # Flapping: bad 10-11, a tail of failures at the end of 12, bad 13-16. Minute 12
+    # follows a bad minute, so it is no onset: runs of 2 and 4 minutes, no incident.
+    ("flapping", [(600, 720), (773, 1020)], {}, 3, None),
+    # The same minutes 12-16 after healthy ones: an outage that began at 12:53.
+    ("outage at 12:53 for 4 min", [(773, 1020)], {}, 3, (1020.0, 774.5)),
+]
+
+
+@pytest.mark.parametrize(
+    ("failing", "options", "onset", "expected"),
+    [case[1:] for case in ONSET_CASES],
+    ids=[case[0] for case in ONSET_CASES],
+)
+def test_incident_onset_inside_a_minute(failing, options, onset, expected) -> None:
+    settings = DetectionSettings(incident=IncidentSettings(onset_min_failures=onset))
+    decisions = replay(onset_script(failing, **options), until=3600,
+                       detector=Detector(settings=settings))  # fmt: skip
+    opened = [(row[3], row[2]) for row in kinds(decisions, "incident")]
+    assert opened == ([] if expected is None else [expected])
+
+
 @pytest.mark.parametrize(
     ("minutes", "severity", "extra"),
     [
@@ -669,6 +729,7 @@ moderate_after_minutes = 15
 severe_after_minutes = 60
 severe_extra = false
 hold_episodes_minutes = 0
+onset_min_failures = 0
 """
 
 
@@ -680,6 +741,7 @@ def test_detection_section_parses() -> None:
     assert d.episode.min_failures == 4 and d.episode.min_span == dt.timedelta(seconds=150)
     assert d.burn_rate.slo == 0.995 and len(d.burn_rate.windows) == 1
     assert d.incident.severe_extra is None and d.incident.min_duration == dt.timedelta(minutes=3)
+    assert d.incident.onset_min_failures == 0
     assert d.severity_for("GET /api/cart") is Severity.MINOR
     assert d.severity_for("GET /other") is Severity.MINOR
     assert d.retention == dt.timedelta(minutes=60)
@@ -695,6 +757,8 @@ def test_detection_section_parses() -> None:
         ({"episode": {"min_span_minutes": 90}}, "detection.episode.min_span_minutes"),
         ({"episode": {"severity": "awful"}}, "detection.episode.severity"),
         ({"episode": {"bogus": 1}}, "detection.episode.bogus"),
+        ({"incident": {"onset_min_failures": -1}}, "detection.incident.onset_min_failures"),
+        ({"incident": {"onset_min_failures": 2.0}}, "detection.incident.onset_min_failures"),
         ({"burn_rate": {"slo": 1}}, "detection.burn_rate.slo"),
         ({"burn_rate": {"slo": "0.999"}}, "detection.burn_rate.slo"),
         ({"burn_rate": {"windows": []}}, "detection.burn_rate.windows"),

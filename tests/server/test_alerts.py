@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from errdiscount_sdk import TokenIssuer, generate_signing_key
 from server_stub.frontend._alerts import alert_content, alert_routes
 from server_stub.frontend._i18n import catalogues
+from server_stub.frontend._pages import escape
 from server_stub.frontend._static import static_routes
 from server_stub.store import IssuedToken, RedemptionRequest, Store, open_store
 from tests.support.server import serve
@@ -108,9 +109,9 @@ def test_json_content_follows_the_contract(client: httpx.Client, store: Store) -
         "kind": "coupon",
         "amount": 5,
         "unit": "USD",
-        "summary": "a 5 USD coupon",
+        "summary": "a $5.00 coupon",
     }
-    assert "a 5 USD coupon" in body["body"]
+    assert "a $5.00 coupon" in body["body"]
     assert body["expires_at"] == "2030-01-08T00:00:00Z"
     assert body["terms_url"] == "https://shop.example/terms?a=1&b=2"
     assert body["redeem"] == {
@@ -155,7 +156,58 @@ def test_redeemed_and_expired_status(client: httpx.Client, store: Store) -> None
     assert body["status"] == "redeemed"
     page = client.get(f"/v1/alerts/{record.alert_id}", headers=HTML).text
     assert "data-errdiscount-redeem" not in page
-    assert "This compensation has already been redeemed." in page
+    assert "This compensation (a $5.00 coupon) has already been redeemed." in page
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_used_or_expired_page_says_so_once_and_asks_for_nothing(
+    client: httpx.Client, store: Store, lang: str
+) -> None:
+    cat = catalogues()
+    redeemed = _issue(store)
+    store.redeem(
+        RedemptionRequest(
+            jti=redeemed.jti,
+            subject=redeemed.subject,
+            issuer=redeemed.issuer,
+            kind=redeemed.kind,
+            amount=redeemed.amount,
+            unit=redeemed.unit,
+            campaign=redeemed.campaign,
+        )
+    )
+    expired = _issue(store, expires_at=NOW - dt.timedelta(seconds=1))
+    for record, status in ((redeemed, "already_redeemed"), (expired, "expired")):
+        page = client.get(f"/v1/alerts/{record.alert_id}", params={"lang": lang}, headers=HTML)
+        text = page.text
+        said = cat.text(lang, f"widget.{status}")
+        body_key = "alert.body_redeemed" if status == "already_redeemed" else "alert.body_expired"
+        summary = cat.text(lang, "summary.coupon", amount="$5.00" if lang == "en" else "US$5.00")
+        assert escape(cat.text(lang, body_key, summary=summary)) in text
+        assert said not in text  # the body already said it: no second line saying it again
+        assert cat.text(lang, "page.noscript") not in text and "<noscript" not in text
+        assert "data-errdiscount-redeem" not in text
+        assert record.token not in text  # nothing to redeem, so no token on the page
+        assert escape(cat.text(lang, "alert.title")) not in text  # no "sorry, it failed"
+        assert escape(cat.text(lang, "suggestion.business")) not in text  # no "try again"
+        # A used voucher has no "valid until"; an expired one says until when it was.
+        assert (cat.text(lang, "widget.expires") in text) is (status == "expired")
+
+
+def test_the_page_writes_the_expiry_the_reader_s_way_with_the_zone(
+    client: httpx.Client, store: Store
+) -> None:
+    record = _issue(store)  # expires 2030-01-08T00:00:00Z
+    url = f"/v1/alerts/{record.alert_id}"
+    en = client.get(url, params={"lang": "en"}, headers=HTML).text
+    assert '<time datetime="2030-01-08T00:00:00Z">Jan 8, 2030, 12:00 AM UTC</time>' in en
+    zh = client.get(url, params={"lang": "zh-CN"}, headers=HTML).text
+    assert '<time datetime="2030-01-08T00:00:00Z">2030年1月8日 UTC 00:00</time>' in zh
+    assert cat_noscript("en") in en  # a pending page still says why the button needs JS
+
+
+def cat_noscript(lang: str) -> str:
+    return catalogues().text(lang, "page.noscript")
 
 
 def test_html_page_is_escaped_and_has_strict_headers(client: httpx.Client, store: Store) -> None:
@@ -274,3 +326,42 @@ def test_a_hostile_provider_message_is_plain_text_in_json_and_escaped_in_html(
     escaped = "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt; &#x27;x&#x27; &amp; &lt;img"
     assert f'<p class="errdiscount-explanation">{escaped}' in page
     assert f'<p class="errdiscount-suggestion">{escaped}' in page
+
+
+class _CountingStore:
+    """The real store, counting the shown-at writes the alert route asks for."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.writes = 0
+
+    def alert(self, alert_id: str) -> IssuedToken | None:
+        return self.store.alert(alert_id)
+
+    def redemption_by_jti(self, jti: str) -> object | None:
+        return self.store.redemption_by_jti(jti)
+
+    def mark_shown(self, alert_id: str) -> bool:
+        self.writes += 1
+        return self.store.mark_shown(alert_id)
+
+
+def test_the_first_view_sets_shown_at_once_and_later_views_write_nothing(store: Store) -> None:
+    counting = _CountingStore(store)
+    app = Starlette(routes=alert_routes(lambda: counting, clock=lambda: NOW))
+    record, other = _issue(store), _issue(store)
+    with serve(app) as base, httpx.Client(base_url=base) as http:
+        assert http.get("/v1/alerts/unknown-alert-id-0123456789", headers=JSON).status_code == 404
+        assert store.alert(record.alert_id).shown_at is None  # type: ignore[union-attr]
+        assert http.get(f"/v1/alerts/{record.alert_id}", headers=JSON).status_code == 200
+        first = store.alert(record.alert_id)
+        assert first is not None and first.shown_at is not None
+        for headers in (JSON, HTML, JSON):
+            assert http.get(f"/v1/alerts/{record.alert_id}", headers=headers).status_code == 200
+        assert counting.writes == 1
+        assert store.alert(record.alert_id).shown_at == first.shown_at  # type: ignore[union-attr]
+        # The page counts as shown too; the other voucher was not touched before.
+        assert store.alert(other.alert_id).shown_at is None  # type: ignore[union-attr]
+        assert http.get(f"/v1/alerts/{other.alert_id}", headers=HTML).status_code == 200
+        assert store.alert(other.alert_id).shown_at is not None  # type: ignore[union-attr]
+        assert counting.writes == 2

@@ -1,4 +1,4 @@
-"""Group commit of keyed redemptions (server_stub.domain._batch) on a real SQLite store."""
+"""Group commit of redemptions (server_stub.domain._batch) on real stores (SQLite, and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from server_stub.store import (
     KeyedRedemption,
     Redeemed,
     RedeemOutcome,
+    RedemptionRequest,
     Store,
     StoredResponse,
     StoreError,
@@ -126,3 +127,43 @@ async def test_a_failed_transaction_fails_every_caller_of_the_batch() -> None:
         return_exceptions=True,
     )
     assert all(isinstance(result, StoreError) for result in results)
+
+
+def record_batches(store: Store) -> list[list[str]]:
+    """The jtis of every batch the store is given, in order."""
+    batches: list[list[str]] = []
+    original = store.redeem_idempotent_batch
+
+    def recorded(
+        items: Sequence[KeyedRedemption | RedemptionRequest], *, wait: bool = True
+    ) -> list[KeyedOutcome | StoreInputError]:
+        batches.append([i.request.jti if isinstance(i, KeyedRedemption) else i.jti for i in items])
+        return original(items, wait=wait)
+
+    store.redeem_idempotent_batch = recorded  # type: ignore[method-assign]
+    return batches
+
+
+async def test_on_postgresql_a_batch_charges_one_budget_row(store_url: str) -> None:
+    """Mixed campaigns: one (kind, campaign) per batch on PostgreSQL, all in one on SQLite."""
+    with open_store(store_url, render=render) as store:
+        store.set_budget("points", "a", 100, unit="points")
+        store.set_budget("points", "b", 100, unit="points")
+        batches = record_batches(store)
+        batcher = RedeemBatcher(max_in_flight=1)
+        items: list[KeyedRedemption | RedemptionRequest] = [
+            keyed("a1", campaign="a"),
+            request("b1", campaign="b"),  # unkeyed ones are grouped the same way
+            keyed("a2", campaign="a"),
+            keyed("t1", kind="trial_extension", unit="days", campaign="a"),
+            request("b2", campaign="b"),
+            keyed("a3", campaign="a"),
+        ]
+        results = await asyncio.gather(*(batcher.redeem(store, item) for item in items))
+        assert all(isinstance(result, Redeemed) for result in results)
+        if store.backend == "sqlite":
+            assert batches == [["a1", "b1", "a2", "t1", "b2", "a3"]]
+        else:
+            assert batches == [["a1", "a2", "a3"], ["b1", "b2"], ["t1"]]
+        budgets = {(b.kind, b.campaign): b.remaining for b in store.budgets()}
+        assert budgets == {("points", "a"): 97, ("points", "b"): 98}

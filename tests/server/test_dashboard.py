@@ -230,13 +230,19 @@ def test_without_an_admin_key_nobody_can_sign_in(tmp_path) -> None:
         assert httpx.get(f"{url}/dashboard").status_code == 303
 
 
-def test_the_default_loader_says_unavailable_for_missing_reports() -> None:
-    import server_stub.analytics as analytics
+def test_the_real_reports_of_an_empty_server(tmp_path) -> None:
+    """The default loader: server_stub.analytics in process, every section drawn."""
+    from tests.support.server_support import admin, running
 
-    for report in ("breakdown", "timeseries", "compensation", "outcomes"):
-        if not hasattr(analytics, report):
-            with pytest.raises(ReportUnavailable):
-                contract_reports(report, None, {"since": "7d"}, None)  # type: ignore[arg-type]
+    with running(tmp_path, detector_interval=0.0, dispatch=False) as url:
+        page = httpx.get(f"{url}/dashboard?since=24h", headers=admin())
+    assert page.status_code == 200
+    assert page.text.count("<svg") == 1 + 7 + 2
+    assert catalogues().text("en", "dashboard.unavailable") not in page.text
+    assert catalogues().text("en", "dashboard.failed") not in page.text
+    assert catalogues().text("en", "dashboard.no_suspect") in page.text
+    with pytest.raises(ReportUnavailable):
+        contract_reports("nothing", None, {}, None)  # type: ignore[arg-type]
 
 
 class TestSessions:

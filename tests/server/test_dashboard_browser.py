@@ -146,13 +146,6 @@ def test_the_page_works_without_javascript(browser: Any, base: str) -> None:
         context.close()
 
 
-def _report_api_missing() -> bool:
-    import server_stub.analytics as analytics
-
-    return not hasattr(analytics, "breakdown")
-
-
-@pytest.mark.skipif(_report_api_missing(), reason="the report API (issue 15) is not merged yet")
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_the_seed_case_from_real_events(
     page: Any, tmp_path: Path, errors: list[str], lang: str

@@ -22,6 +22,7 @@ from server_stub import create_app
 from server_stub.workers._detector import DetectorWorker, RunReport
 from tests.support.server import serve
 from tests.support.server_support import APP_KEY, admin, settings, shared_key
+from tests.support.webhook_receiver import receiving
 
 APP = {"Authorization": f"Bearer {APP_KEY}"}
 PAY = "POST /api/pay"
@@ -298,6 +299,77 @@ def test_an_outage_opens_an_incident_that_compensates_each_affected_user_once(
         assert s.run(26).issued == 0
 
 
+@pytest.mark.parametrize(
+    ("aggregated", "opened_by", "start"),
+    [
+        # Events one per call: the outage began at 10:50 inside minute 10, whose
+        # failures all came after its last success; the run counts from minute 10.
+        (False, 15, 10 + 50.5 / 60),
+        # Successes as a reporter sends them (one count a minute, stamped at :00): when
+        # they happened is unknown, so the run counts from minute 11.
+        (True, 16, 11 + 0.5 / 60),
+    ],
+)
+def test_the_server_detector_sees_an_outage_begin_inside_a_minute(
+    tmp_path: Path, aggregated: bool, opened_by: int, start: float
+) -> None:
+    events = []
+    for k in range(40 * 30):  # a call every 2 s, users crowd0-24 in turn
+        minutes = (0.5 + 2 * k) / 60
+        failing = minutes >= 10 + 50 / 60
+        if failing:
+            events.append(event(f"crowd{k % 25}", minutes, endpoint=FEED, category="protocol",
+                                status=503))  # fmt: skip
+        elif not aggregated:
+            events.append(ok(f"crowd{k % 25}", minutes, endpoint=FEED))
+        elif k % 30 == 0:
+            events.append(ok("counted", int(minutes), endpoint=FEED, count=30))
+    with server(tmp_path, mode="off") as s:
+        s.post(events)
+        s.run(opened_by - 0.01)
+        assert s.get("/v1/incidents")["incidents"] == []
+        s.run(opened_by)
+        (incident,) = s.get("/v1/incidents")["incidents"]
+        assert incident["start"] == at(start).isoformat().replace("+00:00", "Z")
+
+
+def test_a_crm_receives_incident_opened_then_closed(tmp_path: Path) -> None:
+    with receiving() as crm, server(
+        tmp_path, mode="off", webhook_urls=(crm.url,), webhook_secrets=(crm.secret,),
+        allow_private_webhooks=True, webhook_retry_schedule=(0.05,),
+    ) as s:  # fmt: skip
+        s.post(outage(0, 8, 20) + [ok(f"crowd{u}", m + 0.5, endpoint=FEED)
+                                   for m in range(8, 20) for u in range(20)])  # fmt: skip
+        s.run(6)
+        assert crm.wait_for(1)
+        s.run(25)
+        s.run(26)  # a later run writes nothing again
+        assert crm.wait_for(2)
+        (incident,) = s.get("/v1/incidents")["incidents"]
+        assert crm.types() == ["incident.opened", "incident.closed"]
+        assert crm.refused == 0
+        opened, closed = (payload["data"] for payload in crm.verified)
+        assert opened["incident"] == closed["incident"] == incident["id"]
+        assert opened["scope"] == closed["scope"] == [FEED]
+        assert opened["start"] == closed["start"] == incident["start"]
+        assert (opened["end"], opened["severity"], opened["affected_users"]) == (None, None, None)
+        assert (closed["end"], closed["severity"], closed["affected_users"]) == (
+            incident["end"], "minor", 20
+        )  # fmt: skip
+        # An operator's declaration writes its event at once; the next run closes it.
+        declared = httpx.post(f"{s.url}/v1/incidents", headers=admin(), json={
+            "scope": "all", "start": at(30).isoformat(), "end": at(40).isoformat(),
+        })  # fmt: skip
+        assert declared.status_code == 201
+        assert crm.wait_for(3)
+        s.run(45)
+        assert crm.wait_for(4)
+        manual = [p["data"] for p in crm.verified[2:]]
+        assert [p["type"] for p in crm.verified[2:]] == ["incident.opened", "incident.closed"]
+        assert {m["incident"] for m in manual} == {declared.json()["id"]}
+        assert [(m["manual"], m["scope"]) for m in manual] == [(True, ["*"])] * 2
+
+
 def test_a_declared_incident_compensates_the_users_in_scope(tmp_path: Path) -> None:
     with server(tmp_path) as s:
         s.post([ok("a", 1), ok("b", 2, endpoint=FEED), ok("c", 50)])
@@ -354,6 +426,43 @@ def test_the_admin_api_needs_the_admin_key_and_checks_input(tmp_path: Path) -> N
         run = httpx.post(f"{s.url}/v1/detector/run", headers=admin())
         assert run.status_code == 200 and run.json()["ran"] is True
         assert run.json()["mode"] == "on"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        # A limit above 1000 is capped (as GET /v1/events), not refused.
+        ("GET", "/v1/episodes", {"params": {"limit": "999999999"}}, 200),
+        ("GET", "/v1/incidents", {"params": {"limit": "5000"}}, 200),
+        ("GET", "/v1/auto-compensations", {"params": {"limit": "1001"}}, 200),
+        ("GET", "/v1/episodes", {"params": {"limit": "1000000000"}}, 400),
+        # Names are the events' names: any text without control characters.
+        ("GET", "/v1/episodes", {"params": {"user_id": "张三", "endpoint": "GET /é"}}, 200),
+        ("GET", "/v1/episodes", {"params": {"user_id": "u\x1b1"}}, 400),
+        ("GET", "/v1/auto-compensations", {"params": {"user_id": "u\x7f"}}, 400),
+        ("PUT", "/v1/users/%E5%BC%A0%E4%B8%89", {"json": {"value_tier": "gold"}}, 200),
+        ("PUT", "/v1/users/u1", {"json": {"value_tier": "g\x17"}}, 422),
+        ("PUT", "/v1/users/u1", {"content": b'{"value_tier": "\\ud800"}'}, 400),
+        ("POST", "/v1/incidents", {"json": {"scope": ["GET /a\x1a"], "start": "2026-03-01T00:00:00Z"}}, 422),
+        ("POST", "/v1/incidents", {"json": {"scope": ["GET /é"], "start": "2026-03-01t00:00:00z"}}, 201),
+        ("POST", "/v1/incidents", {"json": {"scope": "GET /a", "start": "2026-03-01T00:00:00Z"}}, 422),
+        # RFC 3339's leap second is read as the last microsecond of its minute.
+        ("POST", "/v1/incidents", {"json": {"scope": "all", "start": "2016-12-31T23:59:60Z"}}, 201),
+        ("POST", "/v1/incidents", {"json": {"scope": "all", "start": "2026-03-01T00:00:00Z",
+                                            "end": "2026-02-28T00:00:00Z"}}, 422),
+    ],
+)  # fmt: skip
+def test_the_admin_api_accepts_what_its_schema_states(
+    tmp_path: Path, method: str, path: str, kwargs: dict[str, Any], status: int
+) -> None:
+    with server(tmp_path, mode="off") as s:
+        headers = admin() | ({"Content-Type": "application/json"} if "content" in kwargs else {})
+        answer = httpx.request(method, f"{s.url}{path}", headers=headers, **kwargs)
+        assert answer.status_code == status, answer.text
+        if status >= 400:
+            assert answer.json()["error_code"] in ("INVALID_QUERY", "INVALID_BODY", "INVALID_JSON")
+        if path == "/v1/incidents" and status == 201 and "2016" in str(kwargs):
+            assert answer.json()["start"] == "2016-12-31T23:59:59.999999Z"
 
 
 def test_dry_run_is_announced_in_the_log_at_start(

@@ -15,7 +15,7 @@ import pytest
 
 from errdiscount_sdk.events import FILTERED, TRUNCATED, CallEvent, Redactor, parse_event
 from server_stub.domain._events import SERVER_REDACTOR, Rejected, event_json, to_record
-from server_stub.store import EventRecord
+from server_stub.store import EventRecord, OutcomeRecord
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -92,13 +92,40 @@ def test_each_rule_rejects_with_the_sdk_reason(overrides: dict[str, Any], expect
     assert reason(**overrides) == expected
 
 
-def test_method_is_required_and_outcome_events_are_not_stored_here() -> None:
+def test_method_is_required_and_outcome_events_become_outcome_records() -> None:
     without = document()
     del without["method"]
     assert to_record(without, now=NOW) == Rejected("missing:method")
+    ident = str(uuid.uuid4()).upper()
+    outcome = {"event_id": ident, "ts": "2030-01-01T11:00:00Z", "kind": "outcome",
+               "name": "purchase", "user_id": "alice", "value": 9.5,
+               "coupon": {"password": "hunter2", "code": "X1"}}  # fmt: skip
+    record = to_record(outcome, now=NOW)
+    assert record == OutcomeRecord(
+        event_id=ident.lower(),  # the canonical dedupe key
+        ts=datetime(2030, 1, 1, 11, tzinfo=UTC),
+        name="purchase",
+        user_id="alice",
+        value=9.5,
+        extensions={"coupon": {"password": FILTERED, "code": "X1"}},  # redacted again
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"ts": "2031-01-01T00:00:00Z"}, "range:ts"),  # more than a day ahead
+        ({"ts": "1999-12-31T23:59:59Z"}, "range:ts"),
+        ({"ts": "0031-09-03T15:39:06.12Z"}, "range:ts"),  # found by schemathesis: was a 500
+        ({"name": ""}, "empty:name"),
+        ({"value": float("nan")}, "range:value"),
+        ({"value": {"nested": 1}}, "type:value"),
+    ],
+)
+def test_outcome_events_keep_the_server_rules(overrides: dict[str, Any], expected: str) -> None:
     outcome = {"event_id": str(uuid.uuid4()), "ts": "2030-01-01T11:00:00Z", "kind": "outcome",
-               "name": "purchase", "value": 9.5}  # fmt: skip
-    assert to_record(outcome, now=NOW) == Rejected("unsupported:kind")
+               "name": "purchase", **overrides}  # fmt: skip
+    assert to_record(outcome, now=NOW) == Rejected(expected)
 
 
 def test_not_an_object_is_rejected() -> None:
@@ -163,3 +190,8 @@ def test_event_json_shows_every_member_and_passes_parse_event() -> None:
 def test_a_day_of_clock_skew_is_tolerated() -> None:
     ahead = NOW + timedelta(hours=23)
     assert parsed(ts=ahead.isoformat()).ts == ahead
+
+
+def test_a_call_in_a_year_before_1000_is_out_of_range_not_an_error() -> None:
+    # The SDK normalizes such a ts without the year's leading zeros ("31-09-03T...").
+    assert to_record(document(ts="0031-09-03T15:39:06Z"), now=NOW) == Rejected("range:ts")

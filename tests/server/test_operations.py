@@ -13,9 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from errdiscount_sdk.wire import RedemptionCode
 from server_stub._main import main
-from server_stub.store import LATEST_VERSION
+from server_stub._state import store_errors
+from server_stub.store import LATEST_VERSION, StoreError, StoreInputError
 from server_stub.web._logging import JsonFormatter, MaskSecrets, mask_secrets
+from server_stub.web._metrics import ServerMetrics
+from server_stub.web._problems import HttpProblem
 from tests.support.server_support import ADMIN_KEY, ROOT, ServerProcess, admin, running, token
 
 
@@ -226,3 +230,56 @@ def test_server_process_still_serves_with_the_new_middlewares(tmp_path: Path) ->
         assert httpx.get(f"{server.url}/readyz").status_code == 200
     finally:
         server.stop()
+
+
+def test_redemption_counters_equal_what_was_answered(tmp_path: Path) -> None:
+    with running(tmp_path) as url:
+        budget = httpx.put(
+            f"{url}/v1/budgets/points/points",
+            json={"total": 150, "unit": "points"},
+            headers=admin(),
+        )
+        assert budget.status_code == 200, budget.text
+        first, second, third = token(), token(), token()
+
+        def redeem(raw: str, key: str | None = None) -> httpx.Response:
+            headers = {"Idempotency-Key": key} if key else {}
+            return httpx.post(f"{url}/v1/redemptions", json={"token": raw}, headers=headers)
+
+        assert redeem(first, "k1").status_code == 201
+        assert redeem(first, "k1").headers.get("Idempotent-Replayed") == "true"
+        assert redeem(first, "k2").json()["error_code"] == RedemptionCode.ALREADY_REDEEMED
+        assert (
+            redeem(second).json()["error_code"] == RedemptionCode.BUDGET_EXHAUSTED
+        )  # 50 points left
+        bad = redeem("not-a-token", "k3")
+        assert bad.status_code in (400, 401, 422), bad.text
+        fifty = token(compensation={"kind": "points", "amount": 50, "unit": "points"})
+        assert redeem(fifty).status_code == 201  # unkeyed: the same counters
+        assert redeem(third, "k4").json()["error_code"] == RedemptionCode.BUDGET_EXHAUSTED
+        text = httpx.get(f"{url}/metrics", headers=admin()).text
+    counted = {
+        outcome: _sample(text, "errdiscount_redemptions_total", outcome=outcome)
+        for outcome in ("redeemed", "replayed", "refused")
+    }
+    assert counted == {"redeemed": 2, "replayed": 1, "refused": 4}
+    assert (
+        _sample(text, "errdiscount_refusals_total", error_code=RedemptionCode.ALREADY_REDEEMED) == 1
+    )
+    assert (
+        _sample(text, "errdiscount_refusals_total", error_code=RedemptionCode.BUDGET_EXHAUSTED) == 2
+    )
+    assert _sample(text, "errdiscount_refusals_total", error_code=bad.json()["error_code"]) == 1
+    assert _sample(text, "errdiscount_redeem_batch_size_count") == 6  # every store redemption
+
+
+def test_store_errors_are_counted_by_the_problem_they_become() -> None:
+    metrics = ServerMetrics()
+    for error in (StoreError("busy", retryable=True), StoreError("gone"), StoreError("gone")):
+        with pytest.raises(HttpProblem), store_errors(metrics):
+            raise error
+    with pytest.raises(HttpProblem), store_errors(metrics):
+        raise StoreInputError("subject")  # bad input (422), not a store failure
+    text = metrics.render().decode()
+    assert _sample(text, "errdiscount_store_errors_total", kind="STORE_BUSY") == 1
+    assert _sample(text, "errdiscount_store_errors_total", kind="STORE_UNAVAILABLE") == 2

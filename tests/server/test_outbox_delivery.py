@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from server_stub._commands import outbox_main
-from tests.support.server_support import admin, running
+from tests.support.server_support import ADMIN_KEY, admin, running
 from tests.support.webhook_receiver import Receiver, new_secret, receiving
 
 FAST = (0.05, 0.05, 0.05, 0.05)
@@ -201,6 +201,62 @@ def test_410_disables_a_registered_endpoint_and_filters_choose_event_types(
         assert all("secret" not in e for e in listed["endpoints"])
         removed = httpx.delete(f"{url}/v1/webhook-endpoints/{endpoint['id']}", headers=admin())
         assert removed.status_code == 204
+
+
+OPS_KEY = "ops-key-0123456789abcdef"
+
+
+def test_a_disabled_endpoint_is_enabled_again_by_a_named_admin_and_gets_its_events(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ops = {"Authorization": f"Bearer {OPS_KEY}"}
+    with (
+        receiving(script=[410]) as crm,
+        running(
+            tmp_path,
+            admin_key=(ADMIN_KEY, f"ops={OPS_KEY}"),
+            allow_private_webhooks=True,
+            webhook_retry_schedule=FAST,
+        ) as url,
+    ):
+        added = httpx.post(
+            f"{url}/v1/webhook-endpoints", json={"url": crm.url, "secret": crm.secret}, headers=ops
+        ).json()
+        enable_url = f"{url}/v1/webhook-endpoints/{added['id']}/enable"
+
+        def listed() -> dict[str, Any]:
+            found: dict[str, Any] = httpx.get(f"{url}/v1/webhook-endpoints", headers=ops).json()
+            return found["endpoints"][0]
+
+        issue(url)
+        assert wait_until(lambda: not listed()["enabled"])
+        [dead] = wait_until(lambda: events(url, "failed"))  # sent to a disabled endpoint
+        assert httpx.post(enable_url).status_code == 401
+        with caplog.at_level("INFO", logger="server_stub.outbox"):
+            enabled = httpx.post(enable_url, headers=ops)
+        assert enabled.status_code == 200, enabled.text
+        body = enabled.json()
+        assert (body["enabled"], body["disabled_reason"], body["failing_since"]) == (
+            True,
+            None,
+            None,
+        )
+        assert "secret" not in body
+        assert f"webhook endpoint {added['id']} enabled by ops" in caplog.text
+        assert listed()["enabled"] is True
+        # The dead letters of the disabled period go out once requeued, all at once.
+        database = f"sqlite:///{tmp_path}/server.db"
+        assert outbox_main(["requeue", "--all-failed", "--database", database]) == 0
+        assert crm.wait_for(1)
+        assert crm.ids[-1] == dead["id"]
+        with pytest.raises(SystemExit):  # ids or --all-failed, not both
+            outbox_main(["requeue", dead["id"], "--all-failed", "--database", database])
+        missing = httpx.post(f"{url}/v1/webhook-endpoints/we_missing/enable", headers=ops)
+        assert missing.status_code == 404
+        assert missing.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+        assert outbox_main(["enable", added["id"], "--database", database]) == 0
+        assert outbox_main(["enable", "we_missing", "--database", database]) == 1
+        assert outbox_main(["enable", "x" * 300, "--database", database]) == 1
 
 
 def test_a_refused_redemption_writes_no_redeemed_event(tmp_path: Path) -> None:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from server_stub.store import EventRecord, open_store
+from server_stub.store import DeliveryResult, EventRecord, IssuedToken, open_store
 from server_stub.workers._retention import prune_forever, prune_once
-from tests.support.server_support import APP_KEY, running
+from tests.conftest import FakeClock
+from tests.support.server_support import APP_KEY, admin, running
 
 
 def _event(ts: datetime) -> EventRecord:
@@ -37,6 +38,62 @@ def test_the_server_prunes_old_events_once_started(tmp_path: Path) -> None:
                 break
             time.sleep(0.05)
     assert len(events) == 1
+
+
+def test_the_server_prunes_delivered_outbox_events_and_keeps_dead_letters(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    clock.now = datetime.now(UTC) - timedelta(days=40)
+    with open_store(f"sqlite:///{tmp_path}/server.db", clock=clock) as store:
+        store.record_issued(_issued("delivered-long-ago"))
+        clock.now += timedelta(microseconds=1)  # ids are time-ordered
+        store.record_issued(_issued("dead-long-ago"))
+        old, dead = store.claim_events("earlier-dispatcher")
+        store.finish_deliveries(
+            [
+                DeliveryResult(old.id, old.owner, ("sink-a",)),
+                DeliveryResult(dead.id, dead.owner, error="sink-a: HTTP 500"),
+            ]
+        )
+        assert store.outbox_event(old.id).payload["data"]["jti"] == "delivered-long-ago"  # type: ignore[union-attr]
+    with running(tmp_path, outbox_retention_days=30) as url:
+        # A fresh event, delivered (to nobody: no sink) by this server's dispatcher.
+        fresh = httpx.post(
+            f"{url}/v1/tokens",
+            json={
+                "subject": "bob",
+                "error_code": "PAY_001",
+                "category": "business",
+                "severity": "minor",
+                "compensation": {"kind": "points", "amount": 1, "unit": "points"},
+            },
+            headers=admin(),
+        ).json()
+        deadline = time.monotonic() + 10
+        while True:
+            listed = httpx.get(f"{url}/v1/outbox", headers=admin()).json()["events"]
+            jtis = sorted((e["payload"]["data"]["jti"], e["status"]) for e in listed)
+            done = all(status != "pending" and status != "delivering" for _, status in jtis)
+            if (done and len(jtis) == 2) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert jtis == sorted([("dead-long-ago", "failed"), (fresh["jti"], "delivered")])
+
+
+def _issued(jti: str) -> IssuedToken:
+    return IssuedToken(
+        jti=jti,
+        subject="alice",
+        issuer="errdiscount-server",
+        kind="points",
+        amount=5,
+        unit="points",
+        campaign="points",
+        expires_at=datetime(2031, 1, 1, tzinfo=UTC),
+        alert_id=f"alert-{jti}-" + "x" * 20,
+        token="header.payload.signature",
+    )
 
 
 def test_the_loop_repeats_and_a_failed_round_does_not_stop_it(tmp_path: Path) -> None:

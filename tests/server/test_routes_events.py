@@ -221,3 +221,24 @@ def test_listing_filters_and_refuses_bad_parameters(tmp_path: Path) -> None:
             refused = get(**bad)
             assert refused.status_code == 400, bad
             assert refused.json()["error_code"] == "INVALID_QUERY"
+
+
+def test_outcome_events_are_accepted_deduplicated_and_rejected_one_by_one(
+    tmp_path: Path,
+) -> None:
+    purchase = {"event_id": str(uuid.uuid4()), "ts": datetime.now(UTC).isoformat(),
+                "kind": "outcome", "name": "purchase", "user_id": "alice", "value": 9.5}  # fmt: skip
+    nameless = {**purchase, "event_id": str(uuid.uuid4()), "name": ""}
+    with running(tmp_path) as url:
+        answer = post(url, {"events": [call(), purchase, nameless, dict(purchase)]})
+        assert answer.status_code == 202, answer.text
+        assert answer.json() == {
+            "accepted": 2,
+            "duplicates": 1,  # the repeat of the purchase in the same batch
+            "rejected": [{"index": 2, "reason": "empty:name"}],
+        }
+        again = post(url, {"events": [purchase]})
+        assert again.json() == {"accepted": 0, "duplicates": 1, "rejected": []}
+        # GET /v1/events lists the calls only.
+        listed = httpx.get(f"{url}/v1/events", headers=APP).json()["events"]
+        assert [event["kind"] for event in listed] == ["call"]

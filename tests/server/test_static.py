@@ -25,6 +25,19 @@ def test_static_files_have_types_caching_and_etags() -> None:
         )
 
 
+def test_the_favicon_is_served_where_browsers_look_for_it() -> None:
+    app = Starlette(routes=static_routes())
+    with serve(app) as base, httpx.Client(base_url=base) as client:
+        icon = client.get("/favicon.ico")
+        assert icon.status_code == 200
+        assert icon.headers["content-type"] == "image/x-icon"
+        assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+        assert icon.content == client.get("/static/favicon.ico").content
+        assert client.head("/favicon.ico").status_code == 200
+        tag = icon.headers["etag"]
+        assert client.get("/favicon.ico", headers={"If-None-Match": tag}).status_code == 304
+
+
 def test_only_listed_files_are_served() -> None:
     app = Starlette(routes=static_routes())
     with serve(app) as base, httpx.Client(base_url=base) as client:

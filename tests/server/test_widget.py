@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from starlette.routing import Route
 
 from errdiscount_sdk import AlertUrlPolicy, CompensationPolicy, UnsafeAlertUrl
 from server_stub.frontend._demo_pages import DEMO_MESSAGE, DEMO_SUGGESTION
+from server_stub.frontend._format import CURRENCIES, format_amount, format_datetime
 from server_stub.frontend._i18n import catalogues
 from tests.support.browser import ConsoleLog, LiveServer
 from tests.support.server import serve
@@ -76,8 +78,8 @@ def test_demo_error_popup_redeem_success(page: Any, live_server: LiveServer, lan
     # What the server's (default) compensation policy gives for the demo's PAY_001.
     comp = CompensationPolicy.default().decide("PAY_001", category="business", severity="minor")
     assert comp.compensation is not None
-    amount = comp.compensation.amount
-    summary = text(lang, f"summary.{comp.compensation.kind}", amount=amount, unit="USD")
+    amount = format_amount(comp.compensation.amount, comp.compensation.unit, lang)
+    summary = text(lang, f"summary.{comp.compensation.kind}", amount=amount)
     assert text(lang, "alert.body", summary=summary) in page.locator(f"#{desc_id}").inner_text()
     # The provider's own words for PAY_001, not the catalogue's generic text.
     assert page.locator(f"{DIALOG} .errdiscount-explanation").inner_text() == DEMO_MESSAGE[lang]
@@ -141,7 +143,12 @@ def test_second_redemption_shows_already_redeemed(
     # Opening the alert again: the server already says "redeemed", no Redeem button.
     page.keyboard.press("Escape")
     page.evaluate(HANDLE, [payload, None])
-    assert page.locator(".errdiscount-status").inner_text() == text("en", "widget.already_redeemed")
+    body = page.locator(f"{DIALOG} .errdiscount-body").inner_text()
+    assert body.startswith("This compensation (") and body.endswith("has already been redeemed.")
+    # Said once: the status line does not repeat the body; no apology, no "try again".
+    assert page.locator(".errdiscount-status").inner_text() == ""
+    assert page.locator(".errdiscount-title").inner_text() == text("en", "page.title")
+    assert page.locator(f"{DIALOG} .errdiscount-suggestion").count() == 0
     assert page.locator(REDEEM).is_hidden()
     assert live_server.redemptions() == 1
 
@@ -366,9 +373,12 @@ def test_standalone_redemption_page(page: Any, live_server: LiveServer) -> None:
     assert text("zh-CN", "widget.success") in status.inner_text()
     page.reload()
     assert page.locator("[data-errdiscount-redeem]").count() == 0
-    assert page.locator("[data-errdiscount-status]").inner_text() == text(
-        "zh-CN", "widget.already_redeemed"
-    )
+    # Read as a user: the page says once that it was redeemed, and asks for nothing.
+    shown = page.locator("main").inner_text()
+    assert page.locator("h1").inner_text() == text("zh-CN", "page.title")
+    assert shown.count("已经领取过了") == 1
+    assert "JavaScript" not in shown
+    assert page.locator("noscript").count() == 0
     assert live_server.redemptions() == 1
 
 
@@ -454,3 +464,123 @@ def test_url_policy_matches_the_python_alert_url_policy(page: Any, live_server: 
             reason = exc.reason
         expected.append([reason, strict_ports.is_allowed(case)])
     assert json.loads(json.dumps(verdicts)) == expected
+
+
+AMOUNTS = [2, 1234.5, 0.5]
+UNITS = [*CURRENCIES, "CHF", "XYZ", "points", "days"]
+
+
+def test_amounts_and_dates_read_the_same_from_the_server_and_from_intl(
+    page: Any, live_server: LiveServer
+) -> None:
+    """Every row of the server's table against Chromium's Intl (through the widget)."""
+    page.goto(f"{live_server.base_url}/demo")
+    cases = [
+        [amount, unit, lang]
+        for unit in UNITS
+        for amount in (AMOUNTS if unit not in ("points", "days") else [2, 1234])
+        for lang in ("en", "zh-CN")
+    ]
+    browser = page.evaluate(
+        "(cases) => cases.map(([a, u, l]) => ErrDiscount.formatAmount(a, u, l))", cases
+    )
+    server = [format_amount(amount, unit, lang) for amount, unit, lang in cases]
+    assert list(zip(cases, browser, strict=True)) == list(zip(cases, server, strict=True))
+    moments = [
+        dt.datetime(2026, 12, 8, 15, 4, tzinfo=dt.UTC),
+        dt.datetime(2030, 1, 8, 0, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 9, 28, 12, 30, tzinfo=dt.UTC),
+        dt.datetime(2027, 5, 1, 9, 5, tzinfo=dt.UTC),
+    ]
+    stamps = [[m.strftime("%Y-%m-%dT%H:%M:%SZ"), lang] for m in moments for lang in ("en", "zh-CN")]
+    dates = page.evaluate(
+        "(cases) => cases.map(([t, l]) => ErrDiscount.formatDate(t, l, 'UTC'))", stamps
+    )
+    assert dates == [format_datetime(m, lang) for m in moments for lang in ("en", "zh-CN")]
+
+
+@pytest.fixture
+def shanghai_page(browser: Any, console: ConsoleLog) -> Iterator[Any]:
+    """A page whose reader lives in UTC+8 (the browser's own time zone)."""
+    context = browser.new_context(timezone_id="Asia/Shanghai")
+    opened = context.new_page()
+    opened.on("console", lambda message: console.messages.append(message.text))
+    opened.on("pageerror", lambda error: console.messages.append(f"pageerror: {error}"))
+    try:
+        yield opened
+    finally:
+        context.close()
+    assert console.csp_violations() == []
+    assert [m for m in console.messages if m.startswith("pageerror")] == []
+
+
+def test_the_page_shows_the_expiry_in_the_reader_s_zone_once_scripted(
+    shanghai_page: Any, live_server: LiveServer
+) -> None:
+    issued = live_server.issue()
+    shanghai_page.goto(issued["alert_url"] + "?lang=zh-CN")
+    shown = shanghai_page.locator("main time")
+    local = shanghai_page.evaluate(
+        "(t) => ErrDiscount.formatDate(t, 'zh-CN')", issued["expires_at"]
+    )
+    assert shown.inner_text() == local and "GMT+8" in local
+    assert shown.get_attribute("datetime") == issued["expires_at"]  # the server's UTC value
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_popup_writes_amounts_and_the_expiry_with_intl(
+    shanghai_page: Any, live_server: LiveServer, lang: str
+) -> None:
+    page = shanghai_page
+    issued = live_server.issue(
+        compensation={"kind": "service_credit", "amount": 1234.5, "unit": "USD"}
+    )
+    dialog = open_popup(page, live_server, flat_payload(issued), lang=lang)
+    shown = "$1,234.50" if lang == "en" else "US$1,234.50"
+    assert shown in dialog.locator(".errdiscount-body").inner_text()
+    assert "USD" not in dialog.inner_text()  # no "1234.5 USD"
+    # The reader's time zone (the browser's), named.
+    expires = dialog.locator(".errdiscount-expires").inner_text()
+    local = page.evaluate(
+        "(t) => ErrDiscount.formatDate(t, document.documentElement.lang)", issued["expires_at"]
+    )
+    assert expires == text(lang, "widget.expires") + " " + local
+    assert "GMT+8" in local
+    page.click(REDEEM)
+    status = page.locator(".errdiscount-status[data-outcome=success]")
+    status.wait_for()
+    # No sink told anyone about this credit: neither "added" nor "a credit of ... has been
+    # added", only "will be credited shortly".
+    assert status.get_attribute("data-grant-delivery") == "pending"
+    assert status.inner_text() == text(lang, "widget.success_pending")
+    assert text(lang, "widget.credit", amount=shown) not in status.inner_text()
+
+
+def test_every_page_has_an_icon_and_loads_without_a_console_error(
+    page: Any, live_server: LiveServer, console: ConsoleLog
+) -> None:
+    issued = live_server.issue()
+    failures: list[str] = []
+    page.on("response", lambda r: failures.append(r.url) if r.status >= 400 else None)
+    icons = []
+    for url in (
+        f"{live_server.base_url}/demo",
+        issued["alert_url"] + "?lang=zh-CN",
+        f"{live_server.base_url}/v1/alerts/{'A' * 22}",
+    ):
+        page.goto(url, wait_until="networkidle")
+        icons.append(
+            page.evaluate(
+                """async () => {
+                  const link = document.querySelector("link[rel=icon]");
+                  const answer = await fetch(link.href);
+                  return [new URL(link.href).pathname, answer.status,
+                          answer.headers.get("content-type")];
+                }"""
+            )
+        )
+    assert icons == [["/favicon.ico", 200, "image/x-icon"]] * 3
+    # The not-found page is a 404 on purpose; nothing else failed (no favicon 404).
+    assert failures == [f"{live_server.base_url}/v1/alerts/{'A' * 22}"]
+    errors = [m for m in console.messages if "Failed to load resource" in m]
+    assert len(errors) <= 1 and all("404" in m for m in errors)  # the not-found page itself

@@ -102,3 +102,6 @@ def test_a_credit_nobody_acknowledged_says_it_will_be_credited_shortly(
     assert status.get_attribute("data-grant-delivery") == "pending"
     assert text("en", "widget.success_pending") in status.inner_text()
     assert text("en", "widget.success") not in status.inner_text()
+    # Nor "50 points have been credited": that is the same claim.
+    assert text("en", "widget.points", points=50) not in status.inner_text()
+    assert "credited." not in status.inner_text()

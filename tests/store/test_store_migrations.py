@@ -13,6 +13,7 @@ import pytest
 from errdiscount_sdk import ConfigurationError
 from server_stub.store import (
     LATEST_VERSION,
+    EventRecord,
     IncidentRecord,
     StoreError,
     UserCap,
@@ -21,7 +22,7 @@ from server_stub.store import (
 )
 from server_stub.store._base import Tx
 from server_stub.store._migrations import MIGRATIONS, Migration, migrate
-from tests.support.store_support import raw_execute, request
+from tests.support.store_support import raw_execute, raw_rows, request
 
 
 def test_opening_twice_migrates_once_and_keeps_the_data(store_url: str) -> None:
@@ -107,6 +108,17 @@ def _undo_outbox_migration(store_url: str) -> None:
         raw_execute(store_url, f"ALTER TABLE issued_tokens DROP COLUMN {column}")
 
 
+def _undo_funnel_migration(store_url: str) -> None:
+    """Undo the funnel migration (10) by hand; the caller deletes its version row."""
+    raw_execute(store_url, "DROP TABLE outcome_events")
+    raw_execute(store_url, "DROP INDEX issued_tokens_by_created")
+    for column in FUNNEL_COLUMNS:
+        raw_execute(store_url, f"ALTER TABLE issued_tokens DROP COLUMN {column}")
+
+
+FUNNEL_COLUMNS = ("shown_at", "severity", "segment")
+
+
 def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str) -> None:
     # Roll a fresh database back to version 1 by hand, with one issued token in it.
     open_store(store_url).close()
@@ -116,8 +128,9 @@ def test_migration_2_adds_provider_texts_to_a_version_1_database(store_url: str)
         raw_execute(store_url, f"DROP TABLE {table}")
     raw_execute(store_url, "ALTER TABLE ledger DROP COLUMN actor")  # migration 4 undone
     _undo_outbox_migration(store_url)  # migration 7
-    for table in MIGRATION_8_TABLES:  # migration 8
+    for table in (*MIGRATION_9_TABLES, *MIGRATION_8_TABLES):  # migrations 9, 8
         raw_execute(store_url, f"DROP TABLE {table}")
+    _undo_funnel_migration(store_url)  # migration 10
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 2")
     raw_execute(
         store_url,
@@ -141,6 +154,7 @@ MIGRATION_8_TABLES = (
     "incidents",
     "episodes",
 )
+MIGRATION_9_TABLES = ("event_rollups_daily",)
 
 
 def test_migration_8_keeps_the_ledger_append_only_and_accepts_incident_events(
@@ -149,8 +163,9 @@ def test_migration_8_keeps_the_ledger_append_only_and_accepts_incident_events(
     # A version 7 database with ledger rows; migration 8 rebuilds the event CHECK.
     with open_store(store_url) as store:
         store.set_budget("coupon", "*", 100, unit="USD_cent")
-    for table in MIGRATION_8_TABLES:
+    for table in (*MIGRATION_9_TABLES, *MIGRATION_8_TABLES):
         raw_execute(store_url, f"DROP TABLE {table}")
+    _undo_funnel_migration(store_url)  # migration 10, re-applied after 8
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 8")
     with open_store(store_url) as store:
         assert store.schema_version() == LATEST_VERSION
@@ -218,8 +233,9 @@ def test_migration_4_keeps_the_ledger_and_adds_actors_and_cap_events(store_url: 
     for column in ("priority", "support_flag"):  # migration 6, re-applied after 4
         raw_execute(store_url, f"ALTER TABLE issued_tokens DROP COLUMN {column}")
     _undo_outbox_migration(store_url)  # migration 7, re-applied after 4
-    for table in MIGRATION_8_TABLES:  # migration 8, likewise
+    for table in (*MIGRATION_9_TABLES, *MIGRATION_8_TABLES):  # migrations 9, 8 likewise
         raw_execute(store_url, f"DROP TABLE {table}")
+    _undo_funnel_migration(store_url)  # migration 10, likewise
     raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 4")
     with open_store(store_url) as store:
         assert store.schema_version() == LATEST_VERSION
@@ -232,3 +248,81 @@ def test_migration_4_keeps_the_ledger_and_adds_actors_and_cap_events(store_url: 
         assert (last.event.value, last.actor, last.seq > after[-1].seq) == ("cap_set", "ops", True)
     with pytest.raises((sqlite3.Error, psycopg.Error), match="append-only"):
         raw_execute(store_url, "DELETE FROM ledger")
+
+
+_DAILY_SQL = (
+    "SELECT day, endpoint, outcome, error_code, category, platform, os_version, app_version,"
+    " sdk_version, calls, failures, first_seen, last_seen FROM event_rollups_daily"
+    " ORDER BY day, outcome"
+)
+
+
+def test_migration_9_backfills_the_daily_rollups_from_the_minute_rollups(store_url: str) -> None:
+    # A version 8 database with events over two days; migration 9 sums their minute
+    # rollups per UTC day: the very rows the ingest itself writes.
+    day = datetime(2026, 3, 1, tzinfo=UTC)
+    records = [
+        EventRecord(
+            event_id=f"e{index}", ts=day + timedelta(hours=index * 7), outcome=outcome,
+            endpoint="POST /pay", source="client", os_version="17.2",
+            error_code="E1" if outcome == "error" else None, count=2,
+        )
+        for index, outcome in enumerate(("ok", "error", "ok", "error", "error"))
+    ]  # fmt: skip
+    with open_store(store_url) as store:
+        store.ingest_events(records)
+    written = raw_rows(store_url, _DAILY_SQL)
+    day_us = int(day.timestamp()) * 1_000_000
+    hour_us = 3_600_000_000
+    assert [tuple(row[:3]) + tuple(row[9:]) for row in written] == [
+        (day_us, "POST /pay", "error", 4, 4, day_us + 7 * hour_us, day_us + 21 * hour_us),
+        (day_us, "POST /pay", "ok", 4, 0, day_us, day_us + 14 * hour_us),
+        (day_us + 24 * hour_us, "POST /pay", "error", 2, 2, day_us + 28 * hour_us,
+         day_us + 28 * hour_us),
+    ]  # fmt: skip
+    for table in MIGRATION_9_TABLES:
+        raw_execute(store_url, f"DROP TABLE {table}")
+    _undo_funnel_migration(store_url)  # migration 10, re-applied after 9
+    raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 9")
+    with open_store(store_url) as store:
+        assert store.schema_version() == LATEST_VERSION
+    assert raw_rows(store_url, _DAILY_SQL) == written
+
+
+def test_migration_10_adds_the_funnel_columns_and_outcome_events(store_url: str) -> None:
+    # A version-9 database with an issued token: the
+    # token keeps its data, reads with no grade, segment or shown_at, and can be shown.
+    with open_store(store_url) as store:
+        store.set_budget("coupon", "*", 100, unit="USD_cent")
+    _undo_funnel_migration(store_url)
+    raw_execute(store_url, "DELETE FROM schema_version WHERE version >= 10")
+    raw_execute(
+        store_url,
+        "INSERT INTO issued_tokens (jti, subject, issuer, kind, amount, unit, campaign,"
+        " expires_at, alert_id, token, created_at) VALUES ('old', 'alice', 'iss', 'coupon',"
+        " 5, 'USD_cent', 'coupon', 4102444800000000, 'alert-old', 'a.b.c', 0)",
+    )
+    with open_store(store_url) as store:
+        assert store.schema_version() == LATEST_VERSION
+        old = store.alert("alert-old")
+        assert old is not None
+        assert (old.severity, old.segment, old.shown_at) == (None, None, None)
+        assert store.mark_shown("alert-old") is True
+        assert store.mark_shown("alert-old") is False  # once
+        shown = store.alert("alert-old")
+        assert shown is not None and shown.shown_at is not None
+        (row,) = store.funnel_rows(
+            datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 2, tzinfo=UTC)
+        )
+        assert (row.issued, row.shown, row.severity, row.unit) == (1, 1, None, "USD_cent")
+    raw_execute(
+        store_url,
+        "INSERT INTO outcome_events (event_id, ts, name, user_id, value, extensions,"
+        " received_at) VALUES ('e1', 0, 'purchase', 'alice', '9.5', '{}', 0)",
+    )
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
+        raw_execute(
+            store_url,
+            "INSERT INTO outcome_events (event_id, ts, name, user_id, value, extensions,"
+            " received_at) VALUES ('e1', 1, 'purchase', 'bob', 'null', '{}', 0)",
+        )

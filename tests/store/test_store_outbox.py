@@ -123,6 +123,26 @@ def test_retry_then_dead_letter_then_requeue(store: Store, clock: FakeClock) -> 
     assert back.attempts == 1
 
 
+def test_every_dead_letter_is_requeued_at_once(store: Store, clock: FakeClock) -> None:
+    for jti in ("a", "b", "c"):
+        store.record_issued(issued(jti))
+        clock.now += timedelta(microseconds=1)
+    first, second, third = store.claim_events("one")
+    store.finish_deliveries(
+        [
+            DeliveryResult(first.id, "one", error="HTTP 500"),
+            DeliveryResult(second.id, "one", error="HTTP 500"),
+            DeliveryResult(third.id, "one", ("sink-a",)),
+        ]
+    )
+    assert store.requeue_failed() == 2
+    assert store.requeue_failed() == 0
+    pending = store.outbox_events(status=OutboxStatus.PENDING)
+    assert [e.id for e in pending] == [first.id, second.id]
+    assert all(e.attempts == 0 for e in pending)
+    assert [e.id for e in store.outbox_events(status=OutboxStatus.DELIVERED)] == [third.id]
+
+
 def test_append_outbox_checks_type_and_size(store: Store) -> None:
     def write(event_type: str, data: dict[str, object]) -> None:
         store._dialect.run(  # the detector's way in: inside its own transaction
@@ -180,6 +200,80 @@ def test_webhook_endpoints_and_sink_health(store: Store, clock: FakeClock) -> No
         store.add_webhook_endpoint("https://crm.example/h", ["whsec_x"], ["nope"])
     assert store.remove_webhook_endpoint(endpoint.id)
     assert store.webhook_endpoints() == []
+
+
+def test_enabling_an_endpoint_clears_its_disabled_state_and_its_streak(
+    store: Store, clock: FakeClock
+) -> None:
+    endpoint = store.add_webhook_endpoint("https://crm.example/h", ["whsec_x"])
+    other = store.add_webhook_endpoint("https://crm.example/other", ["whsec_y"])
+    store.sink_failed(endpoint.id)
+    store.sink_failed(other.id)
+    store.disable_sink(endpoint.id, "failing for 5 days")
+    enabled = store.enable_webhook_endpoint(endpoint.id)
+    assert enabled is not None and enabled.id == endpoint.id and enabled.health is None
+    listed = {e.id: e.health for e in store.webhook_endpoints()}
+    assert listed[endpoint.id] is None  # enabled, and the failure streak starts afresh
+    assert listed[other.id] is not None and listed[other.id].failing_since is not None
+    clock.now += timedelta(days=6)
+    # A new failure starts a new streak (now), not one counted from before the enable.
+    assert store.sink_failed(endpoint.id).failing_since == clock.now
+    assert store.enable_webhook_endpoint(endpoint.id) is not None  # idempotent
+    assert store.enable_webhook_endpoint("we_missing") is None
+    # A flag-configured sink has health but no endpoint row.
+    store.disable_sink("cfg_abc", "HTTP 410 Gone")
+    assert store.enable_webhook_endpoint("cfg_abc") is None
+    assert store.enable_sink("cfg_abc")
+    assert not store.enable_sink("cfg_abc")  # nothing left to clear
+    assert "cfg_abc" not in store.sink_health()
+
+
+def test_delivered_events_are_pruned_after_the_retention_and_dead_letters_are_kept(
+    store: Store, clock: FakeClock
+) -> None:
+    for jti in ("old", "dead", "waiting", "recent"):
+        store.record_issued(issued(jti))
+        clock.now += timedelta(microseconds=1)
+    by_jti = {e.payload["data"]["jti"]: e.id for e in store.outbox_events()}
+    claimed = {event.id: event for event in store.claim_events("one")}
+    store.finish_deliveries(
+        [
+            DeliveryResult(by_jti["old"], "one", ("sink-a", "sink-b")),
+            DeliveryResult(by_jti["dead"], "one", ("sink-a",), error="sink-b: HTTP 500"),
+            DeliveryResult(
+                by_jti["waiting"], "one", error="HTTP 500", retry_at=clock.now + timedelta(days=90)
+            ),
+        ]
+    )
+    clock.now += timedelta(days=31)
+    [recent] = store.claim_events("one")
+    assert recent.id == by_jti["recent"] and set(claimed) > {recent.id}
+    store.finish_deliveries([DeliveryResult(recent.id, "one", ("sink-a",))])
+    with pytest.raises(StoreInputError):
+        store.prune_outbox(retention=timedelta(0))
+    assert store.prune_outbox(retention=timedelta(days=30), chunk=1) == 1
+    left = {e.payload["data"]["jti"]: e for e in store.outbox_events()}
+    # Delivered 31 days ago: gone, with its deliveries. Delivered just now: kept.
+    assert sorted(left) == ["dead", "recent", "waiting"]
+    assert store.outbox_event(by_jti["old"]) is None
+    assert left["dead"].status is OutboxStatus.FAILED  # a dead letter stays until requeued
+    assert left["dead"].delivered_to == ("sink-a",)
+    assert left["waiting"].status is OutboxStatus.PENDING
+    assert store.prune_outbox(retention=timedelta(days=30)) == 0
+    remaining = store._dialect.run(  # no orphan acknowledgement rows
+        lambda tx: tx.all("SELECT outbox_id FROM outbox_deliveries ORDER BY outbox_id"),
+        write=False,
+    )
+    assert sorted(row["outbox_id"] for row in remaining) == sorted(
+        [by_jti["dead"], by_jti["recent"]]
+    )
+    # Requeued, delivered, and old enough: now it goes too.
+    store.requeue_event(by_jti["dead"])
+    [again] = store.claim_events("one")
+    store.finish_deliveries([DeliveryResult(again.id, "one", ("sink-b",))])
+    clock.now += timedelta(days=31)
+    assert store.prune_outbox(retention=timedelta(days=30)) == 2
+    assert [e.payload["data"]["jti"] for e in store.outbox_events()] == ["waiting"]
 
 
 def test_reminders_seen_belong_to_their_subject(store: Store) -> None:

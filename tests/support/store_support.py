@@ -51,6 +51,18 @@ def raw_execute(url: str, sql: str) -> None:
         pg.execute(sql.encode())
 
 
+def raw_rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    """The rows of one query on the store's database, bypassing the store."""
+    if url.startswith("sqlite:///"):
+        connection = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
+        try:
+            return [tuple(row) for row in connection.execute(sql)]
+        finally:
+            connection.close()
+    with psycopg.connect(url, autocommit=True) as pg:
+        return [tuple(row) for row in pg.execute(sql.encode())]
+
+
 def redeem_all(
     url: str, jtis: Sequence[str], threads: int, amount: int
 ) -> list[tuple[str, str, str]]:

@@ -251,8 +251,56 @@
     return Array.from(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
   }
 
+  // ---------------------------------------------------------------- formatting
+
+  var CURRENCY_CODE = /^[A-Z]{3}$/;
+  // The server writes the same forms for the text it renders (server_stub/frontend/_format.py);
+  // a browser test holds the two together.
+  var DATE_OPTIONS = {year: "numeric", month: "short", day: "numeric", hour: "numeric",
+                      minute: "2-digit", timeZoneName: "short"};
+
+  /**
+   * An amount in `lang`: currency style for ISO 4217 units ("$2.00", "US$2.00", "¥2.00"),
+   * a grouped plain number for points and days (the unit word is the text's), and the
+   * number then the unit name for anything else.
+   */
+  function formatAmount(amount, unit, lang) {
+    if (typeof amount !== "number" || !isFinite(amount)) return "";
+    var name = typeof unit === "string" ? unit : "";
+    try {
+      if (CURRENCY_CODE.test(name)) {
+        return new Intl.NumberFormat(lang, {style: "currency", currency: name}).format(amount);
+      }
+      var digits = Number.isInteger(amount) ? 0 : 2;
+      var number = new Intl.NumberFormat(lang, {
+        minimumFractionDigits: digits, maximumFractionDigits: digits
+      }).format(amount);
+      return name === "points" || name === "days" || !name ? number : number + " " + name;
+    } catch (e) {
+      return String(amount) + (name ? " " + name : "");
+    }
+  }
+
+  /** An RFC 3339 time in `lang`, in the reader's time zone (or `timeZone`), zone shown. */
+  function formatDate(value, lang, timeZone) {
+    var date = typeof value === "string" ? new Date(value) : null;
+    if (!date || isNaN(date.getTime())) return null;
+    var options = Object.assign({}, DATE_OPTIONS);
+    if (typeof timeZone === "string") options.timeZone = timeZone;
+    try {
+      return new Intl.DateTimeFormat(lang, options).format(date);
+    } catch (e) {
+      return date.toISOString();
+    }
+  }
+
+  // A label ending in full-width punctuation ("您的优惠码：") takes no space after it.
+  function labelGap(label) {
+    return /[\u3000-\u303f\uff00-\uffef]$/.test(label) ? "" : " ";
+  }
+
   /** Show a successful redemption's grant in `box` (all text via textContent). */
-  function renderGrant(box, texts, redemption, delivery) {
+  function renderGrant(box, texts, redemption, delivery, lang) {
     // Say "added to your account" only when the server knows the grant arrived
     // (grant_delivery of the alert state); otherwise "will be credited shortly".
     var said = delivery === "delivered" || !str(texts.success_pending)
@@ -262,20 +310,27 @@
     var grant = isObject(redemption) && isObject(redemption.grant) ? redemption.grant : {};
     var line = null;
     if (grant.kind === "coupon" && str(grant.coupon_code, 256)) {
-      var p = el("p", "errdiscount-grant", texts.coupon_code + " ");
+      var p = el("p", "errdiscount-grant", texts.coupon_code + labelGap(texts.coupon_code));
       p.appendChild(el("code", "errdiscount-code", grant.coupon_code));
       box.appendChild(p);
     } else if (grant.kind === "points" && typeof grant.points === "number") {
-      line = fill(texts.points, {points: grant.points});
+      line = fill(texts.points, {points: formatAmount(grant.points, "points", lang)});
     } else if ((grant.kind === "membership_extension" || grant.kind === "trial_extension") &&
                typeof grant.days === "number") {
-      line = fill(texts.days, {days: grant.days});
+      line = fill(texts.days, {days: formatAmount(grant.days, "days", lang)});
+    } else if (grant.kind === "service_credit" && grant.unit === "days" &&
+               typeof grant.amount === "number") {
+      line = fill(texts.days, {days: formatAmount(grant.amount, "days", lang)});
     } else if (grant.kind === "service_credit" && texts.credit) {
-      line = fill(texts.credit, {amount: grant.amount, unit: grant.unit});
+      line = fill(texts.credit, {amount: formatAmount(grant.amount, grant.unit, lang)});
     } else if (grant.kind === "retry_chance" && texts.retry_chance) {
       line = fill(texts.retry_chance, {count: grant.count});
     }
-    if (line !== null) box.appendChild(el("p", "errdiscount-grant", line));
+    // "100 points have been credited" is the same claim as "added to your account":
+    // only when it is true. Pending, the success line already says "shortly".
+    if (line !== null && delivery === "delivered") {
+      box.appendChild(el("p", "errdiscount-grant", line));
+    }
   }
 
   /**
@@ -290,6 +345,8 @@
     this.status = options.status;
     this.onFinal = options.onFinal || function () {};
     this.alertUrl = options.alertUrl || null;
+    this.lang = options.lang || "en";
+    this.quiet = false; // true: a final outcome the text already states adds no status line
     this.key = idempotencyKey();
     this.inFlight = false;
     this.final = false;
@@ -361,20 +418,10 @@
     this.button.hidden = true;
     this.status.textContent = "";
     this.status.setAttribute("data-outcome", outcome);
-    if (outcome === "success") renderGrant(this.status, this.texts, body, this.delivery);
-    else this.status.appendChild(el("p", "errdiscount-failure", this.texts[outcome]));
+    if (outcome === "success") renderGrant(this.status, this.texts, body, this.delivery, this.lang);
+    else if (!this.quiet) this.status.appendChild(el("p", "errdiscount-failure", this.texts[outcome]));
     this.onFinal(outcome, body);
   };
-
-  function formatDate(value, lang) {
-    var date = typeof value === "string" ? new Date(value) : null;
-    if (!date || isNaN(date.getTime())) return null;
-    try {
-      return new Intl.DateTimeFormat(lang, {dateStyle: "medium", timeStyle: "short"}).format(date);
-    } catch (e) {
-      return date.toISOString();
-    }
-  }
 
   function httpsUrl(value) {
     if (!str(value, MAX_URL_LENGTH) || !PRINTABLE_ASCII.test(value) || value.indexOf("\\") !== -1) return null;
@@ -420,7 +467,8 @@
       ? fill(texts.reminder_body, {problem: problem.replace(/[。.]$/, ""), summary: summary})
       : alert.body));
     if (reminder) dialog.setAttribute("data-errdiscount-reminder", "true");
-    var error = isObject(alert.error) && !reminder ? alert.error : {};
+    // The error's story and advice ("try again") only while there is something to redeem.
+    var error = isObject(alert.error) && !reminder && alert.status === "pending" ? alert.error : {};
     if (str(error.explanation)) desc.appendChild(el("p", "errdiscount-explanation", error.explanation));
     if (str(error.suggestion)) desc.appendChild(el("p", "errdiscount-suggestion", error.suggestion));
 
@@ -429,7 +477,7 @@
     dialog.appendChild(desc);
 
     var expires = formatDate(alert.expires_at, alert.lang);
-    if (expires && str(texts.expires)) {
+    if (expires && str(texts.expires) && alert.status !== "redeemed") {
       dialog.appendChild(el("p", "errdiscount-expires", texts.expires + " " + expires));
     }
     var terms = httpsUrl(alert.terms_url);
@@ -459,6 +507,7 @@
     this.redeemer = new Redeemer({
       url: alert.redeem.url, token: alert.redeem.token, texts: texts,
       button: redeemButton, status: status, alertUrl: options.alertUrl,
+      lang: alert.lang || options.lang,
       onFinal: function (outcome, body) {
         dismissButton.textContent = texts.close;
         dismissButton.focus();
@@ -471,6 +520,8 @@
     this.redeemer.focusWhileBusy = dialog;
     redeemButton.addEventListener("click", function () { self.redeemer.redeem(); });
     if (alert.status !== "pending") {
+      // The body already says "already redeemed" / "expired": the status stays quiet.
+      this.redeemer.quiet = true;
       this.redeemer.finish(alert.status === "redeemed" ? "already_redeemed" : "expired", null);
       dismissButton.textContent = texts.close;
     }
@@ -664,15 +715,26 @@
     if (!policy.isAllowed(url)) return;
     var redeemer = new Redeemer({
       url: url, token: container.getAttribute("data-token"), texts: texts,
-      button: button, status: status, alertUrl: root.location.href
+      button: button, status: status, alertUrl: root.location.href,
+      lang: document.documentElement.lang || "en"
     });
     redeemer.focusWhileBusy = status;
     button.addEventListener("click", function () { redeemer.redeem(); });
     button.disabled = false;
   }
 
+  /** The page's times (written in UTC by the server) in the reader's own time zone. */
+  function localiseTimes(container) {
+    var lang = document.documentElement.lang || "en";
+    Array.prototype.forEach.call(container.querySelectorAll("time[datetime]"), function (node) {
+      var local = formatDate(node.getAttribute("datetime"), lang);
+      if (local) node.textContent = local;
+    });
+  }
+
   function autoMount() {
     var pages = document.querySelectorAll("[data-errdiscount-page]");
+    Array.prototype.forEach.call(pages, localiseTimes);
     Array.prototype.forEach.call(pages, mountPage);
   }
 
@@ -681,6 +743,8 @@
     handleError: handleError,
     showPending: showPending,
     recognise: recognise,
+    formatAmount: formatAmount,
+    formatDate: formatDate,
     AlertUrlPolicy: AlertUrlPolicy,
     mountPage: mountPage,
     isOpen: function () { return openPopup !== null; },

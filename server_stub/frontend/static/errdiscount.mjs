@@ -7,4 +7,6 @@ export const ErrDiscount = globalThis.ErrDiscount;
 export const handleError = ErrDiscount.handleError;
 export const showPending = ErrDiscount.showPending;
 export const AlertUrlPolicy = ErrDiscount.AlertUrlPolicy;
+export const formatAmount = ErrDiscount.formatAmount;
+export const formatDate = ErrDiscount.formatDate;
 export default ErrDiscount;
