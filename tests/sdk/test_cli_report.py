@@ -261,12 +261,13 @@ def test_png_without_cairosvg_is_a_usage_error(server, capsys, monkeypatch) -> N
     assert reporter.queries == []  # refused before asking the server
 
 
-def test_the_seed_case_against_the_real_server(tmp_path, capsys) -> None:
+def test_the_seed_case_against_the_real_server(tmp_path, capsys, store_url) -> None:
+    """Generated events over POST /v1/events, the real report API, on both stores."""
     import datetime as dt
 
     from tests.support.server_support import ADMIN_KEY, APP_KEY, running
 
-    with running(tmp_path, detector_interval=0.0, dispatch=False) as url:
+    with running(tmp_path, database=store_url, detector_interval=0.0, dispatch=False) as url:
         fx.ingest(url, APP_KEY, fx.seed_events(dt.datetime.now(dt.UTC)))
         base = ["report", "--server", url, "--admin-key", ADMIN_KEY, "--since", "2d"]
         assert main(base) == 0

@@ -230,11 +230,11 @@ def test_without_an_admin_key_nobody_can_sign_in(tmp_path) -> None:
         assert httpx.get(f"{url}/dashboard").status_code == 303
 
 
-def test_the_real_reports_of_an_empty_server(tmp_path) -> None:
+def test_the_real_reports_of_an_empty_server(tmp_path, store_url) -> None:
     """The default loader: server_stub.analytics in process, every section drawn."""
     from tests.support.server_support import admin, running
 
-    with running(tmp_path, detector_interval=0.0, dispatch=False) as url:
+    with running(tmp_path, database=store_url, detector_interval=0.0, dispatch=False) as url:
         page = httpx.get(f"{url}/dashboard?since=24h", headers=admin())
     assert page.status_code == 200
     assert page.text.count("<svg") == 1 + 7 + 2
