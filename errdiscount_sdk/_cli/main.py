@@ -1,6 +1,7 @@
 """The ``errdiscount`` command line. Exit codes: 0 ok, 1 the operation failed
 (e.g. a token did not verify, or stdout was closed early: ``| head``), 2 usage error
-(one line on stderr, never a traceback). Token commands: `tokens`; ``redeem``: `redeem`."""
+(one line on stderr, never a traceback). Token commands: `tokens`; ``redeem``: `redeem`;
+``report`` (analytics): `report`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from .._version import __version__
 from .args import OneLineParser, quiet_broken_pipe
 from .backtest import add_backtest_command
 from .redeem import add_redeem_command
+from .report import add_report_command
 from .tokens import add_token_commands
 
 __all__ = ["main"]
@@ -37,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_token_commands(commands)
     add_redeem_command(commands)
     add_backtest_command(commands)
+    add_report_command(commands)
     return parser
 
 

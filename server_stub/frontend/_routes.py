@@ -1,4 +1,4 @@
-"""The front-end route group of `create_app`: alerts, /static and (optionally) /demo."""
+"""The front-end route group of `create_app`: alerts, /static, /dashboard and (optionally) /demo."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from errdiscount_sdk import Compensation
 from .._state import ServerState
 from ..domain._vouchers import mint_voucher
 from ._alerts import alert_routes
+from ._dashboard import dashboard_routes
 from ._demo_pages import DEMO_MESSAGE, DEMO_SUBJECT, DEMO_SUGGESTION, Mint, demo_routes
 from ._static import static_routes
 
@@ -49,7 +50,8 @@ def _demo_mint(state: ServerState) -> Mint:
 
 
 def frontend_routes(state: ServerState) -> list[BaseRoute]:
-    """``GET /v1/alerts/{id}``, ``GET /static/{name}`` and, with ``settings.demo``, the demo."""
+    """``GET /v1/alerts/{id}``, ``GET /static/{name}``, ``/dashboard`` and, with
+    ``settings.demo``, the demo."""
     settings = state.settings
     routes: list[BaseRoute] = [
         *alert_routes(
@@ -59,6 +61,7 @@ def frontend_routes(state: ServerState) -> list[BaseRoute]:
             grant_delivery=state.grant_delivery,
         ),
         *static_routes(),
+        *dashboard_routes(state),
     ]
     if settings.demo:
         routes.extend(demo_routes(_demo_mint(state), frame_ancestors=settings.frame_ancestors))

@@ -31,6 +31,7 @@ STATIC_FILES = {
     "errdiscount.css": "text/css; charset=utf-8",
     "demo.js": _JS,
     "favicon.ico": "image/x-icon",
+    "dashboard.css": "text/css; charset=utf-8",
 }
 """File name → Content-Type of everything served under /static."""
 

@@ -154,3 +154,22 @@ def test_lazy_names_are_the_same_objects_as_their_modules() -> None:
 
     assert errdiscount_sdk.TokenVerifier is TokenVerifier
     assert "TokenVerifier" in dir(errdiscount_sdk)
+
+
+def _isort_order(name: str) -> tuple[int, str]:
+    # RUF022's order for modules with constants: SCREAMING_CASE, then CamelCase, then the rest.
+    return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+
+def test_reports_all_is_sorted_and_exact() -> None:
+    import errdiscount_sdk.reports as reports
+
+    exported = reports.__all__
+    assert exported == sorted(exported, key=_isort_order)
+    public = {name for name in dir(reports) if not name.startswith("_")}
+    assert public == set(exported)
+    for name in exported:
+        member = getattr(reports, name)
+        assert not isinstance(member, type) or member.__module__.startswith("errdiscount_sdk."), (
+            name
+        )
