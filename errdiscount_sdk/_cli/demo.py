@@ -4,9 +4,11 @@ It starts the reference redemption server (``python -m server_stub``) as a
 child process with a temporary SQLite database, a fresh signing key and an app
 key, runs the demo payment API (`_demo_api`), calls it through `Client` (with
 an `ErrorReporter` sending each call's outcome to the server), redeems the
-voucher it got, and shows the events the server collected. Everything it
-started is stopped, and its temporary folder removed, before it returns — also
-on Ctrl-C or failure.
+voucher it got, and shows the events the server collected. A CRM stand-in
+(`demo_receiver`) receives the signed webhooks; with ``amqp_url``, a queue bound
+to the server's RabbitMQ exchange (`demo_queue`) receives the same events.
+Everything it started is stopped, its temporary folder removed (and the exchange
+it named deleted), before it returns — also on Ctrl-C or failure.
 
 The SDK never imports ``server_stub``: the server runs as its own process,
 exactly as an operator would run it.
@@ -44,6 +46,7 @@ from .._report.reporter import ErrorReporter
 from .._tokens.spec import DiscountToken
 from .._tokens.verifier import TokenVerifier
 from .demo_api import PAY_MESSAGE, PAY_SUGGESTION, run_payment_api
+from .demo_queue import BINDING, QueueUnavailable, QueueWatch, queue_watch
 from .demo_receiver import DemoReceiver, demo_receiver
 
 __all__ = ["run_demo"]
@@ -53,6 +56,10 @@ AUDIENCE = "errdiscount"
 DEMO_APP = "demo-shop"
 DEMO_USER = "user-42"
 _START_TIMEOUT = 60.0
+#: how long the RabbitMQ step waits for the messages (the webhooks arrived already)
+_QUEUE_TIMEOUT = 15.0
+#: what the message-queue step suggests when no broker was given
+AMQP_HINT = "amqp://guest:guest@127.0.0.1:5672/"
 
 
 class _DemoFailed(ErrDiscountError):
@@ -79,16 +86,29 @@ class _Tour:
         self.say(f"     {label:<22} {value}")
 
 
+@attrs.frozen(slots=True)
+class _Broker:
+    """The RabbitMQ sink the demo's server publishes to (``--amqp-url``, ``--amqp-exchange``)."""
+
+    url: str = attrs.field(repr=False)  # may hold a password
+    exchange: str
+
+
 @contextlib.contextmanager
 def _redemption_server(
-    workdir: Path, admin_key: str, app_key: str, receiver: DemoReceiver | None = None
+    workdir: Path,
+    admin_key: str,
+    app_key: str,
+    receiver: DemoReceiver | None = None,
+    broker: _Broker | None = None,
 ) -> Iterator[str]:
     """Run ``python -m server_stub`` on a free loopback port; yields its base URL.
 
     The detector runs every second and compensates automatically (a later step).
 
     With a ``receiver``, the server delivers its outbox to it (a loopback webhook:
-    ``--allow-private-webhooks``, retried after 0.5 s and 2 s).
+    ``--allow-private-webhooks``, retried after 0.5 s and 2 s); with a ``broker``, to
+    that RabbitMQ exchange too.
     """
     log_path = workdir / "server.log"
     env = {  # the keys are not on the command line (``--admin-key``, ``--app-key``)
@@ -96,6 +116,12 @@ def _redemption_server(
         "ERRDISCOUNT_ADMIN_KEY": admin_key,
         "ERRDISCOUNT_APP_KEY": f"{DEMO_APP}={app_key}",
     }
+    # Only the broker given to the demo (its URL, like the keys, stays off the command
+    # line); never one inherited from the caller's environment.
+    env.pop("ERRDISCOUNT_AMQP_URL", None)
+    env.pop("ERRDISCOUNT_AMQP_EXCHANGE", None)
+    if broker is not None:
+        env.update(ERRDISCOUNT_AMQP_URL=broker.url, ERRDISCOUNT_AMQP_EXCHANGE=broker.exchange)
     if receiver is not None:
         env.update(
             ERRDISCOUNT_WEBHOOK_URL=receiver.url,
@@ -190,10 +216,18 @@ def _mint(server: str, admin_key: str) -> Any:
     return mint
 
 
-def run_demo(out: TextIO | None = None) -> int:
-    """Run the guided tour; returns the process exit code (0 when every step worked)."""
+def run_demo(
+    out: TextIO | None = None, *, amqp_url: str | None = None, amqp_exchange: str | None = None
+) -> int:
+    """Run the guided tour; returns the process exit code (0 when every step worked).
+
+    With ``amqp_url``, the server also publishes to RabbitMQ and a step shows a queue
+    receiving the events. The exchange is ``amqp_exchange``, or a fresh
+    ``errdiscount-demo-<random>`` one, deleted at the end (a named one is left alone).
+    """
     tour = _Tour(out or sys.stdout)
-    missing = [name for name in ("server_stub", "starlette", "uvicorn") if not _importable(name)]
+    needed = ("server_stub", "starlette", "uvicorn", *(("aio_pika",) if amqp_url else ()))
+    missing = [name for name in needed if not _importable(name)]
     if missing:
         tour.say(
             "errdiscount demo needs the server extra: pip install 'errdiscount-sdk[server]' "
@@ -202,8 +236,21 @@ def run_demo(out: TextIO | None = None) -> int:
         return 2
     admin_key, app_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     try:
-        with tempfile.TemporaryDirectory(prefix="errdiscount-demo-") as folder:
-            return _tour(tour, Path(folder), admin_key, app_key)
+        with contextlib.ExitStack() as stack:
+            broker, watch = None, None
+            if amqp_url is not None:
+                # Bound before anything is paid: the broker drops what no queue is bound to.
+                broker = _Broker(
+                    amqp_url, amqp_exchange or f"errdiscount-demo-{secrets.token_hex(4)}"
+                )
+                watch = stack.enter_context(
+                    queue_watch(broker.url, broker.exchange, delete_exchange=amqp_exchange is None)
+                )
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="errdiscount-demo-"))
+            return _tour(tour, Path(folder), admin_key, app_key, broker, watch)
+    except QueueUnavailable as failure:  # before the tour started: one line
+        tour.say(f"The demo failed: {failure}")
+        return 1
     except _DemoFailed as failure:
         tour.say(f"\nThe demo failed: {failure}")
         return 1
@@ -213,11 +260,18 @@ def _importable(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def _tour(tour: _Tour, workdir: Path, admin_key: str, app_key: str) -> int:
+def _tour(
+    tour: _Tour,
+    workdir: Path,
+    admin_key: str,
+    app_key: str,
+    broker: _Broker | None,
+    watch: QueueWatch | None,
+) -> int:
     tour.say("errdiscount demo — API error discounts, end to end, on this machine only")
     with (
         demo_receiver() as crm,
-        _redemption_server(workdir, admin_key, app_key, crm) as server,
+        _redemption_server(workdir, admin_key, app_key, crm, broker) as server,
     ):
         tour.heading(
             "Started the redemption server",
@@ -265,6 +319,8 @@ def _tour(tour: _Tour, workdir: Path, admin_key: str, app_key: str) -> int:
                 status = _redeem_twice(tour, server, admin_key, token)
                 if status == 0:
                     status = _crm_heard(tour, crm)
+                if status == 0:
+                    status = _queue_heard(tour, watch, crm)
                 if status == 0:
                     status = _collected(tour, server, admin_key, reporter)
                 if status == 0:
@@ -409,6 +465,33 @@ def _crm_heard(tour: _Tour, crm: DemoReceiver) -> int:
             f"subject={data.get('subject')} signature verified"
         )
     return 0 if crm.refused == 0 else 1
+
+
+def _queue_heard(tour: _Tour, watch: QueueWatch | None, crm: DemoReceiver) -> int:
+    tour.heading(
+        "The message queue got it too (RabbitMQ → the CRM's SMS/email)",
+        "The dispatcher also published each event to a durable topic exchange — routing key "
+        "= event type, persistent, the outbox id as message_id — and counted it delivered "
+        "only once the broker confirmed it. Like a CRM, the demo bound its own queue with "
+        f"{BINDING} before anything was paid.",
+    )
+    if watch is None:
+        tour.say(f"     pass --amqp-url {AMQP_HINT} to watch a RabbitMQ queue too")
+        return 0
+    tour.item("exchange / binding", f"{watch.exchange} / {BINDING}")
+    webhook_ids = set(crm.events)
+    if not watch.wait_for(webhook_ids, timeout=_QUEUE_TIMEOUT):
+        arrived = len(webhook_ids & watch.messages.keys())
+        tour.say(f"     only {arrived} of {len(webhook_ids)} events arrived on the queue")
+        return 1
+    for event_id in sorted(webhook_ids):
+        message = watch.messages[event_id]
+        mode = "persistent" if message.persistent else "NOT persistent"
+        tour.say(
+            f"     {message.routing_key:<22} message_id={message.message_id} "
+            f"{mode} (delivery mode {message.delivery_mode}), same id as its webhook"
+        )
+    return 0 if all(watch.messages[i].persistent for i in webhook_ids) else 1
 
 
 def _collected(tour: _Tour, server: str, admin_key: str, reporter: ErrorReporter) -> int:

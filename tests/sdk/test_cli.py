@@ -247,6 +247,25 @@ def test_redeem_refuses_bad_numbers_in_one_line(capsys, flag, value) -> None:
     assert flag in line
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--amqp-url", "http://127.0.0.1:5672/"], "must start with amqp:// or amqps://"),
+        (["--amqp-url", "amqp://guest:s3cret-pw@127.0.0.1:99999/"], "a port from 1 to 65535"),
+        (["--amqp-url", "amqp://guest:s3cret-pw@127.0.0.1:x/"], "a port from 1 to 65535"),
+        (["--amqp-url", "amqp:///"], "needs a host"),
+        (["--amqp-url", "amqp://h/" + "v" * 3000], "longer than 2048 characters"),
+        (["--amqp-url", "amqp://h/", "--amqp-exchange", "two words"], "printable ASCII"),
+        (["--amqp-url", "amqp://h/", "--amqp-exchange", "x" * 256], "1 to 255"),
+        (["--amqp-exchange", "errdiscount"], "--amqp-exchange needs --amqp-url"),
+    ],
+)
+def test_demo_refuses_bad_broker_flags_in_one_line(capsys, argv, says) -> None:
+    line = _one_line_usage_error(capsys, ["demo", *argv])
+    assert says in line
+    assert "s3cret-pw" not in line  # a broker URL's password is never repeated
+
+
 def test_unknown_flags_are_one_line_too(capsys) -> None:
     assert "--nope" in _one_line_usage_error(capsys, ["redeem", "T", "--server", "x", "--nope"])
 
