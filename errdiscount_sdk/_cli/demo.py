@@ -75,9 +75,10 @@ class _Tour:
 
     def heading(self, title: str, why: str) -> None:
         self.step += 1
-        self.say(f"\n{self.step}. {title}")
+        number = f"{self.step}. "
+        self.say(f"\n{number}{title}")
         for line in textwrap.wrap(why, 88):
-            self.say(f"   {line}")
+            self.say(" " * len(number) + line)
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
