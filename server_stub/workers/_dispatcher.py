@@ -97,8 +97,14 @@ class DispatchConfig:
     schedule: tuple[float, ...] = SVIX_SCHEDULE
     jitter: float = 0.2
     lease: dt.timedelta = dt.timedelta(seconds=30)
-    batch: int = 16
+    #: events claimed per round (the outbox anchors' ``LIMIT 50``)
+    batch: int = 50
     poll_seconds: float = 1.0
+    #: after a wake-up, how long to let more events arrive before claiming: under load
+    #: every redemption wakes the dispatcher, and a round per event would take the
+    #: store's write lock (SQLite) or a transaction (PostgreSQL) several times per
+    #: redemption; a short linger turns that into one round per ~batch of events
+    linger_seconds: float = 0.05
     allow_private_webhooks: bool = False
 
 
@@ -243,6 +249,8 @@ class Dispatcher:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
+                if self.config.linger_seconds:
+                    await asyncio.sleep(self.config.linger_seconds)
 
     async def close(self) -> None:
         for sink in self._configured:
