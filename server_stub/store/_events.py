@@ -32,6 +32,8 @@ from typing import Any
 
 import attrs
 
+from errdiscount_sdk.events import CALL_MEMBERS
+
 from ._base import (
     MAX_ID,
     MAX_NAME,
@@ -60,32 +62,8 @@ MAX_ATTEMPTS = 1_000
 MINUTE_US = 60_000_000
 DAY_US = 86_400_000_000
 
-EVENT_COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "ts",
-    "kind",
-    "outcome",
-    "user_id",
-    "endpoint",
-    "method",
-    "status",
-    "error_code",
-    "category",
-    "severity",
-    "transient",
-    "attempts",
-    "duration_ms",
-    "platform",
-    "os_version",
-    "app_version",
-    "sdk_version",
-    "source",
-    "params",
-    "count",
-    "segment",
-    "extensions",
-    "received_at",
-)
+#: the stored columns: the event contract's members (docs/events.md), then the server's own
+EVENT_COLUMNS: tuple[str, ...] = (*CALL_MEMBERS, "received_at")
 _SELECT = ", ".join(EVENT_COLUMNS)
 ROLLUP_DIMENSIONS: tuple[str, ...] = (
     "error_code",
