@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .._model.wire import MAX_REPORT_POINTS, MAX_REPORT_TOP, REPORT_DIMENSIONS
 from .errors import InvalidReport
 
 __all__ = [
@@ -50,23 +51,15 @@ __all__ = [
     "parse_timeseries",
 ]
 
-DIMENSIONS = (
-    "platform",
-    "os_version",
-    "app_version",
-    "sdk_version",
-    "endpoint",
-    "error_code",
-    "category",
-)
+DIMENSIONS = REPORT_DIMENSIONS
 """The breakdown dimensions, in the order the server lists them."""
 
 MAX_TEXT = 1024
 """The longest text accepted in a report (a value, a key, a note)."""
-MAX_VALUES = 100
+MAX_VALUES = MAX_REPORT_TOP
 """Values per breakdown (the server's ``top`` is at most 100); rows and columns of a cross-tab."""
 MAX_DIMENSIONS = 16
-MAX_POINTS = 2000
+MAX_POINTS = MAX_REPORT_POINTS
 """Points of a time series (the server's own cap)."""
 MAX_INCIDENTS = 1000
 MAX_GROUPS = 1000

@@ -30,11 +30,14 @@ __all__ = [
     "MAX_EVENT_PAYLOAD_BYTES",
     "MAX_JWKS_BYTES",
     "MAX_KID_CHARS",
+    "MAX_REPORT_POINTS",
+    "MAX_REPORT_TOP",
     "MAX_TOKEN_BYTES",
     "MESSAGE",
     "PAYLOAD_MEMBERS",
     "PROBLEM_JSON",
     "REDEMPTION_ERROR_CODES",
+    "REPORT_DIMENSIONS",
     "REQUEST_ID_HEADER",
     "RETRY_AFTER_HEADER",
     "SESSION_TOKEN_PREFIX",
@@ -125,6 +128,22 @@ MAX_EVENTS_PER_BATCH: Final = 1000
 MAX_BATCH_BYTES: Final = 1024 * 1024
 """One POST /v1/events body, as sent and after gzip decompression: the server refuses
 more (413); a reporter builds its batches well under it."""
+
+# -- reports (docs/analytics.md) ---------------------------------------------------------
+REPORT_DIMENSIONS: Final = (
+    "platform",
+    "os_version",
+    "app_version",
+    "sdk_version",
+    "endpoint",
+    "error_code",
+    "category",
+)
+"""The dimensions of GET /v1/reports/breakdown, in the order of its all-dimensions answer."""
+MAX_REPORT_TOP: Final = 100
+"""Values per breakdown (the ``top`` parameter's maximum)."""
+MAX_REPORT_POINTS: Final = 2000
+"""Points of one GET /v1/reports/timeseries answer."""
 
 
 class RedemptionCode:

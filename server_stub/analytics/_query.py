@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from errdiscount_sdk.wire import MAX_REPORT_POINTS, MAX_REPORT_TOP
 from server_stub.store import GROUP_COLUMNS
 
 from ._window import (
@@ -39,10 +40,10 @@ STEPS: dict[str, timedelta] = {
     "hour": timedelta(hours=1),
     "day": timedelta(days=1),
 }
-MAX_TOP = 100
+MAX_TOP = MAX_REPORT_TOP
 #: rows and columns of a cross-tab
 MAX_CROSS_TOP = 10
-MAX_POINTS = 2000
+MAX_POINTS = MAX_REPORT_POINTS
 #: characters of an error code (the events' own cap, store MAX_ID)
 MAX_ERROR_CODE = 128
 _FILTERS = ("endpoint", "error_code")

@@ -14,20 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from errdiscount_sdk.wire import REPORT_DIMENSIONS
+
 from ._base import Row, Tx, from_us, to_us
 from ._errors import StoreInputError
 from ._event_models import RollupGroup, RollupSpan, SeriesBucket
 
 #: the columns a report may group by
-GROUP_COLUMNS: tuple[str, ...] = (
-    "platform",
-    "os_version",
-    "app_version",
-    "sdk_version",
-    "endpoint",
-    "error_code",
-    "category",
-)
+GROUP_COLUMNS: tuple[str, ...] = REPORT_DIMENSIONS
 #: grain → (table, time column)
 GRAINS: dict[str, tuple[str, str]] = {
     "minute": ("event_rollups", "minute"),
