@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from errdiscount_sdk import SigningKey
 from errdiscount_sdk.wire import SESSION_TOKEN_PREFIX
 
-__all__ = ["DEFAULT_SESSION_TTL", "SessionInvalid", "SessionSigner"]
+__all__ = ["DEFAULT_SESSION_TTL", "SessionInvalid", "SessionSigner", "b64url", "unb64url"]
 
 DEFAULT_SESSION_TTL = 900
 MAX_SESSION_TOKEN = 1024
@@ -41,15 +41,21 @@ class SessionInvalid(ValueError):
     """The session token is malformed, tampered with or expired."""
 
 
-def _b64(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """Unpadded base64url, the encoding of every signed value the server hands out."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
+def unb64url(text: str) -> bytes:
+    """The inverse of `b64url`.
+
+    Raises:
+        ValueError: ``text`` is not base64url.
+    """
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise SessionInvalid("not base64url") from None
+    except binascii.Error:
+        raise ValueError("not base64url") from None
 
 
 class SessionSigner:
@@ -72,12 +78,12 @@ class SessionSigner:
         self._clock = clock
 
     def _mac(self, signed: str) -> str:
-        return _b64(hmac.new(self._key, signed.encode("ascii"), hashlib.sha256).digest())
+        return b64url(hmac.new(self._key, signed.encode("ascii"), hashlib.sha256).digest())
 
     def issue(self, subject: str) -> str:
         now = int(self._clock())
         claims = {"sub": subject, "iat": now, "exp": now + self.ttl, "n": secrets.token_hex(8)}
-        body = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
+        body = b64url(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
         signed = SESSION_TOKEN_PREFIX + body
         return f"{signed}.{self._mac(signed)}"
 
@@ -95,7 +101,7 @@ class SessionSigner:
         ):
             raise SessionInvalid("bad signature")
         try:
-            claims = json.loads(_unb64(signed[len(SESSION_TOKEN_PREFIX) :]))
+            claims = json.loads(unb64url(signed[len(SESSION_TOKEN_PREFIX) :]))
         except (ValueError, UnicodeDecodeError):
             raise SessionInvalid("bad payload") from None
         if not isinstance(claims, dict):

@@ -12,8 +12,6 @@ Key comparisons are constant-time over SHA-256 digests (as `KeyChecker`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -25,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from errdiscount_sdk import SigningKey
 
+from ..domain._sessions import b64url, unb64url
 from ..web._named_keys import NamedKey
 
 __all__ = ["COOKIE_PREFIX", "DEFAULT_TTL", "DashboardSessionInvalid", "DashboardSessions"]
@@ -37,17 +36,6 @@ _LABEL = b"errdiscount dashboard session v1\x00"
 
 class DashboardSessionInvalid(ValueError):
     """The dashboard cookie is malformed, tampered with, expired, or its admin key is gone."""
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise DashboardSessionInvalid("not base64url") from None
 
 
 def _digest(key: str) -> bytes:
@@ -101,13 +89,13 @@ class DashboardSessions:
         key = self._mac_keys.get(name)
         if key is None:
             return None
-        return _b64(hmac.new(key, signed.encode("ascii"), hashlib.sha256).digest())
+        return b64url(hmac.new(key, signed.encode("ascii"), hashlib.sha256).digest())
 
     def issue(self, admin: str) -> str:
         """A cookie value for the admin named ``admin`` (a configured name)."""
         now = int(self._clock())
         claims = {"adm": admin, "iat": now, "exp": now + self.ttl, "n": secrets.token_hex(8)}
-        body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+        body = b64url(json.dumps(claims, separators=(",", ":")).encode())
         signed = COOKIE_PREFIX + body
         mac = self._mac(admin, signed)
         if mac is None:
@@ -126,7 +114,7 @@ class DashboardSessions:
         if not signed.startswith(COOKIE_PREFIX):
             raise DashboardSessionInvalid("not a dashboard session")
         try:
-            claims = json.loads(_unb64(signed[len(COOKIE_PREFIX) :]))
+            claims = json.loads(unb64url(signed[len(COOKIE_PREFIX) :]))
         except (ValueError, UnicodeDecodeError):
             raise DashboardSessionInvalid("bad payload") from None
         if not isinstance(claims, dict) or not isinstance(claims.get("adm"), str):
