@@ -103,6 +103,11 @@ def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # The workers get this socket as a bare fd, which uvicorn wraps as AF_UNIX, so
+    # asyncio does not set TCP_NODELAY on the connections it accepts: Nagle then holds
+    # the second write of every response for the client's delayed ACK (~40 ms). Set on
+    # the listening socket, the option is inherited by every accepted connection.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:

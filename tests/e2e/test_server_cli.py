@@ -6,6 +6,7 @@ Real subprocesses (``python -m server_stub``); docs/server.md states the exit co
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from server_stub._main import _listen
 from server_stub.store import open_store
 from tests.support.server_support import ROOT, ServerProcess
 from tests.support.store_support import raw_execute
@@ -98,6 +100,20 @@ def test_workers_get_every_setting(tmp_path: Path) -> None:
                 assert paid.json()["alert_url"].startswith("https://pay.example/v1/alerts/")
     finally:
         server.stop()
+
+
+def test_workers_connections_do_not_wait_for_delayed_acks() -> None:
+    # uvicorn wraps the workers' shared fd as AF_UNIX, so asyncio never sets TCP_NODELAY
+    # on what they accept; without it from the listener, every response's second write
+    # waited ~40 ms for the client's delayed ACK (2 workers ran at half of one).
+    listener = _listen("127.0.0.1", 0)
+    try:
+        with socket.create_connection(listener.getsockname()[:2]):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        listener.close()
 
 
 def test_alert_ids_are_masked_in_the_access_log(tmp_path: Path) -> None:
