@@ -71,6 +71,17 @@ def claim(
     )
 
 
+def settle_unrouted(tx: Tx, *, now: int, limit: int, skip_locked: bool) -> int:
+    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
+    return tx.execute(
+        "UPDATE outbox SET status = 'delivered', attempts = attempts + 1,"  # noqa: S608
+        " delivered_at = :now, last_error = NULL, lease_until = NULL, leased_by = NULL"
+        " WHERE id IN (SELECT id FROM outbox WHERE status IN ('pending', 'delivering')"
+        f" AND next_attempt_at <= :now ORDER BY next_attempt_at, id LIMIT :limit{lock})",
+        {"now": now, "limit": limit},
+    )
+
+
 def _delivered_to(tx: Tx, ids: Sequence[str]) -> dict[str, list[str]]:
     if not ids:
         return {}

@@ -65,6 +65,24 @@ class OutboxMixin:
             )
         )
 
+    def settle_unrouted(self, *, limit: int = MAX_BATCH) -> int:
+        """Mark up to ``limit`` due events delivered, to nobody: for when no sink exists.
+
+        What `claim_events` and `finish_deliveries` come to for an event without a
+        sink (one attempt, ``delivered``, no acknowledgement), in one statement instead
+        of a claim and a finish per round: with no webhook configured or registered,
+        that round trip was a tenth of a busy server's work. Rows another dispatcher
+        holds are skipped, as by `claim_events`. Returns how many were settled.
+        """
+        check_amount("limit", limit)
+        now = self._now()
+        skip_locked = self._dialect.name == "postgresql"
+        return self._write(
+            lambda tx: _outbox.settle_unrouted(
+                tx, now=now, limit=min(limit, MAX_BATCH), skip_locked=skip_locked
+            )
+        )
+
     def finish_deliveries(self, results: Sequence[DeliveryResult]) -> int:
         """Record acknowledgements and new statuses; returns how many leases were still held."""
         now = self._now()

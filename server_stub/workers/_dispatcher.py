@@ -11,7 +11,10 @@ Policy:
 - An event's sinks: the configured ones (``--webhook-url``, ``--amqp-url``) and the
   endpoints registered over the admin API, whose event-type filter accepts it, minus
   those that already acknowledged it (a retry goes only to the sinks still missing).
-  No sink at all: the event is delivered to nobody and marked delivered.
+  No sink at all: the event is delivered to nobody and marked delivered; when no sink
+  is configured or registered, a round is that one statement (`Store.settle_unrouted`,
+  up to 500 events), run once per poll (1 s) rather than on every wake-up, since no
+  receiver waits for them.
 - All acknowledged: ``delivered``. Otherwise, after attempt n (1-based), the event is
   due again after ``schedule[n-1]`` seconds ±20 % (the Svix schedule by default:
   5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), or later when a receiver's
@@ -66,6 +69,8 @@ MAX_SCHEDULE_STEPS = 50
 MAX_STEP_SECONDS = 7 * 86400
 MAX_RETRY_AFTER = 86400.0
 DISABLE_AFTER = dt.timedelta(days=5)
+#: events settled per round when no sink exists (one UPDATE; the store's cap)
+UNROUTED_BATCH = 500
 
 
 def parse_schedule(text: str) -> tuple[float, ...]:
@@ -132,6 +137,7 @@ class Dispatcher:
         self._client = httpx.AsyncClient(
             timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False
         )
+        self._unrouted = False
         self._registered: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], WebhookSink] = {}
 
     @property
@@ -170,6 +176,9 @@ class Dispatcher:
     async def run_once(self) -> int:
         """Claim one batch and deliver it; returns how many events were claimed."""
         store = self._store()
+        self._unrouted = not self._configured and not await self._db(store.webhook_endpoints)
+        if self._unrouted:
+            return await self._db(lambda: store.settle_unrouted(limit=UNROUTED_BATCH))
         claimed = await self._db(
             lambda: store.claim_events(self.owner, limit=self.config.batch, lease=self.config.lease)
         )
@@ -244,7 +253,11 @@ class Dispatcher:
             except StoreError:
                 log.warning("outbox: the store failed; retrying", exc_info=True)
                 claimed = 0
-            if claimed >= self.config.batch:
+            if claimed >= (UNROUTED_BATCH if self._unrouted else self.config.batch):
+                continue
+            if self._unrouted:
+                # Nobody waits for these events: no round per wake-up, one per poll.
+                await asyncio.sleep(self.config.poll_seconds)
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):

@@ -264,6 +264,33 @@ def test_a_disabled_endpoint_is_enabled_again_by_a_named_admin_and_gets_its_even
         assert outbox_main(["enable", "x" * 300, "--database", database]) == 1
 
 
+def test_with_no_sink_events_are_settled_until_an_endpoint_is_registered(
+    tmp_path: Path,
+) -> None:
+    with (
+        receiving() as crm,
+        running(tmp_path, allow_private_webhooks=True, webhook_retry_schedule=FAST) as url,
+    ):
+        before = issue(url, "before")
+        [settled] = wait_until(lambda: events(url, "delivered"))
+        assert settled["payload"]["data"]["jti"] == before["jti"] and settled["attempts"] == 1
+        assert settled["delivered_to"] == []
+        added = httpx.post(
+            f"{url}/v1/webhook-endpoints",
+            json={"url": crm.url, "secret": crm.secret},
+            headers=admin(),
+        )
+        assert added.status_code == 201
+        after = issue(url, "after")
+        assert crm.wait_for(1)
+        assert [p["data"]["jti"] for p in crm.verified] == [after["jti"]]
+        delivered = wait_until(lambda: len(events(url, "delivered")) == 2 and events(url))
+        assert {e["payload"]["data"]["jti"]: e["delivered_to"] for e in delivered} == {
+            before["jti"]: [],
+            after["jti"]: [added.json()["id"]],
+        }
+
+
 def test_a_refused_redemption_writes_no_redeemed_event(tmp_path: Path) -> None:
     with running(tmp_path) as url:
         issued = issue(url)

@@ -105,6 +105,54 @@ def test_claims_lease_and_only_the_holder_finishes(store: Store, clock: FakeCloc
     assert event.delivered_to == ("sink-a", "sink-b")
 
 
+def test_a_round_of_many_delivered_events_is_recorded_for_its_holder_only(
+    store: Store, clock: FakeClock
+) -> None:
+    for index in range(7):
+        store.record_issued(issued(f"j{index}"))
+    mine = store.claim_events("one", limit=4)
+    clock.now += timedelta(seconds=31)
+    theirs = store.claim_events("two", limit=7)  # mine ran out and were taken over
+    assert {e.id for e in mine} < {e.id for e in theirs} and len(theirs) == 7
+    late = [DeliveryResult(event.id, "one", ("sink-a",)) for event in mine]
+    assert store.finish_deliveries(late) == 0
+    done = [DeliveryResult(event.id, "two", ("sink-b",)) for event in theirs[:6]]
+    retry = DeliveryResult(theirs[6].id, "two", error="HTTP 503", retry_at=clock.now)
+    assert store.finish_deliveries([*done, retry]) == 7
+    events = {event.id: event for event in store.outbox_events()}
+    assert [events[e.id].status for e in theirs] == [OutboxStatus.DELIVERED] * 6 + [
+        OutboxStatus.PENDING
+    ]
+    assert {events[e.id].delivered_to for e in mine} == {("sink-a", "sink-b")}
+    assert events[theirs[6].id].last_error == "HTTP 503"
+
+
+def test_without_a_sink_due_events_are_settled_in_one_statement(
+    store: Store, clock: FakeClock
+) -> None:
+    for index in range(3):
+        store.record_issued(issued(f"j{index}"))
+    [leased] = store.claim_events("one", limit=1, lease=timedelta(seconds=30))
+    [dead] = store.claim_events("one", limit=1)
+    store.finish_deliveries([DeliveryResult(dead.id, "one", error="HTTP 500")])
+    assert store.settle_unrouted() == 1  # the third: neither leased nor a dead letter
+    events = {event.id: event for event in store.outbox_events()}
+    settled = [e for e in events.values() if e.id not in (leased.id, dead.id)]
+    assert [(e.status, e.attempts, e.delivered_to) for e in settled] == [
+        (OutboxStatus.DELIVERED, 1, ())
+    ]
+    assert settled[0].delivered_at == clock.now
+    assert events[leased.id].status is OutboxStatus.DELIVERING
+    assert events[dead.id].status is OutboxStatus.FAILED
+    clock.now += timedelta(seconds=31)  # the lease ran out: due, so settled too
+    assert store.settle_unrouted() == 1
+    assert store.settle_unrouted() == 0
+    [finished] = [e for e in store.outbox_events() if e.id == leased.id]
+    assert finished.status is OutboxStatus.DELIVERED and finished.attempts == 2
+    # Its holder's late result changes nothing.
+    assert store.finish_deliveries([DeliveryResult(leased.id, "one")]) == 0
+
+
 def test_retry_then_dead_letter_then_requeue(store: Store, clock: FakeClock) -> None:
     store.record_issued(issued("j1"))
     [claimed] = store.claim_events("one")
