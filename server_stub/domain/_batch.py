@@ -56,7 +56,9 @@ class RedeemBatcher:
     def __init__(
         self,
         *,
-        max_in_flight: int = 2,
+        # 3, measured (PostgreSQL, 1 process, 32 connections): 1 ran at 0.85x of 2, 3 at
+        # 1.05x, 4 no better; more batches wait on the budget row rather than run.
+        max_in_flight: int = 3,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._pending: list[_Waiter] = []
