@@ -33,6 +33,7 @@ from server_stub.store import StoreError, open_store
 from ._app import create_app
 from ._commands import dispatch_main, outbox_main
 from ._settings import DEFAULT_DATABASE, Settings, settings_from_args, worker_environment
+from ._workers import REUSE_PORT_BALANCES, WorkersFailed, bind_port, serve_workers
 from .domain._trust import load_or_create_signing_key
 from .web._logging import log_config
 
@@ -100,18 +101,9 @@ async def _serve(settings: Settings) -> None:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # The workers get this socket as a bare fd, which uvicorn wraps as AF_UNIX, so
-    # asyncio does not set TCP_NODELAY on the connections it accepts: Nagle then holds
-    # the second write of every response for the client's delayed ACK (~40 ms). Set on
-    # the listening socket, the option is inherited by every accepted connection.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        sock.bind((host, port))
+        sock = bind_port(host, port)
     except OSError as exc:
-        sock.close()
         raise CannotStart(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     # Listening now: connections made after the "listening" line wait in the backlog
     # until a worker accepts them, instead of being refused.
@@ -121,16 +113,25 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _serve_workers(settings: Settings) -> None:
-    # Workers are separate processes: every setting goes to them through the environment.
+    def announce(port: int) -> None:
+        print(
+            f"errdiscount-server listening on {_shown_url(settings.host, port)} "
+            f"({settings.workers} workers)",
+            flush=True,
+        )
+
+    if REUSE_PORT_BALANCES:
+        try:
+            serve_workers(settings, announce)
+        except WorkersFailed as exc:
+            raise CannotStart(str(exc)) from None
+        return
+    # Elsewhere uvicorn's workers, sharing one socket; every setting goes to them
+    # through the environment.
     os.environ.update(worker_environment(settings))
     # Bind here, so that --port 0 prints the port the workers really share.
     sock = _listen(settings.host, settings.port)
-    port = sock.getsockname()[1]
-    print(
-        f"errdiscount-server listening on {_shown_url(settings.host, port)} "
-        f"({settings.workers} workers)",
-        flush=True,
-    )
+    announce(sock.getsockname()[1])
     uvicorn.run(
         "server_stub._main:app_from_env",
         factory=True,
