@@ -32,6 +32,7 @@ from server_stub.store import StoreError, open_store
 
 from ._app import create_app
 from ._commands import dispatch_main, outbox_main
+from ._heap import settle_heap
 from ._settings import DEFAULT_DATABASE, Settings, settings_from_args, worker_environment
 from ._workers import REUSE_PORT_BALANCES, WorkersFailed, bind_port, serve_workers
 from .domain._trust import load_or_create_signing_key
@@ -89,6 +90,7 @@ async def _serve(settings: Settings) -> None:
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
+    settle_heap()
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():  # noqa: ASYNC110 -- uvicorn has no event
         await asyncio.sleep(0.01)

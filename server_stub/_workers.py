@@ -46,6 +46,7 @@ from types import FrameType
 import uvicorn
 
 from ._app import create_app
+from ._heap import settle_heap
 from ._settings import Settings, settings_from_args, worker_environment
 from .web._logging import log_config
 
@@ -125,6 +126,7 @@ def _run_worker(
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
+    settle_heap()
 
     async def serve() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))

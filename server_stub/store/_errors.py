@@ -48,3 +48,14 @@ class WouldBlock(StoreError):
 
 class StoreInputError(ValueError):
     """An argument was out of range or too large (checked before touching the database)."""
+
+
+class BudgetMoved(StoreError):
+    """A redemption batch's budget charge no longer fits: a concurrent batch spent it.
+
+    Internal to the PostgreSQL batch (`_pg_batch`), which then runs the batch again
+    under the budget rows' locks; it escapes only if that fails too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("a budget changed while a redemption batch counted on it", retryable=True)

@@ -21,8 +21,10 @@ import attrs
 from ._base import Dialect, Tx
 from ._errors import StoreError
 from ._pg_functions import (
+    CHARGE_BUDGETS_FUNCTION,
     COMPLETE_BATCH_FUNCTION,
     REDEEM_BATCH_FUNCTION,
+    REDEEM_BATCH_FUNCTION_DEFERRED,
     REDEEM_BATCH_FUNCTION_V5,
 )
 
@@ -514,6 +516,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         # The same function as migration 5's, plus a branch for an item without an
         # Idempotency-Key (no claim): unkeyed redemptions join the one-call batches.
         postgresql=(REDEEM_BATCH_FUNCTION,),
+    ),
+    Migration(
+        version=12,
+        description="postgresql: a redemption batch charges each budget once, before the commit",
+        statements=(),
+        # The per-item budget UPDATE held the row's lock through the rest of the batch,
+        # its rendering and both round trips: concurrent batches queued on it. Now items
+        # are checked against a running count and the row is charged once, last.
+        postgresql=(REDEEM_BATCH_FUNCTION_DEFERRED, CHARGE_BUDGETS_FUNCTION),
     ),
 )
 

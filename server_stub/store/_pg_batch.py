@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 from psycopg.types.json import Jsonb
 
 from ._base import from_us, opt_from_us, to_us
-from ._errors import StoreError
+from ._errors import BudgetMoved, StoreError
 from ._models import (
     AlreadyRedeemed,
     BudgetExhausted,
@@ -54,6 +54,11 @@ BatchItem = KeyedRedemption | RedemptionRequest
 MAX_PG_BATCH = 64
 
 _CALL = "SELECT errdiscount_redeem_batch(:items, :now::bigint, :ttl::bigint, :lock::bigint)"
+_CALL_BUDGET_PER_BATCH = (
+    "SELECT errdiscount_redeem_batch(:items, :now::bigint, :ttl::bigint, :lock::bigint,"
+    " :lock_budget::boolean)"
+)
+_CHARGE = "SELECT errdiscount_charge_budgets(:charges, :now::bigint)"
 _COMPLETE = (
     "SELECT errdiscount_complete_batch(:scopes::text[], :keys::text[], :owners::text[],"
     " :statuses::int[], :bodies::bytea[], :now::bigint)"
@@ -75,19 +80,48 @@ def redeem_batch(
     ttl: int,
     lock_timeout: int,
     render: ResponseRenderer | None,
+    budget_per_batch: bool = False,
 ) -> list[KeyedOutcome]:
     """Claim, redeem and store the response of every item, in order, in one transaction.
 
     An unkeyed item is only redeemed (no claim, no stored response): its entry is the
-    `RedeemOutcome`.
+    `RedeemOutcome`. With ``budget_per_batch`` (migration 12) each budget row is
+    charged once, by the last statement before the commit; if a concurrent batch took
+    what this one counted on (`BudgetMoved`), the batch runs once more deciding under
+    the rows' locks, as the per-item charge did.
     """
+    try:
+        return _redeem_batch(
+            dialect, items, now=now, ttl=ttl, lock_timeout=lock_timeout, render=render,
+            budget_per_batch=budget_per_batch, lock_budget=False,
+        )  # fmt: skip
+    except BudgetMoved:
+        return _redeem_batch(
+            dialect, items, now=now, ttl=ttl, lock_timeout=lock_timeout, render=render,
+            budget_per_batch=budget_per_batch, lock_budget=True,
+        )  # fmt: skip
+
+
+def _redeem_batch(
+    dialect: PipelinedDialect,
+    items: Sequence[BatchItem],
+    *,
+    now: int,
+    ttl: int,
+    lock_timeout: int,
+    render: ResponseRenderer | None,
+    budget_per_batch: bool,
+    lock_budget: bool,
+) -> list[KeyedOutcome]:
     ids = [new_redemption_id(now) for _ in items]
     payload = [_payload(item, rid) for item, rid in zip(items, ids, strict=True)]
     done: list[KeyedOutcome] = []
+    expected = len(items) + 1 if budget_per_batch else len(items)
 
     def follow(answer: Any) -> list[tuple[str, dict[str, Any]]]:
-        if not isinstance(answer, list) or len(answer) != len(items):
+        if not isinstance(answer, list) or len(answer) != expected:
             raise StoreError("postgresql: the redemption batch answered out of shape")
+        charges = answer.pop()["charges"] if budget_per_batch else []
         done.clear()
         rendered: dict[int, Replay] = {}
         complete: dict[str, list[Any]] = {
@@ -129,11 +163,14 @@ def redeem_batch(
         granted_now = [o.redemption for o in done if isinstance(o, Redeemed)]
         if granted_now:
             statements.append((REDEEMED_BATCH_SQL, redeemed_batch_params(granted_now, now=now)))
+        if charges:  # last: the budget rows stay locked only until the commit right after
+            statements.append((_CHARGE, {"charges": Jsonb(charges), "now": now}))
         return statements
 
-    dialect.run_pipelined(
-        _CALL, {"items": Jsonb(payload), "now": now, "ttl": ttl, "lock": lock_timeout}, follow
-    )
+    params: dict[str, Any] = {"items": Jsonb(payload), "now": now, "ttl": ttl, "lock": lock_timeout}
+    if budget_per_batch:
+        params["lock_budget"] = lock_budget
+    dialect.run_pipelined(_CALL_BUDGET_PER_BATCH if budget_per_batch else _CALL, params, follow)
     return list(done)
 
 

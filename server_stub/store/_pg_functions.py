@@ -30,14 +30,19 @@ Policy, as in the Python path:
 from __future__ import annotations
 
 __all__ = [
+    "BUDGET_MOVED",
+    "CHARGE_BUDGETS_FUNCTION",
     "COMPLETE_BATCH_FUNCTION",
     "KEY_LOST",
     "REDEEM_BATCH_FUNCTION",
+    "REDEEM_BATCH_FUNCTION_DEFERRED",
     "REDEEM_BATCH_FUNCTION_V5",
 ]
 
 #: SQLSTATE of `COMPLETE_BATCH_FUNCTION` when a claim was taken over (IdempotencyKeyLost)
 KEY_LOST = "ED002"
+#: SQLSTATE of `CHARGE_BUDGETS_FUNCTION` when a budget no longer covers the batch's charge
+BUDGET_MOVED = "ED003"
 
 # ruff: noqa: E501
 #: the function as migration 5 created it (keyed items only); frozen, as migrations are
@@ -289,6 +294,128 @@ BEGIN
     IF n <> cardinality(p_keys) THEN
         RAISE EXCEPTION 'idempotency claim lost' USING ERRCODE = 'ED002';
     END IF;
+    RETURN n;
+END
+$fn$
+"""
+
+
+_BUDGET_BLOCK_START = (
+    "            -- The budget last: its row lock is held from here to the commit only.\n"
+)
+_BUDGET_BLOCK_END = (
+    "            IF NOT done THEN\n"
+    "                RAISE EXCEPTION 'budget changed twice during one redemption'"
+    " USING ERRCODE = '40001';\n"
+    "            END IF;\n"
+)
+_DEFERRED_BUDGET_BLOCK = r"""            -- The budget: checked against this batch's own running count of its row
+            -- (read once, FOR UPDATE only when p_lock_budget), charged once for the whole
+            -- batch by errdiscount_charge_budgets, last before the commit.
+            lookup := (it->>'kind') || E'\x1f' || (it->>'campaign');
+            IF NOT budget_of ? lookup THEN
+                IF p_lock_budget THEN
+                    SELECT b.kind, b.campaign, b.unit, b.remaining INTO brow FROM budgets AS b
+                    WHERE b.kind = it->>'kind' AND b.campaign IN (it->>'campaign', '*')
+                    ORDER BY b.campaign = '*' LIMIT 1 FOR UPDATE;
+                ELSE
+                    SELECT b.kind, b.campaign, b.unit, b.remaining INTO brow FROM budgets AS b
+                    WHERE b.kind = it->>'kind' AND b.campaign IN (it->>'campaign', '*')
+                    ORDER BY b.campaign = '*' LIMIT 1;
+                END IF;
+                IF FOUND THEN
+                    bkey := brow.kind || E'\x1f' || brow.campaign;
+                    IF NOT budget_rows ? bkey THEN
+                        budget_rows := budget_rows || jsonb_build_object(bkey, jsonb_build_object(
+                            'kind', brow.kind, 'campaign', brow.campaign, 'unit', brow.unit,
+                            'left', brow.remaining, 'amount', 0));
+                    END IF;
+                    budget_of := budget_of || jsonb_build_object(lookup, bkey);
+                ELSE
+                    budget_of := budget_of || jsonb_build_object(lookup, NULL::text);
+                END IF;
+            END IF;
+            bkey := budget_of->>lookup;
+            IF bkey IS NOT NULL THEN
+                bentry := budget_rows->bkey;
+                IF bentry->>'unit' <> it->>'unit'
+                        OR (bentry->>'left')::bigint < (it->>'amount')::bigint THEN
+                    refusal := jsonb_build_object('outcome', 'budget_exhausted', 'kind', it->>'kind',
+                        'campaign', bentry->>'campaign', 'remaining', (bentry->>'left')::bigint,
+                        'unit', bentry->>'unit');
+                    RAISE EXCEPTION 'refused' USING ERRCODE = 'ED001';
+                END IF;
+                -- Nothing after this point raises ED001, so the count cannot run ahead of
+                -- an item whose writes were undone.
+                budget_rows := jsonb_set(budget_rows, ARRAY[bkey], bentry || jsonb_build_object(
+                    'left', (bentry->>'left')::bigint - (it->>'amount')::bigint,
+                    'amount', (bentry->>'amount')::bigint + (it->>'amount')::bigint));
+                bcamp := bentry->>'campaign';
+            END IF;
+"""
+_DEFERRED_RETURN = r"""    RETURN results || jsonb_build_array(jsonb_build_object('charges', COALESCE(
+        (SELECT jsonb_agg(jsonb_build_object('kind', e.v->'kind', 'campaign', e.v->'campaign',
+                'unit', e.v->'unit', 'amount', e.v->'amount') ORDER BY e.row_key)
+         FROM jsonb_each(budget_rows) AS e(row_key, v) WHERE (e.v->>'amount')::bigint > 0),
+        '[]'::jsonb)));
+"""
+
+
+def _deferred_budget(function: str) -> str:
+    """``function`` with the budget charged once per batch, after every item, not per item.
+
+    Derived, as `_unkeyed_too` is: the per-item ``UPDATE budgets`` (whose row lock was
+    then held through every later item, the Python rendering, the second round trip
+    and the commit, so concurrent batches queued on it) becomes a check against a
+    running count read once per budget row; the answer gains a last element,
+    ``{"charges": [{"kind", "campaign", "unit", "amount"}, ...]}`` (sorted by row, so
+    batches lock rows in one order), which the caller charges with
+    `CHARGE_BUDGETS_FUNCTION` last before the commit. ``p_lock_budget`` reads the rows
+    ``FOR UPDATE`` instead: the retry after a charge failed (`BUDGET_MOVED`) decides
+    under the lock, as the per-item charge did.
+    """
+    signature = "p_ttl bigint, p_lock bigint)"
+    declare = "    existing jsonb;\n"
+    returning = "    RETURN results;\n"
+    for part in (signature, declare, returning, _BUDGET_BLOCK_START, _BUDGET_BLOCK_END):
+        assert function.count(part) == 1, part
+    start = function.index(_BUDGET_BLOCK_START)
+    end = function.index(_BUDGET_BLOCK_END) + len(_BUDGET_BLOCK_END)
+    function = function[:start] + _DEFERRED_BUDGET_BLOCK + function[end:]
+    return (
+        function.replace(signature, "p_ttl bigint, p_lock bigint, p_lock_budget boolean)")
+        .replace(
+            declare,
+            declare + "    budget_rows jsonb := '{}'::jsonb;\n    budget_of jsonb := '{}'::jsonb;\n"
+            "    bkey text;\n    bentry jsonb;\n    lookup text;\n",
+        )
+        .replace(returning, _DEFERRED_RETURN)
+    )
+
+
+#: the batch function with one budget charge per batch (a migration installs it next to
+#: the 4-argument one; `Store` calls it once that has run)
+REDEEM_BATCH_FUNCTION_DEFERRED = _deferred_budget(REDEEM_BATCH_FUNCTION)
+
+#: ``errdiscount_charge_budgets``: a batch's budget charges, in the order given (sorted
+#: by row); raises `BUDGET_MOVED` unless every row still covers its charge, so nothing
+#: commits and the caller runs the batch again under the rows' locks.
+CHARGE_BUDGETS_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION errdiscount_charge_budgets(p_charges jsonb, p_now bigint)
+RETURNS int LANGUAGE plpgsql AS $fn$
+DECLARE
+    c jsonb;
+    n int := 0;
+BEGIN
+    FOR c IN SELECT value FROM jsonb_array_elements(p_charges) LOOP
+        UPDATE budgets SET remaining = remaining - (c->>'amount')::bigint, updated_at = p_now
+        WHERE kind = c->>'kind' AND campaign = c->>'campaign' AND unit = c->>'unit'
+          AND remaining >= (c->>'amount')::bigint;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'budget moved since the batch read it' USING ERRCODE = 'ED003';
+        END IF;
+        n := n + 1;
+    END LOOP;
     RETURN n;
 END
 $fn$

@@ -34,8 +34,8 @@ import psycopg.errors
 import psycopg_pool
 
 from ._base import Dialect, Tx
-from ._errors import IdempotencyKeyLost, StoreError
-from ._pg_functions import KEY_LOST
+from ._errors import BudgetMoved, IdempotencyKeyLost, StoreError
+from ._pg_functions import BUDGET_MOVED, KEY_LOST
 
 T = TypeVar("T")
 
@@ -128,6 +128,8 @@ class PostgresDialect(Dialect):
             except psycopg.Error as exc:
                 if exc.sqlstate == KEY_LOST:
                     raise IdempotencyKeyLost() from exc
+                if exc.sqlstate == BUDGET_MOVED:
+                    raise BudgetMoved() from exc
                 raise StoreError(f"postgresql: {type(exc).__name__}: {_message(exc)}") from exc
 
     def _run_once(self, work: Callable[[Tx], T], *, write: bool) -> T:

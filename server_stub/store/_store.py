@@ -73,7 +73,11 @@ from ._models import (
     ReverseOutcome,
     UserCap,
 )
-from ._pg_functions import COMPLETE_BATCH_FUNCTION, REDEEM_BATCH_FUNCTION
+from ._pg_functions import (
+    CHARGE_BUDGETS_FUNCTION,
+    COMPLETE_BATCH_FUNCTION,
+    REDEEM_BATCH_FUNCTION,
+)
 from ._rows import REDEMPTION_COLUMNS, check_request, redemption
 from ._store_funnel import FunnelMixin
 from ._store_outbox import OutboxMixin
@@ -124,6 +128,10 @@ class Store(OutboxMixin, FunnelMixin):
         )
         self._unkeyed_in_database = self._pipelined is not None and self.schema >= (
             installed_by(REDEEM_BATCH_FUNCTION) or LATEST_VERSION + 1
+        )
+        # ... and charges each budget once per batch, last, once migration 12 has run.
+        self._budget_per_batch = self._pipelined is not None and self.schema >= (
+            installed_by(CHARGE_BUDGETS_FUNCTION) or LATEST_VERSION + 1
         )
 
     @property
@@ -318,6 +326,7 @@ class Store(OutboxMixin, FunnelMixin):
             ttl=self._ttl,
             lock_timeout=self._lock_timeout,
             render=render,
+            budget_per_batch=self._budget_per_batch,
         )
 
     def _redeem_one(

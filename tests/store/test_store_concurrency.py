@@ -12,6 +12,7 @@ import os
 import signal
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -23,9 +24,11 @@ from server_stub.store import (
     AlreadyRedeemed,
     BudgetExhausted,
     InventoryExhausted,
+    KeyedRedemption,
     LedgerEvent,
     New,
     Redeemed,
+    RedeemOutcome,
     Store,
     StoredResponse,
     UserCap,
@@ -82,6 +85,69 @@ def test_a_contended_budget_never_goes_negative(store: Store) -> None:
     kinds = collections.Counter(type(o) for o in outcomes)
     assert kinds == {Redeemed: 10, BudgetExhausted: 20}
     assert store.budget("points", "incident-1").remaining == 0  # type: ignore[union-attr]
+
+
+def keyed(jti: str, **fields: object) -> KeyedRedemption:
+    return KeyedRedemption(request(jti, **fields), "app", "key-" + jti, "fp-" + jti)
+
+
+def render(outcome: RedeemOutcome) -> StoredResponse:
+    return StoredResponse(201 if isinstance(outcome, Redeemed) else 409, b"{}")
+
+
+def test_contended_batches_spend_a_budget_exactly(store_url: str) -> None:
+    # On PostgreSQL each batch counts on the budget it read and charges it once, last:
+    # batches that read the same remainder find it moved and run again under the lock.
+    with open_store(store_url, render=render) as store:
+        store.set_budget("points", "*", 25, unit="points")
+        batches = [[keyed(f"b{b}-{i}", amount=2) for i in range(6)] for b in range(8)]
+        results = race(
+            8, [lambda batch=batch: store.redeem_idempotent_batch(batch) for batch in batches]
+        )
+        outcomes = [outcome for batch in results for outcome in batch]
+        kinds = collections.Counter(type(o) for o in outcomes)
+        assert kinds == {Redeemed: 12, BudgetExhausted: 36}
+        assert store.budget("points", "*").remaining == 1  # type: ignore[union-attr]
+        assert len(ledger_jtis(store)) == 12
+
+
+@pytest.mark.postgres
+def test_a_budget_spent_while_a_batch_counted_on_it_is_decided_again_under_the_lock(
+    store_url: str,
+) -> None:
+    if not store_url.startswith("postgresql"):
+        pytest.skip("the per-batch budget charge is the PostgreSQL path")
+    import psycopg
+
+    with open_store(store_url, render=render) as store:
+        store.set_budget("points", "incident-1", 300, unit="points")
+        with psycopg.connect(store_url) as other:
+            # Another transaction spends 250 and holds the row: the batch reads 300
+            # (its unlocked read sees only what is committed), counts three items of
+            # 100 on it, and its charge waits on that row lock.
+            other.execute(
+                "UPDATE budgets SET remaining = remaining - 250 WHERE campaign = 'incident-1'"
+            )
+            with ThreadPoolExecutor(1) as pool:
+                batch = [keyed(f"m{i}", amount=100) for i in range(3)]
+                running = pool.submit(store.redeem_idempotent_batch, batch)
+                deadline = time.monotonic() + 30
+                with psycopg.connect(store_url, autocommit=True) as watcher:
+                    while not watcher.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND query LIKE '%errdiscount_charge_budgets%'"
+                    ).fetchone():
+                        assert not running.done(), running.result()
+                        assert time.monotonic() < deadline, "the charge never waited on the row"
+                other.commit()  # 50 left: the charge no longer fits
+                outcomes = running.result(timeout=30)
+        assert [type(o) for o in outcomes] == [BudgetExhausted] * 3
+        assert {o.remaining for o in outcomes} == {50}  # type: ignore[union-attr]
+        assert store.budget("points", "incident-1").remaining == 50  # type: ignore[union-attr]
+        assert ledger_jtis(store) == []
+        # Each refusal was stored under its key: a retry replays it.
+        again = store.redeem_idempotent_batch(batch)
+        assert [o.status for o in again] == [409, 409, 409]  # type: ignore[union-attr]
 
 
 def test_each_code_is_handed_out_once(store: Store) -> None:
