@@ -159,11 +159,14 @@ class PostgresDialect(Dialect):
             try:
                 with connection.pipeline() as pipeline, connection.cursor() as cursor:
                     connection.execute("BEGIN")
-                    cursor.execute(translate(sql), params)
+                    # Binary parameters: psycopg quotes every element of a text-format
+                    # array in Python (a batch's 32 event payloads took ~0.4 ms that
+                    # way, 6 us in binary).
+                    cursor.execute(translate(sql), params, binary=True)
                     row = cursor.fetchone()  # the first round trip
                     value = None if row is None else row[0]
                     for statement, values in follow(value):
-                        cursor.execute(translate(statement), values)
+                        cursor.execute(translate(statement), values, binary=True)
                     committing = True
                     connection.execute("COMMIT")
                     pipeline.sync()  # the second round trip
