@@ -4,10 +4,12 @@ The first round trip sends ``BEGIN`` and one call of ``errdiscount_redeem_batch`
 (`_pg_functions`): claims and grants of every item, in order, inside the database.
 Its JSON answer becomes the typed outcomes here; the store's `ResponseRenderer` renders
 each claimed item's outcome, and the second round trip stores those responses under
-their keys (``errdiscount_complete_batch``) together with ``COMMIT``. So a reply still
-means the redemption and its stored response are durable together, exactly as in the
-Python path (`_store.Store._redeem_keyed`), whose outcomes and rows the equivalence
-tests compare with these. An unkeyed item (a bare `RedemptionRequest`, once the
+their keys (``errdiscount_complete_batch``), writes their outbox events and, last,
+charges each budget row once for the batch (``errdiscount_charge_budgets``, from
+migration 12), together with ``COMMIT``. So a reply still means the redemption and
+its stored response are durable together, exactly as in the Python path
+(`_store.Store._redeem_keyed`), whose outcomes and rows the equivalence tests compare
+with these. An unkeyed item (a bare `RedemptionRequest`, once the
 function takes them: `Store`) has no claim and nothing to store: only its grant runs,
 as `Store.redeem` runs it.
 """

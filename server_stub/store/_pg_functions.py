@@ -13,7 +13,8 @@ one commit however many items it holds.
 Policy, as in the Python path:
 - the lock order is redemptions → subject_usage → code_pools/coupon_codes → budgets;
   the budget, the one row every redemption of a campaign shares, is charged last, so
-  its lock is held for the shortest time;
+  its lock is held for the shortest time (from migration 12, `_deferred_budget`: once
+  per batch, by the last statement before the commit);
 - each item's grant runs in its own ``BEGIN ... EXCEPTION`` block (one subtransaction;
   a batch holds at most 64 items, PostgreSQL's per-transaction subtransaction cache):
   a refusal raises SQLSTATE ``ED001``, which undoes that item's redemption row, cap
