@@ -64,6 +64,12 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp, headers: Mapping[str, str] | None = None) -> None:
         self.app = app
         self.headers = dict(DEFAULT_SECURITY_HEADERS if headers is None else headers)
+        # Encoded once: a response only needs a set of the names it has, not a scan of
+        # its headers per default (this ran on every response).
+        self._encoded = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.headers.items()
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,17 +78,19 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                own_csp = headers.get("content-security-policy")
-                for name, value in self.headers.items():
-                    if name in headers:
+                headers = list(message.get("headers", ()))
+                present = {name.lower(): value for name, value in headers}
+                own_csp = present.get(b"content-security-policy")
+                for name, value in self._encoded:
+                    if name in present:
                         continue
-                    if name.lower() == "x-frame-options" and own_csp is not None:
-                        derived = frame_options(own_csp)
+                    if name == b"x-frame-options" and own_csp is not None:
+                        derived = frame_options(own_csp.decode("latin-1"))
                         if derived is not None:
-                            headers[name] = derived
+                            headers.append((name, derived.encode("latin-1")))
                         continue
-                    headers[name] = value
+                    headers.append((name, value))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
