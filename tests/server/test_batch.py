@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from server_stub.domain._batch import MAX_BATCH, RedeemBatcher
+from server_stub.domain._batch import JOIN_AT_LEAST, MAX_BATCH, RedeemBatcher
 from server_stub.store import (
     AlreadyRedeemed,
     KeyedOutcome,
@@ -167,3 +167,66 @@ async def test_on_postgresql_a_batch_charges_one_budget_row(store_url: str) -> N
             assert batches == [["a1", "a2", "a3"], ["b1", "b2"], ["t1"]]
         budgets = {(b.kind, b.campaign): b.remaining for b in store.budgets()}
         assert budgets == {("points", "a"): 97, ("points", "b"): 98}
+
+
+class HeldStore:
+    """A store that cannot run in place (as PostgreSQL), whose batches wait for a release."""
+
+    can_run_now = False
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.sizes: list[int] = []
+
+    def redeem_idempotent_batch(
+        self, items: Sequence[KeyedRedemption], *, wait: bool = True
+    ) -> list[KeyedOutcome | StoreInputError]:
+        self.sizes.append(len(items))
+        assert self.release.wait(10)
+        return [AlreadyRedeemed(redemption=None) for _ in items]  # type: ignore[arg-type]
+
+
+async def settle(turns: int = 20) -> None:
+    """Let the loop and the worker threads run a while (for what must *not* happen)."""
+    for _ in range(turns):
+        await asyncio.sleep(0.01)
+
+
+async def until(check: Callable[[], bool]) -> None:
+    """Wait for what must happen, however slow the machine (10 s at most)."""
+    for _ in range(1000):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+async def test_next_to_a_running_batch_a_new_one_waits_for_company() -> None:
+    store = HeldStore()
+    batcher = RedeemBatcher(max_in_flight=3)
+    first = asyncio.ensure_future(batcher.redeem(store, keyed("j0")))  # type: ignore[arg-type]
+    await until(lambda: store.sizes == [1])  # nothing running: at once, even alone
+    few = [
+        asyncio.ensure_future(batcher.redeem(store, keyed(f"j{i}")))  # type: ignore[arg-type]
+        for i in range(1, JOIN_AT_LEAST)
+    ]
+    await settle()
+    assert store.sizes == [1]  # fewer than JOIN_AT_LEAST next to a running batch: they wait
+    more = asyncio.ensure_future(batcher.redeem(store, keyed("jn")))  # type: ignore[arg-type]
+    await until(lambda: store.sizes == [1, JOIN_AT_LEAST])
+    store.release.set()
+    await asyncio.gather(first, *few, more)
+    assert sum(store.sizes) == 1 + JOIN_AT_LEAST
+
+
+async def test_a_lone_redemption_waits_only_until_the_running_batch_ends() -> None:
+    store = HeldStore()
+    batcher = RedeemBatcher(max_in_flight=3)
+    first = asyncio.ensure_future(batcher.redeem(store, keyed("j0")))  # type: ignore[arg-type]
+    await until(lambda: store.sizes == [1])
+    lone = asyncio.ensure_future(batcher.redeem(store, keyed("j1")))  # type: ignore[arg-type]
+    await settle()
+    assert store.sizes == [1]
+    store.release.set()
+    await asyncio.wait_for(asyncio.gather(first, lone), 10)
+    assert store.sizes == [1, 1]
