@@ -311,19 +311,13 @@ _BUDGET_BLOCK_END = (
     "            END IF;\n"
 )
 _DEFERRED_BUDGET_BLOCK = r"""            -- The budget: checked against this batch's own running count of its row
-            -- (read once, FOR UPDATE only when p_lock_budget), charged once for the whole
-            -- batch by errdiscount_charge_budgets, last before the commit.
+            -- (read once; locked up front when p_lock_budget), charged once for the
+            -- whole batch by errdiscount_charge_budgets, last before the commit.
             lookup := (it->>'kind') || E'\x1f' || (it->>'campaign');
             IF NOT budget_of ? lookup THEN
-                IF p_lock_budget THEN
-                    SELECT b.kind, b.campaign, b.unit, b.remaining INTO brow FROM budgets AS b
-                    WHERE b.kind = it->>'kind' AND b.campaign IN (it->>'campaign', '*')
-                    ORDER BY b.campaign = '*' LIMIT 1 FOR UPDATE;
-                ELSE
-                    SELECT b.kind, b.campaign, b.unit, b.remaining INTO brow FROM budgets AS b
-                    WHERE b.kind = it->>'kind' AND b.campaign IN (it->>'campaign', '*')
-                    ORDER BY b.campaign = '*' LIMIT 1;
-                END IF;
+                SELECT b.kind, b.campaign, b.unit, b.remaining INTO brow FROM budgets AS b
+                WHERE b.kind = it->>'kind' AND b.campaign IN (it->>'campaign', '*')
+                ORDER BY b.campaign = '*' LIMIT 1;
                 IF FOUND THEN
                     bkey := brow.kind || E'\x1f' || brow.campaign;
                     IF NOT budget_rows ? bkey THEN
@@ -354,6 +348,16 @@ _DEFERRED_BUDGET_BLOCK = r"""            -- The budget: checked against this bat
                 bcamp := bentry->>'campaign';
             END IF;
 """
+#: with p_lock_budget, every budget row the batch may charge is locked first, in the
+#: transaction itself: a lock taken inside an item's subtransaction would go with it
+#: when that item is refused, while later items still count on the row
+_LOCK_BUDGETS = r"""    IF p_lock_budget THEN
+        PERFORM 1 FROM budgets AS b WHERE EXISTS (
+            SELECT 1 FROM jsonb_array_elements(p_items) AS i
+            WHERE b.kind = i->>'kind' AND b.campaign IN (i->>'campaign', '*'))
+        ORDER BY b.kind, b.campaign FOR UPDATE;
+    END IF;
+"""
 _DEFERRED_RETURN = r"""    RETURN results || jsonb_build_array(jsonb_build_object('charges', COALESCE(
         (SELECT jsonb_agg(jsonb_build_object('kind', e.v->'kind', 'campaign', e.v->'campaign',
                 'unit', e.v->'unit', 'amount', e.v->'amount') ORDER BY e.row_key)
@@ -371,14 +375,15 @@ def _deferred_budget(function: str) -> str:
     running count read once per budget row; the answer gains a last element,
     ``{"charges": [{"kind", "campaign", "unit", "amount"}, ...]}`` (sorted by row, so
     batches lock rows in one order), which the caller charges with
-    `CHARGE_BUDGETS_FUNCTION` last before the commit. ``p_lock_budget`` reads the rows
-    ``FOR UPDATE`` instead: the retry after a charge failed (`BUDGET_MOVED`) decides
-    under the lock, as the per-item charge did.
+    `CHARGE_BUDGETS_FUNCTION` last before the commit. ``p_lock_budget`` locks the
+    rows first (`_LOCK_BUDGETS`): the retry after a charge failed (`BUDGET_MOVED`)
+    decides under the lock, as the per-item charge did.
     """
     signature = "p_ttl bigint, p_lock bigint)"
     declare = "    existing jsonb;\n"
+    loop = "BEGIN\n    FOR it IN SELECT value FROM jsonb_array_elements(p_items) LOOP\n"
     returning = "    RETURN results;\n"
-    for part in (signature, declare, returning, _BUDGET_BLOCK_START, _BUDGET_BLOCK_END):
+    for part in (signature, declare, loop, returning, _BUDGET_BLOCK_START, _BUDGET_BLOCK_END):
         assert function.count(part) == 1, part
     start = function.index(_BUDGET_BLOCK_START)
     end = function.index(_BUDGET_BLOCK_END) + len(_BUDGET_BLOCK_END)
@@ -390,6 +395,7 @@ def _deferred_budget(function: str) -> str:
             declare + "    budget_rows jsonb := '{}'::jsonb;\n    budget_of jsonb := '{}'::jsonb;\n"
             "    bkey text;\n    bentry jsonb;\n    lookup text;\n",
         )
+        .replace(loop, "BEGIN\n" + _LOCK_BUDGETS + loop.removeprefix("BEGIN\n"))
         .replace(returning, _DEFERRED_RETURN)
     )
 

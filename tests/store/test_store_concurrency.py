@@ -122,14 +122,14 @@ def test_a_budget_spent_while_a_batch_counted_on_it_is_decided_again_under_the_l
     with open_store(store_url, render=render) as store:
         store.set_budget("points", "incident-1", 300, unit="points")
         with psycopg.connect(store_url) as other:
-            # Another transaction spends 250 and holds the row: the batch reads 300
-            # (its unlocked read sees only what is committed), counts three items of
-            # 100 on it, and its charge waits on that row lock.
+            # Another transaction spends 150 and holds the row: the batch reads 300
+            # (its unlocked read sees only what is committed), counts 200 + 100 on it
+            # (and refuses the 50), and its charge of 300 waits on that row lock.
             other.execute(
-                "UPDATE budgets SET remaining = remaining - 250 WHERE campaign = 'incident-1'"
+                "UPDATE budgets SET remaining = remaining - 150 WHERE campaign = 'incident-1'"
             )
             with ThreadPoolExecutor(1) as pool:
-                batch = [keyed(f"m{i}", amount=100) for i in range(3)]
+                batch = [keyed(f"m{i}", amount=amount) for i, amount in enumerate((200, 100, 50))]
                 running = pool.submit(store.redeem_idempotent_batch, batch)
                 deadline = time.monotonic() + 30
                 with psycopg.connect(store_url, autocommit=True) as watcher:
@@ -139,15 +139,18 @@ def test_a_budget_spent_while_a_batch_counted_on_it_is_decided_again_under_the_l
                     ).fetchone():
                         assert not running.done(), running.result()
                         assert time.monotonic() < deadline, "the charge never waited on the row"
-                other.commit()  # 50 left: the charge no longer fits
+                other.commit()  # 150 left: the charge no longer fits
                 outcomes = running.result(timeout=30)
-        assert [type(o) for o in outcomes] == [BudgetExhausted] * 3
-        assert {o.remaining for o in outcomes} == {50}  # type: ignore[union-attr]
-        assert store.budget("points", "incident-1").remaining == 50  # type: ignore[union-attr]
-        assert ledger_jtis(store) == []
-        # Each refusal was stored under its key: a retry replays it.
+        # Decided again under the lock, on the 150 really left: the first item is
+        # refused (its subtransaction undone, which is why the rows are locked up front,
+        # outside every item) and the two after it count on the still-locked row.
+        assert [type(o) for o in outcomes] == [BudgetExhausted, Redeemed, Redeemed]
+        assert outcomes[0].remaining == 150  # type: ignore[union-attr]
+        assert store.budget("points", "incident-1").remaining == 0  # type: ignore[union-attr]
+        assert sorted(ledger_jtis(store)) == ["m1", "m2"]  # type: ignore[type-var]
+        # Each outcome was stored under its key: a retry replays it.
         again = store.redeem_idempotent_batch(batch)
-        assert [o.status for o in again] == [409, 409, 409]  # type: ignore[union-attr]
+        assert [o.status for o in again] == [409, 201, 201]  # type: ignore[union-attr]
 
 
 def test_each_code_is_handed_out_once(store: Store) -> None:
