@@ -32,7 +32,7 @@ from server_stub.store import StoreError, open_store
 
 from ._app import create_app
 from ._commands import dispatch_main, outbox_main
-from ._heap import settle_heap
+from ._serving import serve
 from ._settings import DEFAULT_DATABASE, Settings, settings_from_args, worker_environment
 from ._workers import REUSE_PORT_BALANCES, WorkersFailed, bind_port, serve_workers
 from .domain._trust import load_or_create_signing_key
@@ -79,26 +79,11 @@ def _shown_url(host: str, port: int) -> str:
 
 
 async def _serve(settings: Settings) -> None:
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=settings.access_log,
-        log_config=log_config(settings.log_format),
-        log_level="info",
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    settle_heap()
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():  # noqa: ASYNC110 -- uvicorn has no event
-        await asyncio.sleep(0.01)
-    if server.started:
+    def announce(server: uvicorn.Server) -> None:
         host, port = server.servers[0].sockets[0].getsockname()[:2]
         print(f"errdiscount-server listening on {_shown_url(host, port)}", flush=True)
-    await task
-    if not server.started:
+
+    if not await serve(settings, on_started=announce):
         raise CannotStart("the server could not start (see the log above)")
 
 

@@ -43,10 +43,7 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
-import uvicorn
-
-from ._app import create_app
-from ._heap import settle_heap
+from ._serving import serve
 from ._settings import Settings, settings_from_args, worker_environment
 from .web._logging import log_config
 
@@ -117,27 +114,8 @@ def _run_worker(
     logging.config.dictConfig(log_config(settings.log_format))
     sock = bind_port(host, port, reuse_port=True)
     sock.listen(2048)
-    config = uvicorn.Config(
-        create_app(settings),
-        access_log=settings.access_log,
-        log_config=log_config(settings.log_format),
-        log_level="info",
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    settle_heap()
-
-    async def serve() -> None:
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started and not task.done():  # noqa: ASYNC110 -- uvicorn has no event
-            await asyncio.sleep(0.01)
-        if server.started:
-            ready.set()
-        await task
-
-    asyncio.run(serve())
-    sys.exit(0 if server.started else 1)
+    started = asyncio.run(serve(settings, sockets=[sock], on_started=lambda _: ready.set()))
+    sys.exit(0 if started else 1)
 
 
 class _Pool:

@@ -17,6 +17,7 @@ as `Store.redeem` runs it.
 from __future__ import annotations
 
 import base64
+import functools
 import secrets
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -92,16 +93,14 @@ def redeem_batch(
     what this one counted on (`BudgetMoved`), the batch runs once more deciding under
     the rows' locks, as the per-item charge did.
     """
+    run = functools.partial(
+        _redeem_batch, dialect, items, now=now, ttl=ttl, lock_timeout=lock_timeout,
+        render=render, budget_per_batch=budget_per_batch,
+    )  # fmt: skip
     try:
-        return _redeem_batch(
-            dialect, items, now=now, ttl=ttl, lock_timeout=lock_timeout, render=render,
-            budget_per_batch=budget_per_batch, lock_budget=False,
-        )  # fmt: skip
+        return run(lock_budget=False)
     except BudgetMoved:
-        return _redeem_batch(
-            dialect, items, now=now, ttl=ttl, lock_timeout=lock_timeout, render=render,
-            budget_per_batch=budget_per_batch, lock_budget=True,
-        )  # fmt: skip
+        return run(lock_budget=True)
 
 
 def _redeem_batch(

@@ -15,7 +15,6 @@ import asyncio
 import collections
 import json
 import secrets
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,22 +25,12 @@ import pytest
 
 from server_stub.store import OutboxStatus, open_store
 from tests.support.server_support import ADMIN_KEY, ServerProcess, running
+from tests.support.waiting import wait_until
 from tests.support.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.slow
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.05)
 
 
 def issue(url: str, subject: str) -> dict[str, Any]:

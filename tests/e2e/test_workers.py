@@ -11,32 +11,19 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from server_stub._workers import REUSE_PORT_BALANCES
 from tests.support.server_support import ServerProcess
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not REUSE_PORT_BALANCES, reason="SO_REUSEPORT balances on Linux only"),
 ]
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.05)
 
 
 def children(pid: int) -> list[int]:
@@ -92,13 +79,22 @@ def alive(pid: int) -> bool:
     return True
 
 
+def two_workers(server: ServerProcess, without: int | None = None) -> list[int]:
+    """The server's two worker pids, once it has two (none of them ``without``)."""
+
+    def found() -> list[int] | None:
+        pids = children(server.process.pid)
+        return pids if len(pids) == 2 and without not in pids else None
+
+    result: list[int] = wait_until(found)
+    return result
+
+
 def test_connections_opened_together_reach_every_worker(tmp_path: Path) -> None:
     server = ServerProcess(f"sqlite:///{tmp_path}/w.db", tmp_path / "key.pem", "--workers", "2")
     try:
         port = int(server.url.rsplit(":", 1)[1])
-        workers = wait_until(
-            lambda: len(children(server.process.pid)) == 2 and children(server.process.pid)
-        )
+        workers = two_workers(server)
         sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
         try:
             for sock in sockets:
@@ -118,14 +114,9 @@ def test_connections_opened_together_reach_every_worker(tmp_path: Path) -> None:
 def test_a_dead_worker_is_replaced_and_sigterm_stops_them_all(tmp_path: Path) -> None:
     server = ServerProcess(f"sqlite:///{tmp_path}/w.db", tmp_path / "key.pem", "--workers", "2")
     try:
-        first = wait_until(
-            lambda: len(children(server.process.pid)) == 2 and children(server.process.pid)
-        )
+        first = two_workers(server)
         os.kill(first[0], signal.SIGKILL)
-        now = wait_until(
-            lambda: (found := children(server.process.pid)) and len(found) == 2
-            and first[0] not in found and found
-        )  # fmt: skip
+        now = two_workers(server, without=first[0])
         for _ in range(8):
             with httpx.Client(base_url=server.url) as http:  # a new connection each time
                 assert http.get("/livez").status_code == 200
@@ -139,9 +130,7 @@ def test_a_dead_worker_is_replaced_and_sigterm_stops_them_all(tmp_path: Path) ->
 def test_a_parent_killed_outright_takes_its_workers_with_it(tmp_path: Path) -> None:
     server = ServerProcess(f"sqlite:///{tmp_path}/w.db", tmp_path / "key.pem", "--workers", "2")
     try:
-        workers = wait_until(
-            lambda: len(children(server.process.pid)) == 2 and children(server.process.pid)
-        )
+        workers = two_workers(server)
         server.kill()
         wait_until(lambda: not any(alive(pid) for pid in workers))
         port = int(server.url.rsplit(":", 1)[1])

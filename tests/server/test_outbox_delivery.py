@@ -9,8 +9,6 @@ waits are bounded polls for a state, never timed assertions.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +17,10 @@ import pytest
 
 from server_stub._commands import outbox_main
 from tests.support.server_support import ADMIN_KEY, admin, running
+from tests.support.waiting import wait_until
 from tests.support.webhook_receiver import Receiver, new_secret, receiving
 
 FAST = (0.05, 0.05, 0.05, 0.05)
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.05)
 
 
 def issue(url: str, subject: str = "alice", **extra: Any) -> dict[str, Any]:
